@@ -1,0 +1,320 @@
+import { createActor, type Actor } from 'xstate';
+import type { AttuneConfig } from '../config.js';
+import { AttuneError } from '../errors.js';
+import type { Metrics } from '../ops/metrics.js';
+import type { CatalogIndex } from '../model/catalog.js';
+import { recommendForState, type ListScorer, type RecommendationList } from '../model/recommend.js';
+import type { Stores } from '../store/types.js';
+import { parseSentAt, sessionKey, userKey, type IncomingEvent, type InteractionEntry, type LogEntry } from './events.js';
+import { KeyedLanes } from './lanes.js';
+import { createSessionMachine, type SessionMachine } from './session-machine.js';
+import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
+import { initialState, reduce, type SessionState } from './state.js';
+
+/** What a socket receives when its list changes. */
+export interface RecommendationsPush {
+  items: Array<{ itemId: string; score: number }>;
+  recommendationId: string;
+  modelVersion: string;
+  /** The latest event this list reflects, so a client can time its event-to-push. */
+  cause: { eventId: string; eventType: string; itemId: string } | null;
+}
+
+export interface Identity {
+  sessionId: string;
+  userId?: string;
+}
+
+interface LiveActor {
+  key: string;
+  actor: Actor<SessionMachine>;
+  lastPushedIds: string[] | null;
+  scoring: boolean;
+  rescore: boolean;
+  /** Events applied since the last scoring pass started: their push, if any, is timed. */
+  unscored: InteractionEntry[];
+  eventsSinceSnapshot: number;
+}
+
+export interface ActorHostDeps {
+  config: AttuneConfig;
+  stores: Stores;
+  catalog: CatalogIndex;
+  scorer: () => ListScorer;
+  metrics: Metrics;
+  /** Emits to every socket in a room, on any node. */
+  publish: (room: string, push: RecommendationsPush) => void;
+  onError: (err: unknown, context: string) => void;
+  now?: () => number;
+}
+
+/**
+ * Owns the live actors of this node: routes each accepted event to its key's actor (activating
+ * it from snapshot + log when needed), re-scores after every event, pushes when the top-N
+ * changed, and passivates idle actors.
+ */
+export class ActorHost {
+  private readonly actors = new Map<string, LiveActor>();
+  private readonly lanes = new KeyedLanes();
+  private readonly machine: SessionMachine;
+  private readonly now: () => number;
+  private stopped = false;
+
+  constructor(private readonly deps: ActorHostDeps) {
+    this.machine = createSessionMachine(deps.config.actors.idleMs, deps.config.actors.passivateMs);
+    this.now = deps.now ?? Date.now;
+  }
+
+  get liveActorCount(): number {
+    return this.actors.size;
+  }
+
+  isLive(key: string): boolean {
+    return this.actors.has(key);
+  }
+
+  /** The actor key that events of this session go to now. */
+  async resolveKey(identity: Identity): Promise<string> {
+    if (identity.userId !== undefined) return userKey(identity.userId);
+    const linked = await this.deps.stores.identities.userOf(identity.sessionId);
+    return linked === null ? sessionKey(identity.sessionId) : userKey(linked);
+  }
+
+  /**
+   * Validates, appends and applies a batch of one session's events. Resolves once every event
+   * is in the log (the acknowledgement point); re-scoring and pushing follow asynchronously.
+   */
+  async ingest(identity: Identity, events: readonly IncomingEvent[]): Promise<InteractionEntry[]> {
+    const receivedAt = this.now();
+    const times = events.map((event, i) => {
+      const sentAt = parseSentAt(event.sentAt, receivedAt);
+      if (sentAt === null) throw new AttuneError('VALIDATION', `eventList[${i}].sentAt is not a valid time`);
+      return sentAt;
+    });
+    if (identity.userId !== undefined) await this.identify(identity.sessionId, identity.userId);
+    const sKey = sessionKey(identity.sessionId);
+    return this.lanes.run(sKey, async () => {
+      const linked = await this.deps.stores.identities.userOf(identity.sessionId);
+      const key = linked === null ? sKey : userKey(linked);
+      const append = async (): Promise<InteractionEntry[]> => {
+        const live = await this.activate(key, linked);
+        const accepted: InteractionEntry[] = [];
+        for (const [i, event] of events.entries()) {
+          const entry = (await this.deps.stores.log.append(key, {
+            kind: 'interaction',
+            sessionId: identity.sessionId,
+            ...(linked === null ? {} : { userId: linked }),
+            eventType: event.eventType,
+            itemId: event.itemId,
+            ...(event.eventValue === undefined ? {} : { eventValue: event.eventValue }),
+            ...(event.properties === undefined ? {} : { properties: event.properties }),
+            sentAt: times[i],
+            receivedAt,
+            ...this.enrichment(event.itemId),
+          })) as InteractionEntry;
+          this.deps.metrics.eventsAccepted.inc();
+          accepted.push(entry);
+          this.apply(live, entry);
+        }
+        return accepted;
+      };
+      return key === sKey ? append() : this.lanes.run(key, append);
+    });
+  }
+
+  /**
+   * Identity resolution: links the session to the user and folds the session's anonymous state
+   * into the user's actor through a merge entry in the user's log. Later events of the session
+   * go to the user. Returns the user's actor key.
+   */
+  async identify(sessionId: string, userId: string): Promise<string> {
+    const sKey = sessionKey(sessionId);
+    const uKey = userKey(userId);
+    return this.lanes.run(sKey, async () => {
+      const linked = await this.deps.stores.identities.userOf(sessionId);
+      if (linked === userId) return uKey;
+      if (linked !== null) {
+        throw new AttuneError('IDENTITY_CONFLICT', `session ${sessionId} is already identified as another user`);
+      }
+      const sessionState = await this.currentState(sKey);
+      await this.deps.stores.identities.link(sessionId, userId);
+      const anonymous = this.actors.get(sKey);
+      if (anonymous) {
+        anonymous.actor.send({ type: 'IDENTIFY', userId });
+        anonymous.actor.send({ type: 'PASSIVATE' });
+      }
+      await this.lanes.run(uKey, async () => {
+        const live = await this.activate(uKey, userId);
+        if (sessionState.eventCount === 0) return;
+        const entry = await this.deps.stores.log.append(uKey, { kind: 'merge', fromKey: sKey, receivedAt: this.now(), state: sessionState });
+        this.apply(live, entry);
+      });
+      return uKey;
+    });
+  }
+
+  /** The list for a key: from its live actor, else from its stored state, else popular items. */
+  async recommend(key: string, n: number): Promise<RecommendationList> {
+    const state = await this.currentState(key);
+    return recommendForState(this.deps.scorer(), this.deps.catalog, state.eventCount === 0 ? null : state, n);
+  }
+
+  /**
+   * The list a socket gets on connect. Activates the actor when it has history, since a
+   * connected socket is about to send events.
+   */
+  async listOnConnect(key: string, userId: string | null): Promise<RecommendationsPush> {
+    const state = await this.currentState(key);
+    const live = state.eventCount > 0 ? await this.lanes.run(key, () => this.activate(key, userId)) : undefined;
+    const list = await recommendForState(this.deps.scorer(), this.deps.catalog, state.eventCount === 0 ? null : state, this.deps.config.pushSize);
+    if (live && live.lastPushedIds === null) live.lastPushedIds = list.items.map((i) => i.itemId);
+    return toPush(list, null);
+  }
+
+  /** Items whose stock changed: live actors showing one of them re-score now, not at their next event. */
+  onStockChanged(itemIds: readonly string[]): void {
+    const changed = new Set(itemIds);
+    for (const live of this.actors.values()) {
+      if (live.lastPushedIds?.some((id) => changed.has(id))) this.scheduleScore(live);
+      else if (live.lastPushedIds !== null && itemIds.some((id) => this.deps.catalog.isInStock(id))) this.scheduleScore(live);
+    }
+  }
+
+  /** Snapshots and drops every live actor (shutdown). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const writes = [...this.actors.values()].map((live) => this.snapshot(live));
+    for (const live of this.actors.values()) live.actor.stop();
+    this.actors.clear();
+    this.deps.metrics.liveActors.set(0);
+    await Promise.all(writes);
+  }
+
+  /** A key's state as of its latest applied entry, without activating it. */
+  async currentState(key: string): Promise<SessionState> {
+    const live = this.actors.get(key);
+    if (live) return live.actor.getSnapshot().context.state;
+    return (await this.loadState(key)).state;
+  }
+
+  private async loadState(key: string): Promise<{ state: SessionState; userId: string | null }> {
+    const stored = await this.deps.stores.snapshots.get(key);
+    const snapshot = stored === null ? null : decodeSnapshot(stored);
+    const base = snapshot?.state ?? initialState();
+    const entries: LogEntry[] = await this.deps.stores.log.read(key, base.lastEventId);
+    return {
+      state: entries.reduce((s, e) => reduce(s, e, this.deps.config.reducer), base),
+      userId: snapshot?.userId ?? null,
+    };
+  }
+
+  /** Must run inside the key's lane, so a rehydration never races an append of the same key. */
+  private async activate(key: string, userId: string | null): Promise<LiveActor> {
+    const existing = this.actors.get(key);
+    if (existing) return existing;
+    const loaded = await this.loadState(key);
+    const raced = this.actors.get(key);
+    if (raced) return raced;
+    const actor = createActor(this.machine, {
+      input: {
+        key,
+        userId: userId ?? loaded.userId,
+        state: loaded.state,
+        reducerConfig: this.deps.config.reducer,
+        idleMs: this.deps.config.actors.idleMs,
+        passivateMs: this.deps.config.actors.passivateMs,
+      },
+    });
+    const live: LiveActor = { key, actor, lastPushedIds: null, scoring: false, rescore: false, unscored: [], eventsSinceSnapshot: 0 };
+    actor.subscribe({
+      complete: () => this.passivated(live),
+      error: (err) => this.deps.onError(err, `actor ${key}`),
+    });
+    this.actors.set(key, live);
+    this.deps.metrics.liveActors.set(this.actors.size);
+    actor.start();
+    return live;
+  }
+
+  private passivated(live: LiveActor): void {
+    if (this.actors.get(live.key) !== live) return;
+    this.actors.delete(live.key);
+    this.deps.metrics.liveActors.set(this.actors.size);
+    this.deps.metrics.passivations.inc();
+    void this.snapshot(live);
+  }
+
+  private async snapshot(live: LiveActor): Promise<void> {
+    const { key, userId, state } = live.actor.getSnapshot().context;
+    if (state.eventCount === 0) return;
+    try {
+      await this.deps.stores.snapshots.put(encodeSnapshot({ v: 1, key, userId, state }));
+      live.eventsSinceSnapshot = 0;
+    } catch (err) {
+      // The log still holds every event: a lost snapshot only lengthens the next rehydration.
+      this.deps.onError(err, `snapshot ${key}`);
+    }
+  }
+
+  private apply(live: LiveActor, entry: LogEntry): void {
+    live.actor.send({ type: 'APPLY', entry });
+    if (entry.kind === 'interaction') live.unscored.push(entry);
+    if (++live.eventsSinceSnapshot >= this.deps.config.actors.snapshotEvery) void this.snapshot(live);
+    this.scheduleScore(live);
+  }
+
+  /** At most one scoring pass per actor at a time; events arriving meanwhile get one more pass. */
+  private scheduleScore(live: LiveActor): void {
+    if (live.scoring) {
+      live.rescore = true;
+      return;
+    }
+    live.scoring = true;
+    void this.scoreLoop(live);
+  }
+
+  private async scoreLoop(live: LiveActor): Promise<void> {
+    try {
+      do {
+        live.rescore = false;
+        const events = live.unscored;
+        live.unscored = [];
+        const state = live.actor.getSnapshot().context.state;
+        const started = this.now();
+        const list = await recommendForState(this.deps.scorer(), this.deps.catalog, state.eventCount === 0 ? null : state, this.deps.config.pushSize);
+        this.deps.metrics.inferenceLatency.observe((this.now() - started) / 1000);
+        if (list.fallback !== null) this.deps.metrics.inferenceFallbacks.inc({ reason: list.fallback });
+        const ids = list.items.map((i) => i.itemId);
+        if (this.stopped || sameList(ids, live.lastPushedIds)) continue;
+        live.lastPushedIds = ids;
+        const latest = events.at(-1);
+        this.deps.publish(live.key, toPush(list, latest ?? null));
+        this.deps.metrics.pushes.inc();
+        const pushedAt = this.now();
+        for (const event of events) this.deps.metrics.eventToPush.observe((pushedAt - event.receivedAt) / 1000);
+      } while (live.rescore);
+    } catch (err) {
+      this.deps.onError(err, `scoring ${live.key}`);
+    } finally {
+      live.scoring = false;
+    }
+  }
+
+  private enrichment(itemId: string): { itemCategory?: string } {
+    const item = this.deps.catalog.get(itemId);
+    return item === undefined ? {} : { itemCategory: item.category };
+  }
+}
+
+function sameList(a: readonly string[], b: readonly string[] | null): boolean {
+  return b !== null && a.length === b.length && a.every((id, i) => id === b[i]);
+}
+
+function toPush(list: RecommendationList, cause: InteractionEntry | null): RecommendationsPush {
+  return {
+    items: list.items.map(({ itemId, score }) => ({ itemId, score })),
+    recommendationId: list.recommendationId,
+    modelVersion: list.modelVersion,
+    cause: cause === null ? null : { eventId: cause.eventId, eventType: cause.eventType, itemId: cause.itemId },
+  };
+}

@@ -1,0 +1,30 @@
+import { Packr } from 'msgpackr';
+import type { SessionState } from './state.js';
+import type { StoredSnapshot } from '../store/types.js';
+
+/** What a passivated actor leaves behind: enough to rebuild it, given the log after `lastEventId`. */
+export interface ActorSnapshot {
+  v: 1;
+  key: string;
+  userId: string | null;
+  state: SessionState;
+}
+
+// Plain maps and arrays only: snapshots must decode on any node and any later version.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+export function encodeSnapshot(snapshot: ActorSnapshot): StoredSnapshot {
+  return { key: snapshot.key, lastEventId: snapshot.state.lastEventId, bytes: packr.pack(snapshot) };
+}
+
+export function decodeSnapshot(stored: StoredSnapshot): ActorSnapshot {
+  const decoded: unknown = packr.unpack(stored.bytes);
+  if (!isActorSnapshot(decoded)) throw new Error(`snapshot of ${stored.key} is not a v1 actor snapshot`);
+  return decoded;
+}
+
+function isActorSnapshot(value: unknown): value is ActorSnapshot {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return v.v === 1 && typeof v.key === 'string' && typeof v.state === 'object' && v.state !== null;
+}

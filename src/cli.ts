@@ -1,0 +1,46 @@
+import { ConfigError, loadConfig, optionsHelp } from './config.js';
+import { startServer } from './server.js';
+
+const USAGE = `usage: attune <command> [options]
+
+commands:
+  serve     run the server (HTTP API, sockets, demo page)
+  help      show this help
+
+options (flag, environment variable, meaning):
+${optionsHelp()}
+`;
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve': {
+      const server = await startServer(loadConfig(rest, process.env));
+      const shutdown = (signal: string): void => {
+        console.log(`attune: ${signal}, shutting down`);
+        void server.close().then(() => process.exit(0));
+      };
+      process.once('SIGINT', () => shutdown('SIGINT'));
+      process.once('SIGTERM', () => shutdown('SIGTERM'));
+      return -1;
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+      console.log(USAGE);
+      return 0;
+    default:
+      console.error(`attune: unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err instanceof ConfigError ? `attune: ${err.message}` : err);
+    process.exitCode = err instanceof ConfigError ? 2 : 1;
+  },
+);

@@ -1,0 +1,157 @@
+import { defaultReducerConfig, type ReducerConfig } from './actors/state.js';
+
+/**
+ * The one place that reads the environment and the command line. Everything else receives an
+ * `AttuneConfig`, built once from defaults < environment < flags.
+ */
+export interface AttuneConfig {
+  host: string;
+  port: number;
+  /** A model bundle directory; null trains the demo model at start into `dataDir`. */
+  modelDir: string | null;
+  /** Where generated files (the demo model bundle) go. */
+  dataDir: string;
+  /** Load the demo catalog at start. */
+  demoCatalog: boolean;
+  /** How many items a `recommendations` push carries. */
+  pushSize: number;
+  logLevel: 'silent' | 'error' | 'warn' | 'info' | 'debug';
+  actors: {
+    /** An actor with no event for this long goes idle... */
+    idleMs: number;
+    /** ...and is passivated (snapshotted and dropped) after this much more. */
+    passivateMs: number;
+    /** Write-behind: a live actor is snapshotted every this many events. */
+    snapshotEvery: number;
+  };
+  scoring: {
+    timeoutMs: number;
+    maxBatch: number;
+    intraOpThreads: number;
+  };
+  http: {
+    bodyLimitBytes: number;
+  };
+  reducer: ReducerConfig;
+}
+
+export const defaultConfig: AttuneConfig = {
+  host: '0.0.0.0',
+  port: 8080,
+  modelDir: null,
+  dataDir: 'var',
+  demoCatalog: true,
+  pushSize: 20,
+  logLevel: 'info',
+  actors: { idleMs: 60_000, passivateMs: 240_000, snapshotEvery: 50 },
+  scoring: { timeoutMs: 50, maxBatch: 64, intraOpThreads: 1 },
+  http: { bodyLimitBytes: 256 * 1024 },
+  reducer: defaultReducerConfig,
+};
+
+/** A partial config, as tests and embedders pass it; nested groups merge key by key. */
+export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 'http' | 'reducer'>> & {
+  actors?: Partial<AttuneConfig['actors']>;
+  scoring?: Partial<AttuneConfig['scoring']>;
+  http?: Partial<AttuneConfig['http']>;
+  reducer?: Partial<ReducerConfig>;
+};
+
+export function mergeConfig(overrides: ConfigOverrides = {}, base: AttuneConfig = defaultConfig): AttuneConfig {
+  return {
+    ...base,
+    ...overrides,
+    actors: { ...base.actors, ...overrides.actors },
+    scoring: { ...base.scoring, ...overrides.scoring },
+    http: { ...base.http, ...overrides.http },
+    reducer: { ...base.reducer, ...overrides.reducer },
+  };
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Parser = (raw: string, source: string) => unknown;
+
+interface OptionSpec {
+  flag: string;
+  env: readonly string[];
+  help: string;
+  parse: Parser;
+  set: (o: ConfigOverrides, value: never) => void;
+}
+
+const int =
+  (min: number, max: number): Parser =>
+  (raw, source) => {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${source} must be an integer from ${min} to ${max}, got "${raw}"`);
+    return n;
+  };
+const text: Parser = (raw, source) => {
+  if (raw === '') throw new ConfigError(`${source} must not be empty`);
+  return raw;
+};
+const bool: Parser = (raw, source) => {
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${source} must be true or false, got "${raw}"`);
+};
+const oneOf =
+  (values: readonly string[]): Parser =>
+  (raw, source) => {
+    if (!values.includes(raw)) throw new ConfigError(`${source} must be one of ${values.join(', ')}, got "${raw}"`);
+    return raw;
+  };
+
+function option<T>(flag: string, env: readonly string[], help: string, parse: Parser, set: (o: ConfigOverrides, value: T) => void): OptionSpec {
+  return { flag, env, help, parse, set: set as (o: ConfigOverrides, value: never) => void };
+}
+
+export const OPTIONS: readonly OptionSpec[] = [
+  option<number>('port', ['ATTUNE_PORT', 'PORT'], 'HTTP and socket port (0 picks a free one)', int(0, 65535), (o, v) => (o.port = v)),
+  option<string>('host', ['ATTUNE_HOST'], 'interface to listen on', text, (o, v) => (o.host = v)),
+  option<string>('model', ['ATTUNE_MODEL_DIR'], 'model bundle directory (default: train the demo model)', text, (o, v) => (o.modelDir = v)),
+  option<string>('data-dir', ['ATTUNE_DATA_DIR'], 'directory for generated files', text, (o, v) => (o.dataDir = v)),
+  option<boolean>('demo-catalog', ['ATTUNE_DEMO_CATALOG'], 'load the demo catalog at start', bool, (o, v) => (o.demoCatalog = v)),
+  option<number>('push-size', ['ATTUNE_PUSH_SIZE'], 'items per recommendations push', int(1, 500), (o, v) => (o.pushSize = v)),
+  option<string>('log-level', ['ATTUNE_LOG_LEVEL'], 'silent|error|warn|info|debug', oneOf(['silent', 'error', 'warn', 'info', 'debug']), (o, v) => (o.logLevel = v as AttuneConfig['logLevel'])),
+  option<number>('idle-ms', ['ATTUNE_IDLE_MS'], 'ms without events before an actor goes idle', int(1, 86_400_000), (o, v) => (o.actors = { ...o.actors, idleMs: v })),
+  option<number>('passivate-ms', ['ATTUNE_PASSIVATE_MS'], 'ms idle before an actor is snapshotted and dropped', int(1, 86_400_000), (o, v) => (o.actors = { ...o.actors, passivateMs: v })),
+  option<number>('snapshot-every', ['ATTUNE_SNAPSHOT_EVERY'], 'events between write-behind snapshots', int(1, 1_000_000), (o, v) => (o.actors = { ...o.actors, snapshotEvery: v })),
+  option<number>('score-timeout-ms', ['ATTUNE_SCORE_TIMEOUT_MS'], 'inference time budget before the popularity fallback', int(1, 60_000), (o, v) => (o.scoring = { ...o.scoring, timeoutMs: v })),
+  option<number>('score-max-batch', ['ATTUNE_SCORE_MAX_BATCH'], 'most rows per inference call', int(1, 4096), (o, v) => (o.scoring = { ...o.scoring, maxBatch: v })),
+  option<number>('score-threads', ['ATTUNE_SCORE_THREADS'], 'onnxruntime intra-op threads', int(1, 64), (o, v) => (o.scoring = { ...o.scoring, intraOpThreads: v })),
+  option<number>('body-limit', ['ATTUNE_BODY_LIMIT'], 'largest HTTP body in bytes', int(1024, 64 * 1024 * 1024), (o, v) => (o.http = { ...o.http, bodyLimitBytes: v })),
+];
+
+/** Reads env, then `--flag value` / `--flag=value` arguments, over the defaults. */
+export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): AttuneConfig {
+  const overrides: ConfigOverrides = {};
+  for (const spec of OPTIONS) {
+    for (const name of [...spec.env].reverse()) {
+      const raw = env[name];
+      if (raw !== undefined) spec.set(overrides, spec.parse(raw, name) as never);
+    }
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument "${arg}"`);
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    const spec = OPTIONS.find((o) => o.flag === name);
+    if (!spec) throw new ConfigError(`unknown option --${name} (see attune help)`);
+    let raw: string;
+    if (eq !== -1) raw = arg.slice(eq + 1);
+    else if (spec.parse === bool && (i + 1 >= argv.length || argv[i + 1].startsWith('--'))) raw = 'true';
+    else if (i + 1 < argv.length) raw = argv[++i];
+    else throw new ConfigError(`--${name} needs a value`);
+    spec.set(overrides, spec.parse(raw, `--${name}`) as never);
+  }
+  return mergeConfig(overrides);
+}
+
+export function optionsHelp(): string {
+  return OPTIONS.map((o) => `  --${o.flag.padEnd(18)} ${o.env.join(', ').padEnd(26)} ${o.help}`).join('\n');
+}

@@ -1,0 +1,39 @@
+/**
+ * Every error Attune reports to a client carries one of these stable codes. Clients switch on
+ * the code; the message is for people and may change.
+ */
+export const ErrorCodes = {
+  VALIDATION: { code: 'ATTUNE_ERR_VALIDATION', status: 400 },
+  MISSING_IDENTITY: { code: 'ATTUNE_ERR_MISSING_IDENTITY', status: 400 },
+  NOT_FOUND: { code: 'ATTUNE_ERR_NOT_FOUND', status: 404 },
+  IDENTITY_CONFLICT: { code: 'ATTUNE_ERR_IDENTITY_CONFLICT', status: 409 },
+  PAYLOAD_TOO_LARGE: { code: 'ATTUNE_ERR_PAYLOAD_TOO_LARGE', status: 413 },
+  UNSUPPORTED_MEDIA_TYPE: { code: 'ATTUNE_ERR_UNSUPPORTED_MEDIA_TYPE', status: 415 },
+  NOT_READY: { code: 'ATTUNE_ERR_NOT_READY', status: 503 },
+  INTERNAL: { code: 'ATTUNE_ERR_INTERNAL', status: 500 },
+} as const;
+
+export type ErrorKind = keyof typeof ErrorCodes;
+export type ErrorCode = (typeof ErrorCodes)[ErrorKind]['code'];
+
+export class AttuneError extends Error {
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+
+  constructor(kind: ErrorKind, message: string) {
+    super(message);
+    this.name = 'AttuneError';
+    this.code = ErrorCodes[kind].code;
+    this.statusCode = ErrorCodes[kind].status;
+  }
+}
+
+/** The body of every error response and of every failed socket ack. */
+export interface ErrorBody {
+  code: string;
+  message: string;
+}
+
+export function errorBody(err: AttuneError): ErrorBody {
+  return { code: err.code, message: err.message };
+}

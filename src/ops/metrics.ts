@@ -1,0 +1,70 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
+/** One registry per server, so several servers can live in one process (tests, benchmarks). */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'attune_process_' });
+  return {
+    registry,
+    recommendationLatency: new Histogram({
+      name: 'attune_recommendation_latency_seconds',
+      help: 'Time to compute a recommendation list (HTTP GET or socket connect).',
+      labelNames: ['route'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    putEventsRequests: new Counter({
+      name: 'attune_put_events_requests_total',
+      help: 'Event submissions, by transport and outcome.',
+      labelNames: ['transport', 'outcome'],
+      registers: [registry],
+    }),
+    eventsAccepted: new Counter({
+      name: 'attune_events_accepted_total',
+      help: 'Events appended to the log (acknowledged).',
+      registers: [registry],
+    }),
+    eventToPush: new Histogram({
+      name: 'attune_event_to_push_seconds',
+      help: 'From receiving an event to emitting the recommendations it changed.',
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    pushes: new Counter({
+      name: 'attune_pushes_total',
+      help: 'recommendations messages emitted because a top-N changed.',
+      registers: [registry],
+    }),
+    inferenceLatency: new Histogram({
+      name: 'attune_inference_latency_seconds',
+      help: 'One scoring request, including waiting for its micro-batch.',
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    inferenceFallbacks: new Counter({
+      name: 'attune_inference_fallbacks_total',
+      help: 'Scoring requests answered with popular items instead of the model, by reason.',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    liveActors: new Gauge({
+      name: 'attune_live_actors',
+      help: 'Session and user actors in memory on this node.',
+      registers: [registry],
+    }),
+    passivations: new Counter({
+      name: 'attune_passivations_total',
+      help: 'Actors snapshotted and dropped after being idle.',
+      registers: [registry],
+    }),
+    socketConnections: new Gauge({
+      name: 'attune_socket_connections',
+      help: 'Open socket.io connections on this node.',
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

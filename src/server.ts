@@ -1,0 +1,90 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import { ActorHost } from './actors/actor-host.js';
+import type { AttuneConfig } from './config.js';
+import { demoCatalog } from './demo/catalog.js';
+import { CatalogIndex } from './model/catalog.js';
+import { ensureDemoModel } from './model/demo-model.js';
+import { Scorer } from './model/scorer.js';
+import { createMetrics, type Metrics } from './ops/metrics.js';
+import { createMemoryStores } from './store/memory.js';
+import type { Stores } from './store/types.js';
+import { createHttpApp } from './transport/http.js';
+import { createSocketServer, type AttuneSocketServer } from './transport/socket.js';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  app: FastifyInstance;
+  io: AttuneSocketServer;
+  host: ActorHost;
+  stores: Stores;
+  catalog: CatalogIndex;
+  metrics: Metrics;
+  scorer: Scorer;
+  close(): Promise<void>;
+}
+
+/** The web/ folder, both from src/ (tests) and from dist/src/ (built). */
+function findWebDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return here.includes(`${join('dist', 'src')}`) ? join(here, '..', '..', 'web') : join(here, '..', 'web');
+}
+
+/** Wires stores, model, actors, HTTP and sockets of one node, and starts listening. */
+export async function startServer(config: AttuneConfig, options: { stores?: Stores } = {}): Promise<RunningServer> {
+  const stores = options.stores ?? createMemoryStores();
+  const metrics = createMetrics();
+  if (config.demoCatalog) await stores.catalog.upsert(demoCatalog());
+  const catalog = new CatalogIndex(await stores.catalog.list());
+
+  const log = (message: string): void => {
+    if (config.logLevel !== 'silent' && config.logLevel !== 'error' && config.logLevel !== 'warn') console.log(`attune: ${message}`);
+  };
+  const modelDir = config.modelDir ?? (await ensureDemoModel(config.dataDir, log));
+  const scorer = await Scorer.load(modelDir, config.scoring);
+
+  let reportError: (err: unknown, context: string) => void = (err, context) => console.error(`attune: ${context}:`, err);
+  let io: AttuneSocketServer | null = null;
+  const host = new ActorHost({
+    config,
+    stores,
+    catalog,
+    scorer: () => scorer,
+    metrics,
+    publish: (room, push) => io?.to(room).emit('recommendations', push),
+    onError: (err, context) => reportError(err, context),
+  });
+
+  const app = createHttpApp({ config, host, catalog, catalogStore: stores.catalog, scorer: () => scorer, metrics, webDir: findWebDir() });
+  reportError = (err, context) => app.log.error({ err }, context);
+  io = createSocketServer(app.server, { host, metrics, onError: (err, context) => reportError(err, context) });
+
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const url = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`;
+  log(`serving ${catalog.size} items with model ${scorer.version} on ${url}`);
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    port,
+    app,
+    io,
+    host,
+    stores,
+    catalog,
+    metrics,
+    scorer,
+    close: () =>
+      (closing ??= (async () => {
+        io?.close();
+        await app.close();
+        await host.stop();
+        await scorer.close();
+        await stores.close();
+      })()),
+  };
+}

@@ -1,0 +1,112 @@
+import type { LogEntry, NewLogEntry } from '../actors/events.js';
+import {
+  compareEventIds,
+  type CatalogItem,
+  type CatalogItemUpdate,
+  type CatalogStore,
+  type EventLog,
+  type IdentityStore,
+  type SnapshotStore,
+  type StoredSnapshot,
+  type Stores,
+} from './types.js';
+
+/** Single-node stores: the embedded default. Same contracts as the Redis ones. */
+export class MemoryEventLog implements EventLog {
+  private readonly logs = new Map<string, LogEntry[]>();
+  private readonly lastId = new Map<string, { ms: number; seq: number }>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  async append(key: string, entry: NewLogEntry): Promise<LogEntry> {
+    const id = this.nextId(key);
+    const stored = { ...entry, eventId: id } as LogEntry;
+    const log = this.logs.get(key);
+    if (log) log.push(stored);
+    else this.logs.set(key, [stored]);
+    return stored;
+  }
+
+  async read(key: string, afterId: string | null): Promise<LogEntry[]> {
+    const log = this.logs.get(key) ?? [];
+    return afterId === null ? [...log] : log.filter((e) => compareEventIds(e.eventId, afterId) > 0);
+  }
+
+  /** Like Redis XADD `*`: milliseconds, then a sequence within the millisecond. */
+  private nextId(key: string): string {
+    const now = this.now();
+    const last = this.lastId.get(key);
+    const next = last && last.ms >= now ? { ms: last.ms, seq: last.seq + 1 } : { ms: now, seq: 0 };
+    this.lastId.set(key, next);
+    return `${next.ms}-${next.seq}`;
+  }
+}
+
+export class MemorySnapshotStore implements SnapshotStore {
+  private readonly snapshots = new Map<string, StoredSnapshot>();
+
+  async get(key: string): Promise<StoredSnapshot | null> {
+    return this.snapshots.get(key) ?? null;
+  }
+
+  async put(snapshot: StoredSnapshot): Promise<boolean> {
+    const current = this.snapshots.get(snapshot.key);
+    if (current && compareEventIds(current.lastEventId, snapshot.lastEventId) > 0) return false;
+    this.snapshots.set(snapshot.key, snapshot);
+    return true;
+  }
+
+  async delete(key: string): Promise<void> {
+    this.snapshots.delete(key);
+  }
+}
+
+export class MemoryCatalogStore implements CatalogStore {
+  private readonly items = new Map<string, CatalogItem>();
+
+  async upsert(updates: readonly CatalogItemUpdate[]): Promise<CatalogItem[]> {
+    return updates.map((update) => {
+      const merged = mergeItem(this.items.get(update.itemId), update);
+      this.items.set(merged.itemId, merged);
+      return merged;
+    });
+  }
+
+  async list(): Promise<CatalogItem[]> {
+    return [...this.items.values()];
+  }
+}
+
+/** A new item gets neutral defaults for what the update leaves out. */
+export function mergeItem(current: CatalogItem | undefined, update: CatalogItemUpdate): CatalogItem {
+  const base: CatalogItem = current ?? { itemId: update.itemId, title: update.itemId, category: 'uncategorized', price: 0, inStock: true };
+  return {
+    itemId: base.itemId,
+    title: update.title ?? base.title,
+    category: update.category ?? base.category,
+    price: update.price ?? base.price,
+    inStock: update.inStock ?? base.inStock,
+  };
+}
+
+export class MemoryIdentityStore implements IdentityStore {
+  private readonly users = new Map<string, string>();
+
+  async userOf(sessionId: string): Promise<string | null> {
+    return this.users.get(sessionId) ?? null;
+  }
+
+  async link(sessionId: string, userId: string): Promise<void> {
+    this.users.set(sessionId, userId);
+  }
+}
+
+export function createMemoryStores(): Stores {
+  return {
+    log: new MemoryEventLog(),
+    snapshots: new MemorySnapshotStore(),
+    catalog: new MemoryCatalogStore(),
+    identities: new MemoryIdentityStore(),
+    close: async () => {},
+  };
+}

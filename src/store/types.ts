@@ -1,0 +1,72 @@
+import type { LogEntry, NewLogEntry } from '../actors/events.js';
+
+/**
+ * The event log: the source of truth. Actors are folds over it. An append that resolved is
+ * durable: only then is an event acknowledged.
+ */
+export interface EventLog {
+  /** Appends to the key's log and returns the entry with its id; ids grow within a key. */
+  append(key: string, entry: NewLogEntry): Promise<LogEntry>;
+  /** The key's entries with an id greater than `afterId` (all when null), oldest first. */
+  read(key: string, afterId: string | null): Promise<LogEntry[]>;
+}
+
+export interface StoredSnapshot {
+  key: string;
+  lastEventId: string | null;
+  /** msgpackr bytes of the actor snapshot (see src/actors/snapshot.ts). */
+  bytes: Uint8Array;
+}
+
+/** Snapshots are a cache over the log: losing one costs a longer replay, never data. */
+export interface SnapshotStore {
+  get(key: string): Promise<StoredSnapshot | null>;
+  /** Keeps the snapshot unless the stored one is already at a later event; returns whether it was kept. */
+  put(snapshot: StoredSnapshot): Promise<boolean>;
+  delete(key: string): Promise<void>;
+}
+
+export interface CatalogItem {
+  itemId: string;
+  title: string;
+  category: string;
+  price: number;
+  inStock: boolean;
+}
+
+export type CatalogItemUpdate = Pick<CatalogItem, 'itemId'> & Partial<Omit<CatalogItem, 'itemId'>>;
+
+export interface CatalogStore {
+  /** Merges each update into the stored item (or creates it); returns the items as now stored. */
+  upsert(updates: readonly CatalogItemUpdate[]): Promise<CatalogItem[]>;
+  list(): Promise<CatalogItem[]>;
+}
+
+/** Which user an anonymous session was identified as. */
+export interface IdentityStore {
+  userOf(sessionId: string): Promise<string | null>;
+  link(sessionId: string, userId: string): Promise<void>;
+}
+
+export interface Stores {
+  log: EventLog;
+  snapshots: SnapshotStore;
+  catalog: CatalogStore;
+  identities: IdentityStore;
+  close(): Promise<void>;
+}
+
+/** Orders stream-style ids `<ms>-<seq>`; null sorts before every id. */
+export function compareEventIds(a: string | null, b: string | null): number {
+  if (a === b) return 0;
+  if (a === null) return -1;
+  if (b === null) return 1;
+  const [am, as] = splitId(a);
+  const [bm, bs] = splitId(b);
+  return am !== bm ? (am < bm ? -1 : 1) : as < bs ? -1 : as > bs ? 1 : 0;
+}
+
+function splitId(id: string): [bigint, bigint] {
+  const dash = id.indexOf('-');
+  return [BigInt(id.slice(0, dash)), BigInt(id.slice(dash + 1))];
+}
