@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import type { ActorHost } from '../actors/actor-host.js';
 import { userKey, type IncomingEvent } from '../actors/events.js';
 import type { AttuneConfig } from '../config.js';
@@ -45,7 +45,7 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
     logger: deps.config.logLevel === 'silent' ? false : { level: deps.config.logLevel },
     bodyLimit: deps.config.http.bodyLimitBytes,
     // One line per request is noise on a hot API; debug turns it back on.
-    disableRequestLogging: deps.config.logLevel !== 'debug',
+    logController: new LogController({ disableRequestLogging: deps.config.logLevel !== 'debug' }),
   });
 
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : queryAjv).compile(schema));

@@ -1,0 +1,120 @@
+import t, { type Test } from 'tap';
+import { ActorHost, type RecommendationsPush } from '../../src/actors/actor-host.js';
+import { sessionKey, userKey } from '../../src/actors/events.js';
+import { decodeSnapshot } from '../../src/actors/snapshot.js';
+import { initialState, reduce } from '../../src/actors/state.js';
+import { mergeConfig } from '../../src/config.js';
+import { demoCatalog } from '../../src/demo/catalog.js';
+import { AttuneError } from '../../src/errors.js';
+import { CatalogIndex } from '../../src/model/catalog.js';
+import { Scorer } from '../../src/model/scorer.js';
+import { createMetrics } from '../../src/ops/metrics.js';
+import { createMemoryStores } from '../../src/store/memory.js';
+import { demoModelDir, waitFor } from '../helpers.js';
+
+async function setup(t: Test, actors = { idleMs: 40, passivateMs: 40 }) {
+  const config = mergeConfig({ actors, pushSize: 10 });
+  const stores = createMemoryStores();
+  const catalog = new CatalogIndex(demoCatalog());
+  const scorer = await Scorer.load(await demoModelDir());
+  const metrics = createMetrics();
+  const pushes: Array<{ room: string; push: RecommendationsPush }> = [];
+  const errors: unknown[] = [];
+  const host = new ActorHost({
+    config,
+    stores,
+    catalog,
+    scorer: () => scorer,
+    metrics,
+    publish: (room, push) => pushes.push({ room, push }),
+    onError: (err) => errors.push(err),
+  });
+  t.teardown(async () => {
+    await host.stop();
+    await scorer.close();
+  });
+  return { host, stores, metrics, pushes, errors };
+}
+
+const views = (...items: string[]) => items.map((itemId, i) => ({ eventType: 'view', itemId, sentAt: 1_000_000 + i * 1000 }));
+
+t.test('a passivated actor rehydrates to an equal state', async (t) => {
+  const { host, stores, metrics, errors } = await setup(t);
+  await host.ingest({ sessionId: 'p1' }, [...views('shoes-001', 'shoes-002', 'bags-004'), { eventType: 'purchase', itemId: 'shoes-002', sentAt: 1_010_000 }]);
+  const key = sessionKey('p1');
+  t.ok(host.isLive(key));
+  const live = await host.currentState(key);
+  t.equal(live.eventCount, 4);
+
+  await waitFor('passivation', () => !host.isLive(key));
+  await waitFor('snapshot write', async () => (await stores.snapshots.get(key)) !== null);
+  t.equal((await metrics.passivations.get()).values[0].value, 1);
+  const stored = await stores.snapshots.get(key);
+  t.strictSame(stored === null ? null : decodeSnapshot(stored).state, live, 'the snapshot holds the live state');
+  t.strictSame(await host.currentState(key), live, 'rehydrated state equals the live one');
+
+  // The next event rehydrates the actor and applies on top, as a fold of the whole log would.
+  await host.ingest({ sessionId: 'p1' }, [{ eventType: 'view', itemId: 'watches-003', sentAt: 1_020_000 }]);
+  t.ok(host.isLive(key));
+  const fromLog = (await stores.log.read(key, null)).reduce((s, e) => reduce(s, e), initialState());
+  t.strictSame(await host.currentState(key), fromLog);
+  t.equal(fromLog.eventCount, 5);
+  t.strictSame(errors, [], 'no errors reported');
+});
+
+t.test('a push goes to the actor room only when the top-N changed', async (t) => {
+  const { host, pushes, metrics, errors } = await setup(t, { idleMs: 60_000, passivateMs: 60_000 });
+  const [first] = await host.ingest({ sessionId: 'c1' }, [{ eventType: 'view', itemId: 'coffee-010', sentAt: 5000 }]);
+  await waitFor('first push', () => pushes.length === 1);
+  t.equal(pushes[0].room, sessionKey('c1'));
+  t.strictSame(pushes[0].push.cause, { eventId: first.eventId, eventType: 'view', itemId: 'coffee-010' });
+  t.equal(pushes[0].push.items.length, 10);
+  t.match(pushes[0].push.modelVersion, /^item-item-/);
+
+  // An item the model does not know, at the same instant: the model input and so the list are unchanged.
+  await host.ingest({ sessionId: 'c1' }, [{ eventType: 'view', itemId: 'not-in-model', sentAt: 5000 }]);
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(pushes.length, 1, 'no push for an unchanged list');
+  t.equal((await metrics.pushes.get()).values[0].value, 1);
+
+  await host.ingest({ sessionId: 'c1' }, [{ eventType: 'view', itemId: 'books-020', sentAt: 6000 }]);
+  await waitFor('second push', () => pushes.length === 2);
+  t.ok(pushes[1].push.items.some((i) => i.itemId.startsWith('books-')), 'the new interest shows');
+  t.strictSame(errors, [], 'no errors reported');
+});
+
+t.test('identify merges the anonymous session into the user and routes later events to the user', async (t) => {
+  const { host, stores, pushes, errors } = await setup(t, { idleMs: 60_000, passivateMs: 60_000 });
+  await host.ingest({ sessionId: 'anon' }, views('plants-001', 'plants-002'));
+  const anonymous = await host.currentState(sessionKey('anon'));
+  await host.ingest({ sessionId: 'other-device', userId: 'alice' }, views('books-001'));
+  const before = await host.currentState(userKey('alice'));
+
+  t.equal(await host.identify('anon', 'alice'), userKey('alice'));
+  t.notOk(host.isLive(sessionKey('anon')), 'the anonymous actor is gone');
+  const merged = await host.currentState(userKey('alice'));
+  t.equal(merged.eventCount, before.eventCount + anonymous.eventCount);
+  t.strictSame(merged.itemWeights.map(([id]) => id).sort(), ['books-001', 'plants-001', 'plants-002']);
+
+  await host.ingest({ sessionId: 'anon' }, [{ eventType: 'view', itemId: 'plants-003', sentAt: 2_000_000 }]);
+  const userLog = await stores.log.read(userKey('alice'), null);
+  t.strictSame(
+    userLog.map((e) => (e.kind === 'merge' ? `merge:${e.fromKey}` : e.itemId)),
+    ['books-001', 'merge:s:anon', 'plants-003'],
+  );
+  t.equal((await stores.log.read(sessionKey('anon'), null)).length, 2, 'nothing more lands in the session log');
+  await waitFor('a push to the user room', () => pushes.some((p) => p.room === userKey('alice') && p.push.cause?.itemId === 'plants-003'));
+
+  t.equal(await host.identify('anon', 'alice'), userKey('alice'), 'identifying again is a no-op');
+  await t.rejects(host.identify('anon', 'bob'), new AttuneError('IDENTITY_CONFLICT', 'session anon is already identified as another user'));
+  t.strictSame(errors, [], 'no errors reported');
+});
+
+t.test('a bad sentAt rejects the whole batch before anything is logged', async (t) => {
+  const { host, stores, errors } = await setup(t);
+  await t.rejects(host.ingest({ sessionId: 'b1' }, [{ eventType: 'view', itemId: 'a' }, { eventType: 'view', itemId: 'b', sentAt: 'yesterday' }]), {
+    code: 'ATTUNE_ERR_VALIDATION',
+  });
+  t.strictSame(await stores.log.read(sessionKey('b1'), null), []);
+  t.strictSame(errors, [], 'no errors reported');
+});
