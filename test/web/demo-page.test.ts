@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+// The callbacks passed to page.$$eval and waitForFunction run in the browser.
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
