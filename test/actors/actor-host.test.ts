@@ -7,16 +7,17 @@ import { mergeConfig } from '../../src/config.js';
 import { demoCatalog } from '../../src/demo/catalog.js';
 import { AttuneError } from '../../src/errors.js';
 import { CatalogIndex } from '../../src/model/catalog.js';
+import { readBundle } from '../../src/model/bundle.js';
 import { Scorer } from '../../src/model/scorer.js';
 import { createMetrics } from '../../src/ops/metrics.js';
 import { createMemoryStores } from '../../src/store/memory.js';
 import { demoModelDir, waitFor } from '../helpers.js';
 
-async function setup(t: Test, actors = { idleMs: 40, passivateMs: 40 }) {
+async function setup(t: Test, actors = { idleMs: 40, passivateMs: 40 }, loadScorer = async () => Scorer.load(await demoModelDir())) {
   const config = mergeConfig({ actors, pushSize: 10 });
   const stores = createMemoryStores();
   const catalog = new CatalogIndex(demoCatalog());
-  const scorer = await Scorer.load(await demoModelDir());
+  const scorer = await loadScorer();
   const metrics = createMetrics();
   const pushes: Array<{ room: string; push: RecommendationsPush }> = [];
   const errors: unknown[] = [];
@@ -33,7 +34,7 @@ async function setup(t: Test, actors = { idleMs: 40, passivateMs: 40 }) {
     await host.stop();
     await scorer.close();
   });
-  return { host, stores, metrics, pushes, errors };
+  return { host, stores, metrics, pushes, errors, scorer };
 }
 
 const views = (...items: string[]) => items.map((itemId, i) => ({ eventType: 'view', itemId, sentAt: 1_000_000 + i * 1000 }));
@@ -117,4 +118,26 @@ t.test('a bad sentAt rejects the whole batch before anything is logged', async (
   });
   t.strictSame(await stores.log.read(sessionKey('b1'), null), []);
   t.strictSame(errors, [], 'no errors reported');
+});
+
+t.test('when inference fails the push carries popular items and the fallback is counted', async (t) => {
+  // onnxruntime cannot be made to fail on demand, so this session stands in for a broken one.
+  const failing = async () =>
+    new Scorer(await readBundle(await demoModelDir()), {
+      run: async () => {
+        throw new Error('inference exploded');
+      },
+      release: async () => {},
+    });
+  const { host, pushes, metrics, errors, scorer } = await setup(t, { idleMs: 60_000, passivateMs: 60_000 }, failing);
+  await host.ingest({ sessionId: 'f1' }, [{ eventType: 'view', itemId: 'coffee-010', sentAt: 5000 }, { eventType: 'purchase', itemId: 'headphones-001', sentAt: 5000 }]);
+  await waitFor('the push after the purchase', () => pushes.some((p) => p.push.cause?.itemId === 'headphones-001'));
+  const popular = (await Scorer.load(await demoModelDir())).popular(40).map((i) => i.itemId);
+  const catalog = new CatalogIndex(demoCatalog());
+  const expected = popular.filter((id) => id !== 'headphones-001' && catalog.isInStock(id)).slice(0, 10);
+  t.strictSame(pushes.at(-1)?.push.items.map((i) => i.itemId), expected, 'popular items, still filtered');
+  const fallbacks = await metrics.inferenceFallbacks.get();
+  t.ok(scorer.stats.rows >= 1);
+  t.strictSame(fallbacks.values.map((v) => [v.labels.reason, v.value]), [['error', scorer.stats.rows]], 'every failed scoring is counted');
+  t.strictSame(errors, [], 'a fallback is not an error');
 });
