@@ -1,0 +1,32 @@
+import t from 'tap';
+import { ConfigError, defaultConfig, loadConfig, mergeConfig } from '../src/config.js';
+
+t.test('defaults < environment < flags', async (t) => {
+  t.strictSame(loadConfig([], {}), defaultConfig);
+  t.equal(loadConfig([], { PORT: '9000' }).port, 9000);
+  t.equal(loadConfig([], { PORT: '9000', ATTUNE_PORT: '9100' }).port, 9100, 'ATTUNE_PORT wins over PORT');
+  t.equal(loadConfig(['--port', '9200'], { ATTUNE_PORT: '9100' }).port, 9200);
+  t.equal(loadConfig(['--port=9300'], {}).port, 9300);
+  const c = loadConfig(['--idle-ms', '5', '--demo-catalog', 'false', '--score-threads=2'], { ATTUNE_PASSIVATE_MS: '7', ATTUNE_MODEL_DIR: '/models/x' });
+  t.strictSame(c.actors, { ...defaultConfig.actors, idleMs: 5, passivateMs: 7 });
+  t.equal(c.demoCatalog, false);
+  t.equal(c.scoring.intraOpThreads, 2);
+  t.equal(c.modelDir, '/models/x');
+  t.equal(loadConfig(['--demo-catalog'], {}).demoCatalog, true, 'a bare boolean flag means true');
+});
+
+t.test('bad values name the option and what was expected', async (t) => {
+  t.throws(() => loadConfig(['--port', '70000'], {}), new ConfigError('--port must be an integer from 0 to 65535, got "70000"'));
+  t.throws(() => loadConfig([], { ATTUNE_PORT: 'http' }), new ConfigError('ATTUNE_PORT must be an integer from 0 to 65535, got "http"'));
+  t.throws(() => loadConfig(['--log-level', 'loud'], {}), new ConfigError('--log-level must be one of silent, error, warn, info, debug, got "loud"'));
+  t.throws(() => loadConfig(['--colour'], {}), new ConfigError('unknown option --colour (see attune help)'));
+  t.throws(() => loadConfig(['--port'], {}), new ConfigError('--port needs a value'));
+  t.throws(() => loadConfig(['serve'], {}), new ConfigError('unexpected argument "serve"'));
+});
+
+t.test('mergeConfig merges nested groups key by key', async (t) => {
+  const c = mergeConfig({ scoring: { timeoutMs: 5 }, reducer: { halfLifeMs: 10 } });
+  t.strictSame(c.scoring, { ...defaultConfig.scoring, timeoutMs: 5 });
+  t.equal(c.reducer.recentMax, defaultConfig.reducer.recentMax);
+  t.equal(c.reducer.halfLifeMs, 10);
+});
