@@ -7,6 +7,7 @@ import { demoCatalog } from './demo/catalog.js';
 import { CatalogIndex } from './model/catalog.js';
 import { ensureDemoModel } from './model/demo-model.js';
 import { Scorer } from './model/scorer.js';
+import { servingModel } from './model/serving-model.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { createMemoryStores } from './store/memory.js';
 import type { Stores } from './store/types.js';
@@ -44,6 +45,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   };
   const modelDir = config.modelDir ?? (await ensureDemoModel(config.dataDir, log));
   const scorer = await Scorer.load(modelDir, config.scoring);
+  const model = servingModel(scorer, config.reducer);
 
   let reportError: (err: unknown, context: string) => void = (err, context) => console.error(`attune: ${context}:`, err);
   let io: AttuneSocketServer | null = null;
@@ -51,7 +53,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     config,
     stores,
     catalog,
-    scorer: () => scorer,
+    model: () => model,
     metrics,
     publish: (room, push) => io?.to(room).emit('recommendations', push),
     onError: (err, context) => reportError(err, context),

@@ -3,7 +3,8 @@ import type { AttuneConfig } from '../config.js';
 import { AttuneError } from '../errors.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { CatalogIndex } from '../model/catalog.js';
-import { recommendForState, type ListScorer, type RecommendationList } from '../model/recommend.js';
+import { recommendForState, type RecommendationList } from '../model/recommend.js';
+import type { ServingModel } from '../model/serving-model.js';
 import type { Stores } from '../store/types.js';
 import { parseSentAt, sessionKey, userKey, type IncomingEvent, type InteractionEntry, type LogEntry } from './events.js';
 import { KeyedLanes } from './lanes.js';
@@ -40,7 +41,8 @@ export interface ActorHostDeps {
   config: AttuneConfig;
   stores: Stores;
   catalog: CatalogIndex;
-  scorer: () => ListScorer;
+  /** The model being served now; read per use, so a hot swap takes effect at the next event. */
+  model: () => ServingModel;
   metrics: Metrics;
   /** Emits to every socket in a room, on any node. */
   publish: (room: string, push: RecommendationsPush) => void;
@@ -156,7 +158,7 @@ export class ActorHost {
   /** The list for a key: from its live actor, else from its stored state, else popular items. */
   async recommend(key: string, n: number): Promise<RecommendationList> {
     const state = await this.currentState(key);
-    return recommendForState(this.deps.scorer(), this.deps.catalog, state.eventCount === 0 ? null : state, n);
+    return recommendForState(this.deps.model().scorer, this.deps.catalog, state.eventCount === 0 ? null : state, n);
   }
 
   /**
@@ -166,7 +168,7 @@ export class ActorHost {
   async listOnConnect(key: string, userId: string | null): Promise<RecommendationsPush> {
     const state = await this.currentState(key);
     const live = state.eventCount > 0 ? await this.lanes.run(key, () => this.activate(key, userId)) : undefined;
-    const list = await recommendForState(this.deps.scorer(), this.deps.catalog, state.eventCount === 0 ? null : state, this.deps.config.pushSize);
+    const list = await recommendForState(this.deps.model().scorer, this.deps.catalog, state.eventCount === 0 ? null : state, this.deps.config.pushSize);
     if (live && live.lastPushedIds === null) live.lastPushedIds = list.items.map((i) => i.itemId);
     return toPush(list, null);
   }
@@ -203,7 +205,7 @@ export class ActorHost {
     const base = snapshot?.state ?? initialState();
     const entries: LogEntry[] = await this.deps.stores.log.read(key, base.lastEventId);
     return {
-      state: entries.reduce((s, e) => reduce(s, e, this.deps.config.reducer), base),
+      state: entries.reduce((s, e) => reduce(s, e, this.deps.model().reducer), base),
       userId: snapshot?.userId ?? null,
     };
   }
@@ -220,9 +222,6 @@ export class ActorHost {
         key,
         userId: userId ?? loaded.userId,
         state: loaded.state,
-        reducerConfig: this.deps.config.reducer,
-        idleMs: this.deps.config.actors.idleMs,
-        passivateMs: this.deps.config.actors.passivateMs,
       },
     });
     const live: LiveActor = { key, actor, lastPushedIds: null, scoring: false, rescore: false, unscored: [], eventsSinceSnapshot: 0 };
@@ -257,7 +256,7 @@ export class ActorHost {
   }
 
   private apply(live: LiveActor, entry: LogEntry): void {
-    live.actor.send({ type: 'APPLY', entry });
+    live.actor.send({ type: 'APPLY', entry, reducer: this.deps.model().reducer });
     if (entry.kind === 'interaction') live.unscored.push(entry);
     if (++live.eventsSinceSnapshot >= this.deps.config.actors.snapshotEvery) void this.snapshot(live);
     this.scheduleScore(live);
@@ -281,7 +280,7 @@ export class ActorHost {
         live.unscored = [];
         const state = live.actor.getSnapshot().context.state;
         const started = this.now();
-        const list = await recommendForState(this.deps.scorer(), this.deps.catalog, state.eventCount === 0 ? null : state, this.deps.config.pushSize);
+        const list = await recommendForState(this.deps.model().scorer, this.deps.catalog, state.eventCount === 0 ? null : state, this.deps.config.pushSize);
         this.deps.metrics.inferenceLatency.observe((this.now() - started) / 1000);
         if (list.fallback !== null) this.deps.metrics.inferenceFallbacks.inc({ reason: list.fallback });
         const ids = list.items.map((i) => i.itemId);

@@ -6,19 +6,16 @@ export interface SessionContext {
   key: string;
   userId: string | null;
   state: SessionState;
-  reducerConfig: ReducerConfig;
 }
 
 export interface SessionInput {
   key: string;
   userId: string | null;
   state: SessionState;
-  reducerConfig: ReducerConfig;
-  idleMs: number;
-  passivateMs: number;
 }
 
-export type SessionMachineEvent = { type: 'APPLY'; entry: LogEntry } | { type: 'IDENTIFY'; userId: string } | { type: 'PASSIVATE' };
+/** APPLY carries the reducer settings of the model being served, which a hot swap may change. */
+export type SessionMachineEvent = { type: 'APPLY'; entry: LogEntry; reducer: ReducerConfig } | { type: 'IDENTIFY'; userId: string } | { type: 'PASSIVATE' };
 
 /**
  * The lifecycle of one live session or user around the pure reducer: xstate owns when an actor
@@ -34,7 +31,7 @@ export function createSessionMachine(idleMs: number, passivateMs: number) {
     },
     actions: {
       apply: assign({
-        state: ({ context, event }) => (event.type === 'APPLY' ? reduce(context.state, event.entry, context.reducerConfig) : context.state),
+        state: ({ context, event }) => (event.type === 'APPLY' ? reduce(context.state, event.entry, event.reducer) : context.state),
       }),
       identify: assign({
         userId: ({ context, event }) => (event.type === 'IDENTIFY' ? event.userId : context.userId),
@@ -46,7 +43,7 @@ export function createSessionMachine(idleMs: number, passivateMs: number) {
     delays: { idle: idleMs, passivate: passivateMs },
   }).createMachine({
     id: 'session',
-    context: ({ input }) => ({ key: input.key, userId: input.userId, state: input.state, reducerConfig: input.reducerConfig }),
+    context: ({ input }) => ({ key: input.key, userId: input.userId, state: input.state }),
     initial: 'live',
     states: {
       live: {

@@ -23,7 +23,10 @@ export interface SessionState {
 }
 
 export interface ReducerConfig {
+  /** Weights halve over this much event time. */
   halfLifeMs: number;
+  /** Weights are also multiplied by this at every event: recency by position, for data without real time. */
+  positionDecay: number;
   recentMax: number;
   itemWeightsMax: number;
   categoriesMax: number;
@@ -36,6 +39,7 @@ export interface ReducerConfig {
 
 export const defaultReducerConfig: ReducerConfig = {
   halfLifeMs: 30 * 60 * 1000,
+  positionDecay: 1,
   recentMax: 20,
   itemWeightsMax: 50,
   categoriesMax: 20,
@@ -69,7 +73,7 @@ export function reduce(state: SessionState, entry: LogEntry, config: ReducerConf
   }
   // An event older than the state does not rewind time: it counts as happening now.
   const at = state.lastEventAt === null ? entry.sentAt : Math.max(state.lastEventAt, entry.sentAt);
-  const factor = decayFactor(state.lastEventAt, at, config.halfLifeMs);
+  const factor = decayFactor(state.lastEventAt, at, config.halfLifeMs) * (state.eventCount === 0 ? 1 : config.positionDecay);
   const weight = eventWeight(entry.eventType, config);
 
   const itemWeights = addWeight(scale(state.itemWeights, factor), entry.itemId, weight, config.itemWeightsMax);

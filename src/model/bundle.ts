@@ -1,3 +1,4 @@
+import type { ReducerConfig } from '../actors/state.js';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,6 +29,8 @@ export interface BundleMeta {
   metrics?: Record<string, number>;
   createdAt?: Date;
   producerVersion?: string;
+  /** Reducer settings the model was trained and evaluated with (see ModelManifest.reducer). */
+  reducer?: Partial<ReducerConfig>;
 }
 
 export interface Bundle {
@@ -91,6 +94,7 @@ export async function writeBundle(dir: string, model: ItemItemModel, meta: Bundl
     users: model.stats.users,
     metrics: meta.metrics ?? {},
     contract: MODEL_CONTRACT,
+    ...(meta.reducer === undefined ? {} : { reducer: meta.reducer }),
   };
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, BUNDLE_FILES.model), onnxBytes);
@@ -145,8 +149,28 @@ function parseManifest(dir: string, raw: unknown): ModelManifest {
   if (JSON.stringify(raw.contract) !== JSON.stringify(MODEL_CONTRACT)) {
     fail(`field contract does not match ${JSON.stringify(MODEL_CONTRACT)}`);
   }
+  if (raw.reducer !== undefined) checkReducerOverrides(raw.reducer, fail);
   // Every field checked above; the cast only restores the literal types.
   return raw as unknown as ModelManifest;
+}
+
+const NUMERIC_REDUCER_FIELDS = ['halfLifeMs', 'positionDecay', 'recentMax', 'itemWeightsMax', 'categoriesMax', 'purchasedMax', 'defaultEventWeight'];
+
+function checkReducerOverrides(raw: unknown, fail: (why: string) => never): void {
+  if (!isRecord(raw)) fail('field reducer must be an object');
+  for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
+    if (NUMERIC_REDUCER_FIELDS.includes(key)) {
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail(`field reducer.${key} must be a non-negative number`);
+    } else if (key === 'eventWeights') {
+      if (!isRecord(value) || !Object.values(value).every((w) => typeof w === 'number' && Number.isFinite(w))) {
+        fail('field reducer.eventWeights must map event types to numbers');
+      }
+    } else if (key === 'purchaseEventType') {
+      if (typeof value !== 'string') fail('field reducer.purchaseEventType must be a string');
+    } else {
+      fail(`field reducer has unknown setting ${key}`);
+    }
+  }
 }
 
 function parseItems(dir: string, raw: unknown, itemCount: number): string[] {

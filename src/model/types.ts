@@ -1,3 +1,5 @@
+import type { ReducerConfig } from '../actors/state.js';
+
 /** One interaction used for training: what a user did with an item, when. */
 export interface Interaction {
   userId: string;
@@ -56,4 +58,9 @@ export interface ModelManifest {
   users: number;
   metrics: Record<string, number>;
   contract: typeof MODEL_CONTRACT;
+  /**
+   * How the serving reducer must build the state this model was trained and evaluated on
+   * (half-life, position decay, event weights...). Absent fields use the server's defaults.
+   */
+  reducer?: Partial<ReducerConfig>;
 }

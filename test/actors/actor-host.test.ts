@@ -9,6 +9,7 @@ import { AttuneError } from '../../src/errors.js';
 import { CatalogIndex } from '../../src/model/catalog.js';
 import { readBundle } from '../../src/model/bundle.js';
 import { Scorer } from '../../src/model/scorer.js';
+import { servingModel } from '../../src/model/serving-model.js';
 import { createMetrics } from '../../src/ops/metrics.js';
 import { createMemoryStores } from '../../src/store/memory.js';
 import { demoModelDir, waitFor } from '../helpers.js';
@@ -19,13 +20,14 @@ async function setup(t: Test, actors = { idleMs: 40, passivateMs: 40 }, loadScor
   const catalog = new CatalogIndex(demoCatalog());
   const scorer = await loadScorer();
   const metrics = createMetrics();
+  const model = servingModel(scorer, config.reducer);
   const pushes: Array<{ room: string; push: RecommendationsPush }> = [];
   const errors: unknown[] = [];
   const host = new ActorHost({
     config,
     stores,
     catalog,
-    scorer: () => scorer,
+    model: () => model,
     metrics,
     publish: (room, push) => pushes.push({ room, push }),
     onError: (err) => errors.push(err),

@@ -119,3 +119,14 @@ t.test('weightsAt decays without changing the state', async (t) => {
   t.strictSame(weightsAt(s, 2000, config), [['A', 0.25]]);
   t.strictSame(s.itemWeights, [['A', 1]]);
 });
+
+t.test('position decay: every later event multiplies the weights, whatever the time', async (t) => {
+  const byPosition: ReducerConfig = { ...config, halfLifeMs: 1000, positionDecay: 0.5, itemWeightsMax: 10 };
+  const s = [interaction('1-0', 'view', 'A', 0, 'x'), interaction('2-0', 'view', 'B', 0, 'y'), interaction('3-0', 'view', 'C', 1000)].reduce(
+    (state, e) => reduce(state, e, byPosition),
+    initialState(),
+  );
+  // A: 1 -> 0.5 (position) -> 0.125 (position and one half-life); B: 1 -> 0.25; C: 1.
+  t.strictSame(s.itemWeights, [['C', 1], ['B', 0.25], ['A', 0.125]]);
+  t.strictSame(s.categoryAffinity, [['y', 0.25], ['x', 0.125]]);
+});
