@@ -5,6 +5,7 @@
 export const ErrorCodes = {
   VALIDATION: { code: 'ATTUNE_ERR_VALIDATION', status: 400 },
   MISSING_IDENTITY: { code: 'ATTUNE_ERR_MISSING_IDENTITY', status: 400 },
+  INVALID_MODEL: { code: 'ATTUNE_ERR_INVALID_MODEL', status: 400 },
   NOT_FOUND: { code: 'ATTUNE_ERR_NOT_FOUND', status: 404 },
   IDENTITY_CONFLICT: { code: 'ATTUNE_ERR_IDENTITY_CONFLICT', status: 409 },
   PAYLOAD_TOO_LARGE: { code: 'ATTUNE_ERR_PAYLOAD_TOO_LARGE', status: 413 },

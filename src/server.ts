@@ -6,8 +6,7 @@ import type { AttuneConfig } from './config.js';
 import { demoCatalog } from './demo/catalog.js';
 import { CatalogIndex } from './model/catalog.js';
 import { ensureDemoModel } from './model/demo-model.js';
-import { Scorer } from './model/scorer.js';
-import { servingModel } from './model/serving-model.js';
+import { ModelSlot } from './model/model-slot.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { createMemoryStores } from './store/memory.js';
 import type { Stores } from './store/types.js';
@@ -23,7 +22,7 @@ export interface RunningServer {
   stores: Stores;
   catalog: CatalogIndex;
   metrics: Metrics;
-  scorer: Scorer;
+  model: ModelSlot;
   close(): Promise<void>;
 }
 
@@ -44,8 +43,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     if (config.logLevel !== 'silent' && config.logLevel !== 'error' && config.logLevel !== 'warn') console.log(`attune: ${message}`);
   };
   const modelDir = config.modelDir ?? (await ensureDemoModel(config.dataDir, log));
-  const scorer = await Scorer.load(modelDir, config.scoring);
-  const model = servingModel(scorer, config.reducer);
+  const model = await ModelSlot.load(modelDir, config.scoring, config.reducer);
 
   let reportError: (err: unknown, context: string) => void = (err, context) => console.error(`attune: ${context}:`, err);
   let io: AttuneSocketServer | null = null;
@@ -53,13 +51,13 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     config,
     stores,
     catalog,
-    model: () => model,
+    model: () => model.get(),
     metrics,
     publish: (room, push) => io?.to(room).emit('recommendations', push),
     onError: (err, context) => reportError(err, context),
   });
 
-  const app = createHttpApp({ config, host, catalog, catalogStore: stores.catalog, scorer: () => scorer, metrics, webDir: findWebDir() });
+  const app = createHttpApp({ config, host, catalog, catalogStore: stores.catalog, model, metrics, webDir: findWebDir() });
   reportError = (err, context) => app.log.error({ err }, context);
   io = createSocketServer(app.server, { host, metrics, onError: (err, context) => reportError(err, context) });
 
@@ -67,7 +65,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const url = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`;
-  log(`serving ${catalog.size} items with model ${scorer.version} on ${url}`);
+  log(`serving ${catalog.size} items with model ${model.manifest.version} on ${url}`);
 
   let closing: Promise<void> | null = null;
   return {
@@ -79,13 +77,13 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     stores,
     catalog,
     metrics,
-    scorer,
+    model,
     close: () =>
       (closing ??= (async () => {
         io?.close();
         await app.close();
         await host.stop();
-        await scorer.close();
+        await model.close();
         await stores.close();
       })()),
   };

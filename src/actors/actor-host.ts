@@ -280,7 +280,14 @@ export class ActorHost {
         live.unscored = [];
         const state = live.actor.getSnapshot().context.state;
         const started = this.now();
-        const list = await recommendForState(this.deps.model().scorer, this.deps.catalog, state.eventCount === 0 ? null : state, this.deps.config.pushSize);
+        const model = this.deps.model();
+        const list = await recommendForState(model.scorer, this.deps.catalog, state.eventCount === 0 ? null : state, this.deps.config.pushSize);
+        if (model !== this.deps.model()) {
+          // The model was swapped while scoring: nothing computed by the old one leaves after the swap.
+          live.unscored.unshift(...events);
+          live.rescore = true;
+          continue;
+        }
         this.deps.metrics.inferenceLatency.observe((this.now() - started) / 1000);
         if (list.fallback !== null) this.deps.metrics.inferenceFallbacks.inc({ reason: list.fallback });
         const ids = list.items.map((i) => i.itemId);

@@ -171,9 +171,9 @@ export class Scorer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const queued = this.queue;
-    this.queue = [];
-    for (const request of queued) request.reject(new Error('Scorer is closed'));
+    // Requests accepted before close still get their answer: a hot swap closes the old model
+    // while scoring passes that picked it may be queued.
+    this.flush();
     await Promise.allSettled(this.inFlight);
     await this.session.release();
   }

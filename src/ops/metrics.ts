@@ -59,6 +59,11 @@ export function createMetrics() {
       help: 'Actors snapshotted and dropped after being idle.',
       registers: [registry],
     }),
+    modelSwaps: new Counter({
+      name: 'attune_model_swaps_total',
+      help: 'Model bundles hot-swapped in.',
+      registers: [registry],
+    }),
     socketConnections: new Gauge({
       name: 'attune_socket_connections',
       help: 'Open socket.io connections on this node.',

@@ -6,17 +6,17 @@ import { userKey, type IncomingEvent } from '../actors/events.js';
 import type { AttuneConfig } from '../config.js';
 import { AttuneError, ErrorCodes, type ErrorKind } from '../errors.js';
 import type { CatalogIndex } from '../model/catalog.js';
-import type { ListScorer } from '../model/recommend.js';
+import type { ModelSlot } from '../model/model-slot.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { CatalogItemUpdate, CatalogStore } from '../store/types.js';
-import { bodyAjv, describeErrors, listItemsQuerySchema, putEventsSchema, putItemsSchema, queryAjv, recommendationsQuerySchema } from './schemas.js';
+import { bodyAjv, describeErrors, listItemsQuerySchema, putEventsSchema, putItemsSchema, queryAjv, recommendationsQuerySchema, swapModelSchema } from './schemas.js';
 
 export interface HttpDeps {
   config: AttuneConfig;
   host: ActorHost;
   catalog: CatalogIndex;
   catalogStore: CatalogStore;
-  scorer: () => ListScorer;
+  model: ModelSlot;
   metrics: Metrics;
   webDir: string;
 }
@@ -98,7 +98,20 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
     return { items: all.slice(offset, offset + limit), total: all.length };
   });
 
-  app.get('/healthz', async () => ({ status: 'ok', modelVersion: deps.scorer().version, liveActors: deps.host.liveActorCount }));
+  app.get('/healthz', async () => ({ status: 'ok', modelVersion: deps.model.manifest.version, liveActors: deps.host.liveActorCount }));
+
+  app.get('/v1/admin/model', async () => ({ dir: deps.model.dir, manifest: deps.model.manifest }));
+
+  app.post<{ Body: { dir: string } }>('/v1/admin/model', { schema: { body: swapModelSchema } }, async (request) => {
+    try {
+      const { previous, current } = await deps.model.swap(request.body.dir);
+      request.log.info({ previous: previous.version, current: current.version }, 'model swapped');
+      deps.metrics.modelSwaps.inc();
+      return { modelVersion: current.version, previousVersion: previous.version };
+    } catch (err) {
+      throw new AttuneError('INVALID_MODEL', err instanceof Error ? err.message : String(err));
+    }
+  });
 
   app.get('/metrics', async (_request, reply) => {
     reply.header('content-type', deps.metrics.registry.contentType);

@@ -73,6 +73,13 @@ export const listItemsQuerySchema = {
   },
 } as const;
 
+export const swapModelSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['dir'],
+  properties: { dir: { type: 'string', minLength: 1, maxLength: 4096 } },
+} as const;
+
 export const socketAuthSchema = {
   type: 'object',
   required: ['sessionId'],
