@@ -2,34 +2,95 @@ import type { SessionState } from '../actors/state.js';
 import type { CatalogIndex } from './catalog.js';
 import type { ScoredItem } from './types.js';
 
-/** Why an item may not be shown to this session. */
-export interface ExclusionContext {
-  catalog: CatalogIndex;
-  purchased: ReadonlySet<string>;
+/** Which items a list may show. Every recipe takes the same options. */
+export interface FilterOptions {
+  excludeOutOfStock: boolean;
+  excludePurchased: boolean;
+  /** Items the session already interacted with (its weighted items). */
+  excludeSeen: boolean;
+  /** When set, only items of these categories. */
+  includeCategories: readonly string[] | null;
+  excludeCategories: readonly string[] | null;
+  excludeItems: readonly string[];
 }
 
-export function exclusionContext(catalog: CatalogIndex, state: SessionState | null): ExclusionContext {
-  return { catalog, purchased: new Set(state?.purchased ?? []) };
+export const defaultFilter: FilterOptions = {
+  excludeOutOfStock: true,
+  excludePurchased: true,
+  excludeSeen: false,
+  includeCategories: null,
+  excludeCategories: null,
+  excludeItems: [],
+};
+
+/** A share of the slots reserved for items matching a filter, e.g. a campaign's categories. */
+export interface Promotion {
+  name: string;
+  /** 0..1: the share of the list's slots. */
+  share: number;
+  categories: readonly string[];
 }
 
-export function isExcluded(itemId: string, context: ExclusionContext): boolean {
-  return context.purchased.has(itemId) || !context.catalog.isInStock(itemId);
+export interface ItemFilter {
+  allows(itemId: string): boolean;
+  /**
+   * At most how many items it excludes, when that is known without scanning the catalog;
+   * null when a category filter makes it open-ended.
+   */
+  maxExcluded: number | null;
 }
 
-/**
- * How many candidates to ask the model for so that `n` survive the filters: at worst every
- * excluded item ranks above every allowed one.
- */
-export function candidatesNeeded(n: number, context: ExclusionContext): number {
-  return n + context.purchased.size + context.catalog.outOfStockCount;
+export function buildFilter(catalog: CatalogIndex, state: SessionState | null, options: FilterOptions = defaultFilter): ItemFilter {
+  const excluded = new Set<string>(options.excludeItems);
+  if (options.excludePurchased && state) for (const id of state.purchased) excluded.add(id);
+  if (options.excludeSeen && state) for (const [id] of state.itemWeights) excluded.add(id);
+  const include = options.includeCategories === null ? null : new Set(options.includeCategories);
+  const exclude = options.excludeCategories === null ? null : new Set(options.excludeCategories);
+  const byCategory = include !== null || exclude !== null;
+  return {
+    allows(itemId) {
+      if (excluded.has(itemId)) return false;
+      if (options.excludeOutOfStock && !catalog.isInStock(itemId)) return false;
+      if (!byCategory) return true;
+      const category = catalog.get(itemId)?.category;
+      if (include !== null && (category === undefined || !include.has(category))) return false;
+      return exclude === null || category === undefined || !exclude.has(category);
+    },
+    maxExcluded: byCategory ? null : excluded.size + (options.excludeOutOfStock ? catalog.outOfStockCount : 0),
+  };
 }
 
-/** The first `n` candidates that pass every filter, in the model's order. */
-export function filterTopN(candidates: readonly ScoredItem[], n: number, context: ExclusionContext): ScoredItem[] {
+export function promotionFilter(catalog: CatalogIndex, base: ItemFilter, promotion: Promotion): ItemFilter {
+  const categories = new Set(promotion.categories);
+  return {
+    allows: (itemId) => base.allows(itemId) && categories.has(catalog.get(itemId)?.category ?? ''),
+    maxExcluded: null,
+  };
+}
+
+/** The first `n` candidates that pass, in the model's order. */
+export function filterTopN(candidates: readonly ScoredItem[], n: number, filter: ItemFilter): ScoredItem[] {
   const kept: ScoredItem[] = [];
   for (const candidate of candidates) {
     if (kept.length === n) break;
-    if (!isExcluded(candidate.itemId, context)) kept.push(candidate);
+    if (filter.allows(candidate.itemId)) kept.push(candidate);
   }
   return kept;
+}
+
+/**
+ * Places promoted items among regular ones at evenly spaced slots (the first at slot 0), so a
+ * promotion is visible without taking the top of the list wholesale.
+ */
+export function interleavePromoted<T>(regular: readonly T[], promoted: readonly T[], n: number): T[] {
+  const list: T[] = [];
+  let r = 0;
+  let p = 0;
+  const every = promoted.length === 0 ? Infinity : n / promoted.length;
+  for (let slot = 0; slot < n && (r < regular.length || p < promoted.length); slot++) {
+    const promotedSlot = p < promoted.length && slot >= Math.round(p * every);
+    if ((promotedSlot || r >= regular.length) && p < promoted.length) list.push(promoted[p++]);
+    else list.push(regular[r++]);
+  }
+  return list;
 }
