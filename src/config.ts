@@ -32,6 +32,14 @@ export interface AttuneConfig {
   http: {
     bodyLimitBytes: number;
   };
+  trends: {
+    popularHalfLifeMs: number;
+    trendingHalfLifeMs: number;
+  };
+  segments: {
+    count: number;
+    refreshMs: number;
+  };
   reducer: ReducerConfig;
 }
 
@@ -46,14 +54,18 @@ export const defaultConfig: AttuneConfig = {
   actors: { idleMs: 60_000, passivateMs: 240_000, snapshotEvery: 50 },
   scoring: { timeoutMs: 50, maxBatch: 64, intraOpThreads: 1 },
   http: { bodyLimitBytes: 256 * 1024 },
+  trends: { popularHalfLifeMs: 7 * 24 * 3600_000, trendingHalfLifeMs: 3600_000 },
+  segments: { count: 8, refreshMs: 60_000 },
   reducer: defaultReducerConfig,
 };
 
 /** A partial config, as tests and embedders pass it; nested groups merge key by key. */
-export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 'http' | 'reducer'>> & {
+export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 'http' | 'trends' | 'segments' | 'reducer'>> & {
   actors?: Partial<AttuneConfig['actors']>;
   scoring?: Partial<AttuneConfig['scoring']>;
   http?: Partial<AttuneConfig['http']>;
+  trends?: Partial<AttuneConfig['trends']>;
+  segments?: Partial<AttuneConfig['segments']>;
   reducer?: Partial<ReducerConfig>;
 };
 
@@ -64,6 +76,8 @@ export function mergeConfig(overrides: ConfigOverrides = {}, base: AttuneConfig 
     actors: { ...base.actors, ...overrides.actors },
     scoring: { ...base.scoring, ...overrides.scoring },
     http: { ...base.http, ...overrides.http },
+    trends: { ...base.trends, ...overrides.trends },
+    segments: { ...base.segments, ...overrides.segments },
     reducer: { ...base.reducer, ...overrides.reducer },
   };
 }
@@ -124,6 +138,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   option<number>('score-max-batch', ['ATTUNE_SCORE_MAX_BATCH'], 'most rows per inference call', int(1, 4096), (o, v) => (o.scoring = { ...o.scoring, maxBatch: v })),
   option<number>('score-threads', ['ATTUNE_SCORE_THREADS'], 'onnxruntime intra-op threads', int(1, 64), (o, v) => (o.scoring = { ...o.scoring, intraOpThreads: v })),
   option<number>('body-limit', ['ATTUNE_BODY_LIMIT'], 'largest HTTP body in bytes', int(1024, 64 * 1024 * 1024), (o, v) => (o.http = { ...o.http, bodyLimitBytes: v })),
+  option<number>('popular-half-life-ms', ['ATTUNE_POPULAR_HALF_LIFE_MS'], 'half-life of the live popular counts', int(1, 10 * 365 * 86_400_000), (o, v) => (o.trends = { ...o.trends, popularHalfLifeMs: v })),
+  option<number>('trending-half-life-ms', ['ATTUNE_TRENDING_HALF_LIFE_MS'], 'half-life of the live trending counts', int(1, 365 * 86_400_000), (o, v) => (o.trends = { ...o.trends, trendingHalfLifeMs: v })),
+  option<number>('segments', ['ATTUNE_SEGMENTS'], 'number of user segments', int(1, 1000), (o, v) => (o.segments = { ...o.segments, count: v })),
+  option<number>('segments-refresh-ms', ['ATTUNE_SEGMENTS_REFRESH_MS'], 'how old segments may get before a request recomputes them', int(0, 86_400_000), (o, v) => (o.segments = { ...o.segments, refreshMs: v })),
 ];
 
 /** Reads env, then `--flag value` / `--flag=value` arguments, over the defaults. */

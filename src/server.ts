@@ -6,7 +6,10 @@ import type { AttuneConfig } from './config.js';
 import { demoCatalog } from './demo/catalog.js';
 import { CatalogIndex } from './model/catalog.js';
 import { ensureDemoModel } from './model/demo-model.js';
+import { ItemTrends } from './model/item-trends.js';
 import { ModelSlot } from './model/model-slot.js';
+import { Segmenter } from './model/segmenter.js';
+import { eventWeight } from './actors/state.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { createMemoryStores } from './store/memory.js';
 import type { Stores } from './store/types.js';
@@ -45,6 +48,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const modelDir = config.modelDir ?? (await ensureDemoModel(config.dataDir, log));
   const model = await ModelSlot.load(modelDir, config.scoring, config.reducer);
 
+  const trends = new ItemTrends(config.trends.popularHalfLifeMs, config.trends.trendingHalfLifeMs);
   let reportError: (err: unknown, context: string) => void = (err, context) => console.error(`attune: ${context}:`, err);
   let io: AttuneSocketServer | null = null;
   const host = new ActorHost({
@@ -55,9 +59,17 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     metrics,
     publish: (room, push) => io?.to(room).emit('recommendations', push),
     onError: (err, context) => reportError(err, context),
+    onAccepted: (entry, reducer) => trends.record(entry, eventWeight(entry.eventType, reducer)),
+  });
+  const segmenter = new Segmenter({
+    userKeys: () => stores.log.keys('u:'),
+    stateOf: (key) => host.currentState(key),
+    catalog,
+    segmentCount: config.segments.count,
+    refreshMs: config.segments.refreshMs,
   });
 
-  const app = createHttpApp({ config, host, catalog, catalogStore: stores.catalog, model, metrics, webDir: findWebDir() });
+  const app = createHttpApp({ config, host, catalog, catalogStore: stores.catalog, model, trends, segmenter, metrics, webDir: findWebDir(), now: Date.now });
   reportError = (err, context) => app.log.error({ err }, context);
   io = createSocketServer(app.server, { host, metrics, onError: (err, context) => reportError(err, context) });
 

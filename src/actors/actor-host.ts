@@ -3,14 +3,14 @@ import type { AttuneConfig } from '../config.js';
 import { AttuneError } from '../errors.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { CatalogIndex } from '../model/catalog.js';
-import { recommendForState, type RecommendationList } from '../model/recommend.js';
+import { recommendForState, type ListOptions, type RecommendationList } from '../model/recommend.js';
 import type { ServingModel } from '../model/serving-model.js';
 import type { Stores } from '../store/types.js';
 import { parseSentAt, sessionKey, userKey, type IncomingEvent, type InteractionEntry, type LogEntry } from './events.js';
 import { KeyedLanes } from './lanes.js';
 import { createSessionMachine, type SessionMachine } from './session-machine.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
-import { initialState, reduce, type SessionState } from './state.js';
+import { initialState, reduce, type ReducerConfig, type SessionState } from './state.js';
 
 /** What a socket receives when its list changes. */
 export interface RecommendationsPush {
@@ -47,6 +47,8 @@ export interface ActorHostDeps {
   /** Emits to every socket in a room, on any node. */
   publish: (room: string, push: RecommendationsPush) => void;
   onError: (err: unknown, context: string) => void;
+  /** Every event once it is in the log (popular and trending counts). */
+  onAccepted?: (entry: InteractionEntry, reducer: ReducerConfig) => void;
   now?: () => number;
 }
 
@@ -115,6 +117,7 @@ export class ActorHost {
             ...this.enrichment(event.itemId),
           })) as InteractionEntry;
           this.deps.metrics.eventsAccepted.inc();
+          this.deps.onAccepted?.(entry, this.deps.model().reducer);
           accepted.push(entry);
           this.apply(live, entry);
         }
@@ -156,9 +159,9 @@ export class ActorHost {
   }
 
   /** The list for a key: from its live actor, else from its stored state, else popular items. */
-  async recommend(key: string, n: number): Promise<RecommendationList> {
+  async recommend(key: string, n: number, options: ListOptions = {}): Promise<RecommendationList> {
     const state = await this.currentState(key);
-    return recommendForState(this.deps.model().scorer, this.deps.catalog, state.eventCount === 0 ? null : state, n);
+    return recommendForState(this.deps.model().scorer, this.deps.catalog, state.eventCount === 0 ? null : state, n, options);
   }
 
   /**

@@ -32,6 +32,10 @@ export class MemoryEventLog implements EventLog {
     return afterId === null ? [...log] : log.filter((e) => compareEventIds(e.eventId, afterId) > 0);
   }
 
+  async keys(prefix: string): Promise<string[]> {
+    return [...this.logs.keys()].filter((key) => key.startsWith(prefix));
+  }
+
   /** Like Redis XADD `*`: milliseconds, then a sequence within the millisecond. */
   private nextId(key: string): string {
     const now = this.now();

@@ -9,6 +9,8 @@ export interface EventLog {
   append(key: string, entry: NewLogEntry): Promise<LogEntry>;
   /** The key's entries with an id greater than `afterId` (all when null), oldest first. */
   read(key: string, afterId: string | null): Promise<LogEntry[]>;
+  /** Every key with at least one entry whose name starts with `prefix`. */
+  keys(prefix: string): Promise<string[]>;
 }
 
 export interface StoredSnapshot {

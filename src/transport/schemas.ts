@@ -34,16 +34,6 @@ export const putEventsSchema = {
   },
 } as const;
 
-export const recommendationsQuerySchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    sessionId: id,
-    userId: id,
-    numResults: { type: 'integer', minimum: 1, maximum: 500, default: 25 },
-  },
-} as const;
-
 const catalogItemUpdateSchema = {
   type: 'object',
   additionalProperties: false,

@@ -28,6 +28,9 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
     t.strictSame(await log.read('s:none', null), []);
     const [first] = await log.read('s:one', null);
     t.strictSame(first, { ...base, itemId: 'A', eventId: ids[0] }, 'an entry reads back exactly as appended');
+    t.strictSame((await log.keys('s:')).sort(), ['s:one', 's:two']);
+    t.strictSame(await log.keys('s:t'), ['s:two']);
+    t.strictSame(await log.keys('u:'), []);
   });
 
   withStores('snapshots: a later snapshot replaces, an earlier one is refused', async (t, { snapshots }) => {

@@ -1,0 +1,22 @@
+import type { ActorHost } from '../../actors/actor-host.js';
+import type { AttuneConfig } from '../../config.js';
+import type { CatalogIndex } from '../../model/catalog.js';
+import type { ItemTrends } from '../../model/item-trends.js';
+import type { ModelSlot } from '../../model/model-slot.js';
+import type { Segmenter } from '../../model/segmenter.js';
+import type { Metrics } from '../../ops/metrics.js';
+import type { CatalogStore } from '../../store/types.js';
+
+/** What the HTTP routes use of the node. */
+export interface HttpDeps {
+  config: AttuneConfig;
+  host: ActorHost;
+  catalog: CatalogIndex;
+  catalogStore: CatalogStore;
+  model: ModelSlot;
+  trends: ItemTrends;
+  segmenter: Segmenter;
+  metrics: Metrics;
+  webDir: string;
+  now: () => number;
+}

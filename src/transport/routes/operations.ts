@@ -1,0 +1,39 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { AttuneError } from '../../errors.js';
+import { swapModelSchema } from '../schemas.js';
+import type { HttpDeps } from './deps.js';
+
+const WEB_FILES: Readonly<Record<string, string>> = { '/': 'index.html', '/app.js': 'app.js', '/style.css': 'style.css' };
+const CONTENT_TYPES: Readonly<Record<string, string>> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
+
+/** Health, metrics, the model admin API and the demo page. */
+export function operationRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  app.get('/healthz', async () => ({ status: 'ok', modelVersion: deps.model.manifest.version, liveActors: deps.host.liveActorCount }));
+
+  app.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', deps.metrics.registry.contentType);
+    return deps.metrics.registry.metrics();
+  });
+
+  app.get('/v1/admin/model', async () => ({ dir: deps.model.dir, manifest: deps.model.manifest }));
+
+  app.post<{ Body: { dir: string } }>('/v1/admin/model', { schema: { body: swapModelSchema } }, async (request) => {
+    try {
+      const { previous, current } = await deps.model.swap(request.body.dir);
+      request.log.info({ previous: previous.version, current: current.version }, 'model swapped');
+      deps.metrics.modelSwaps.inc();
+      return { modelVersion: current.version, previousVersion: previous.version };
+    } catch (err) {
+      throw new AttuneError('INVALID_MODEL', err instanceof Error ? err.message : String(err));
+    }
+  });
+
+  for (const [route, file] of Object.entries(WEB_FILES)) {
+    app.get(route, async (_request, reply) => {
+      const body = await readFile(join(deps.webDir, file), 'utf8');
+      return reply.header('content-type', CONTENT_TYPES[file.split('.').pop() ?? 'html']).send(body);
+    });
+  }
+}

@@ -1,0 +1,21 @@
+import type { FastifyInstance } from 'fastify';
+import { userKey } from '../../actors/events.js';
+import { AttuneError } from '../../errors.js';
+import { ID_MAX } from '../schemas.js';
+import type { HttpDeps } from './deps.js';
+
+export function segmentRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  app.get('/v1/segments', async () => deps.segmenter.segments());
+
+  app.get<{ Params: { userId: string } }>(
+    '/v1/users/:userId/segment',
+    { schema: { params: { type: 'object', properties: { userId: { type: 'string', minLength: 1, maxLength: ID_MAX } } } } },
+    async (request) => {
+      const { userId } = request.params;
+      const state = await deps.host.currentState(userKey(userId));
+      if (state.eventCount === 0) throw new AttuneError('NOT_FOUND', `user ${userId} has no history`);
+      const segment = await deps.segmenter.segmentOf(state);
+      return { userId, segmentId: segment?.segmentId ?? null, distance: segment?.distance ?? null };
+    },
+  );
+}
