@@ -1,0 +1,355 @@
+/**
+ * End-to-end benchmark of Attune's socket path: N socket.io clients on loopback, an open-loop
+ * stream of `view` events at a fixed rate, and per event the time from emit to the
+ * `recommendations` push it caused. The same load then runs against a bare socket.io echo server,
+ * so the numbers can be read against the floor that socket.io, JSON and loopback TCP set.
+ *
+ * usage: npm run bench -- [--sockets 1000] [--rate 2000] [--seconds 20] [--warmup 3] [--baseline=false]
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ArgsError, parseArgs, USAGE, type BenchArgs } from './bench-lib/args.js';
+import { assertPortFree, freePort, SetupError, startServerChild, stopServerChild, type ServerChild } from './bench-lib/child.js';
+import { runLoad, type LoadResult } from './bench-lib/load.js';
+import { processCpuMs, processRssMB, UsageWindow } from './bench-lib/proc-stats.js';
+import { scrape, serverView, type Scrape, type ServerView } from './bench-lib/prom.js';
+import { ratio, round, roundOrNull, summarize, type LatencySummary } from './bench-lib/stats.js';
+import { latencySvg } from './bench-lib/svg.js';
+
+const TARGET = { p99Ms: 10, rate: 2000, sockets: 1000 } as const;
+const STARTUP_TIMEOUT_MS = 60_000;
+
+interface RunReport {
+  offered: number;
+  achievedRate: number;
+  skipped: number;
+  acked: number;
+  ackErrors: number;
+  ackErrorCodes: Record<string, number>;
+  unacked: number;
+  pushed: number;
+  unchanged: number;
+  eventToPushMs: LatencySummary;
+  ackMs: LatencySummary;
+  serverCpuPercent: number | null;
+  serverCpuMsPerEvent: number | null;
+  serverRssMB: number | null;
+  serverRssPeakMB: number | null;
+  benchCpuPercent: number;
+  benchCpuMsPerEvent: number | null;
+  benchLoopDelayMs: LoadResult['benchLoopDelayMs'];
+  maxTickGapMs: number;
+  disconnects: number;
+  /** The whole machine over the window, % of one core: others > a few % means the numbers are noisy. */
+  machine: ReturnType<UsageWindow['finish']>['machine'];
+  /** Event-to-push split at the server's receive ms: inbound (emit -> append), outbound (append -> push arrival). */
+  eventToPushSplitMs: LoadResult['splitMs'];
+  perSecond: LoadResult['perSecond'];
+  /** Attune only: its own /metrics over the window. */
+  serverMetrics?: ServerView | null;
+}
+
+interface Run {
+  report: RunReport;
+  latencies: Float64Array;
+}
+
+/** The repository root: this file is dist/scripts/bench.js once built. */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'bin', 'attune.js'))) return dir;
+    dir = dirname(dir);
+  }
+  throw new SetupError('cannot find the repository root (package.json next to bin/attune.js) above this script');
+}
+
+/** Which code was measured: the commit, and whether src/ had uncommitted or untracked files. */
+function gitState(root: string): { commit: string; srcDirty: boolean } | null {
+  try {
+    const git = (...args: string[]): string => execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return { commit: git('rev-parse', '--short', 'HEAD'), srcDirty: git('status', '--porcelain', '--', 'src') !== '' };
+  } catch {
+    return null;
+  }
+}
+
+function progress(line: string): void {
+  process.stderr.write(`bench: ${line}\n`);
+}
+
+/** Children alive right now: killed on any way out, so no server outlives the bench. */
+const liveChildren = new Set<ServerChild>();
+process.on('exit', () => {
+  for (const child of liveChildren) child.process.kill('SIGKILL');
+});
+
+async function withServer<T>(start: () => Promise<ServerChild>, use: (child: ServerChild) => Promise<T>): Promise<T> {
+  const child = await start();
+  liveChildren.add(child);
+  try {
+    return await use(child);
+  } finally {
+    await stopServerChild(child);
+    liveChildren.delete(child);
+  }
+}
+
+/** The given port (checked free) or, without one, a free port. */
+async function choosePort(given: number | null): Promise<number> {
+  if (given === null) return freePort();
+  await assertPortFree(given);
+  return given;
+}
+
+/** Runs the load against one started server, sampling its CPU, RSS and (for Attune) metrics. */
+async function measure(label: string, child: ServerChild, args: BenchArgs, withMetrics: boolean): Promise<Run> {
+  const usage = new UsageWindow(child.pid);
+  let usageResult: ReturnType<UsageWindow['finish']> | null = null;
+  let before: Promise<Scrape | null> = Promise.resolve(null);
+  let after: Promise<Scrape | null> = Promise.resolve(null);
+  let lastCpu = processCpuMs(child.pid);
+  let lastAt = performance.now();
+
+  const result = await runLoad(
+    {
+      label,
+      url: child.url,
+      sockets: args.sockets,
+      rate: args.rate,
+      seconds: args.seconds,
+      warmup: args.warmup,
+      connectBatch: args.connectBatch,
+      connectTimeoutMs: 15_000,
+      drainMs: 5_000,
+      seed: 20261125,
+    },
+    {
+      progress,
+      windowStart: () => {
+        usage.start();
+        if (withMetrics) before = scrape(child.url);
+      },
+      windowEnd: () => {
+        usageResult = usage.finish();
+        if (withMetrics) after = scrape(child.url);
+      },
+      second: () => {
+        usage.sampleRss();
+        const cpu = processCpuMs(child.pid);
+        const now = performance.now();
+        const percent = cpu === null || lastCpu === null ? null : ((cpu - lastCpu) / (now - lastAt)) * 100;
+        lastCpu = cpu;
+        lastAt = now;
+        const rss = processRssMB(child.pid);
+        return `, server cpu ${percent === null ? '?' : percent.toFixed(0)}%, rss ${rss === null ? '?' : rss.toFixed(0)} MB`;
+      },
+    },
+  );
+  if (child.process.exitCode !== null || child.process.signalCode !== null) {
+    throw new SetupError(`${label} server died during the run; its output:\n${child.outputTail().trim()}`);
+  }
+  const [scrapeBefore, scrapeAfter] = await Promise.all([before, after]);
+  const report = toReport(result, usageResult);
+  if (withMetrics) report.serverMetrics = scrapeBefore && scrapeAfter ? serverView(scrapeBefore, scrapeAfter) : null;
+  return { report, latencies: result.eventToPushMs };
+}
+
+function toReport(result: LoadResult, usage: ReturnType<UsageWindow['finish']> | null): RunReport {
+  const seconds = result.windowMs / 1000;
+  const perEvent = (ms: number | null): number | null => (ms === null || result.offered === 0 ? null : round(ms / result.offered, 4));
+  return {
+    offered: result.offered,
+    achievedRate: seconds > 0 ? round(result.offered / seconds, 1) : 0,
+    skipped: result.skipped,
+    acked: result.acked,
+    ackErrors: result.ackErrors,
+    ackErrorCodes: result.ackErrorCodes,
+    unacked: result.unacked,
+    pushed: result.pushed,
+    unchanged: result.unchanged,
+    eventToPushMs: summarize(result.eventToPushMs),
+    ackMs: summarize(result.ackMs),
+    serverCpuPercent: usage?.serverCpuMs == null ? null : round((usage.serverCpuMs / usage.wallMs) * 100, 1),
+    serverCpuMsPerEvent: perEvent(usage?.serverCpuMs ?? null),
+    serverRssMB: roundOrNull(usage?.serverRssMB ?? null, 1),
+    serverRssPeakMB: roundOrNull(usage?.serverRssPeakMB ?? null, 1),
+    benchCpuPercent: usage === null ? 0 : round((usage.benchCpuMs / usage.wallMs) * 100, 1),
+    benchCpuMsPerEvent: perEvent(usage?.benchCpuMs ?? null),
+    benchLoopDelayMs: result.benchLoopDelayMs,
+    maxTickGapMs: result.maxTickGapMs,
+    disconnects: result.disconnects,
+    machine: usage?.machine ?? null,
+    eventToPushSplitMs: result.splitMs,
+    perSecond: result.perSecond,
+  };
+}
+
+async function runAttune(root: string, args: BenchArgs, outDir: string, stamp: string): Promise<Run> {
+  const port = await choosePort(args.portBase);
+  const nodeArgs = [...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'profiles')}`] : []), ...args.nodeArgs];
+  progress(`starting attune on 127.0.0.1:${port}${nodeArgs.length > 0 ? ` (node ${nodeArgs.join(' ')})` : ''}`);
+  return withServer(
+    () =>
+      startServerChild({
+        name: 'attune',
+        nodeArgs,
+        args: [join(root, 'bin', 'attune.js'), 'serve', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn', '--data-dir', join(root, 'var')],
+        port,
+        cwd: root,
+        timeoutMs: STARTUP_TIMEOUT_MS,
+        logFile: join(outDir, `bench-${stamp}-attune.log`),
+      }),
+    (child) => measure('attune', child, args, true),
+  );
+}
+
+async function runBaseline(root: string, args: BenchArgs, outDir: string, stamp: string): Promise<Run> {
+  const port = await choosePort(args.portBase === null ? null : args.portBase + 1);
+  const script = join(root, 'dist', 'scripts', 'echo-server.js');
+  if (!existsSync(script)) throw new SetupError(`${script} is missing: run npm run build first`);
+  progress(`starting echo baseline on 127.0.0.1:${port}`);
+  return withServer(
+    () =>
+      startServerChild({
+        name: 'baseline',
+        nodeArgs: [],
+        args: [script, '--port', String(port), '--host', '127.0.0.1'],
+        port,
+        cwd: root,
+        timeoutMs: STARTUP_TIMEOUT_MS,
+        logFile: join(outDir, `bench-${stamp}-baseline.log`),
+      }),
+    (child) => measure('baseline', child, args, false),
+  );
+}
+
+function targetVerdict(args: BenchArgs, attune: RunReport): { p99Ms: number; rate: number; sockets: number; met: boolean; why: string } {
+  const p99 = attune.eventToPushMs.p99;
+  const problems: string[] = [];
+  if (args.sockets < TARGET.sockets) problems.push(`ran ${args.sockets} sockets < ${TARGET.sockets}`);
+  if (attune.achievedRate < TARGET.rate * 0.99) problems.push(`achieved ${attune.achievedRate} ev/s < ${TARGET.rate}`);
+  if (p99 === null) problems.push('no pushes measured');
+  else if (p99 > TARGET.p99Ms) problems.push(`p99 ${p99} ms > ${TARGET.p99Ms} ms`);
+  if (attune.ackErrors > 0 || attune.unacked > 0) problems.push(`${attune.ackErrors} ack errors, ${attune.unacked} unacked`);
+  return { ...TARGET, met: problems.length === 0, why: problems.length === 0 ? 'ok' : problems.join('; ') };
+}
+
+/** Conditions that make a run's numbers untrustworthy, in words, so nobody quotes them blind. */
+function warnings(label: string, run: RunReport): string[] {
+  const found: string[] = [];
+  const others = run.machine?.othersPercent ?? null;
+  if (others !== null && others > 10) {
+    found.push(`${label}: other processes used ${others}% of a core during the window; latencies include their interference`);
+  }
+  if ((run.machine?.stealPercent ?? 0) > 5) found.push(`${label}: hypervisor steal ${run.machine?.stealPercent}% of a core`);
+  if (run.skipped > 0) found.push(`${label}: the generator fell behind and dropped ${run.skipped} scheduled events`);
+  if (run.benchLoopDelayMs.p99 > 5) found.push(`${label}: the bench's own event loop lagged (p99 ${run.benchLoopDelayMs.p99} ms); client-side delay is in the latencies`);
+  if (run.disconnects > 0) found.push(`${label}: ${run.disconnects} sockets dropped during the run`);
+  return found;
+}
+
+function summaryLine(args: BenchArgs, attune: RunReport, baseline: RunReport | null, met: boolean): string {
+  const ms = (v: number | null): string => (v === null ? '?' : `${v.toFixed(v < 10 ? 2 : 1)}ms`);
+  const e2p = attune.eventToPushMs;
+  let line = `attune event-to-push p50 ${ms(e2p.p50)} p99 ${ms(e2p.p99)} at ${attune.achievedRate.toFixed(0)} ev/s over ${args.sockets} sockets (server cpu ${attune.serverCpuPercent ?? '?'}%)`;
+  if (baseline) {
+    const r = ratio(e2p.p99, baseline.eventToPushMs.p99);
+    line += `; echo baseline p50 ${ms(baseline.eventToPushMs.p50)} p99 ${ms(baseline.eventToPushMs.p99)} (p99 ratio ${r ?? '?'}x)`;
+  }
+  return `${line}; target p99<=${TARGET.p99Ms}ms at ${TARGET.rate} ev/s: ${met ? 'met' : 'NOT met'}`;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(argv);
+  if (args.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const root = repoRoot();
+  const outDir = join(root, 'var', 'bench');
+  await mkdir(outDir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+
+  const attune = await runAttune(root, args, outDir, stamp);
+  const baseline = args.baseline ? await runBaseline(root, args, outDir, stamp) : null;
+
+  const target = targetVerdict(args, attune.report);
+  const cpuInfo = cpus();
+  const report = {
+    config: {
+      sockets: args.sockets,
+      rate: args.rate,
+      seconds: args.seconds,
+      warmup: args.warmup,
+      serverNodeArgs: args.nodeArgs,
+      node: process.version,
+      cpus: cpuInfo.length,
+      cpuModel: cpuInfo[0]?.model ?? null,
+      platform: `${process.platform}-${process.arch}`,
+      git: gitState(root),
+      startedAt: stamp,
+    },
+    attune: attune.report,
+    baseline: baseline?.report ?? null,
+    ratio: baseline
+      ? {
+          p50: ratio(attune.report.eventToPushMs.p50, baseline.report.eventToPushMs.p50),
+          p99: ratio(attune.report.eventToPushMs.p99, baseline.report.eventToPushMs.p99),
+          cpuPerEvent: ratio(attune.report.serverCpuMsPerEvent, baseline.report.serverCpuMsPerEvent),
+        }
+      : null,
+    target,
+    warnings: [...warnings('attune', attune.report), ...(baseline ? warnings('baseline', baseline.report) : [])],
+  };
+
+  const json = JSON.stringify(report, null, 2);
+  const jsonPath = join(outDir, `bench-${stamp}.json`);
+  const svgPath = join(outDir, `bench-${stamp}.svg`);
+  const series = [{ name: 'attune', color: '#1f77b4', sortedMs: attune.latencies }];
+  if (baseline) series.push({ name: 'echo baseline', color: '#ff7f0e', sortedMs: baseline.latencies });
+  await writeFile(jsonPath, `${json}\n`);
+  await writeFile(
+    svgPath,
+    latencySvg(
+      'Attune event-to-push latency',
+      `${args.sockets} sockets, ${args.rate} ev/s offered, ${args.seconds} s measured after ${args.warmup} s warmup; node ${process.version}, ${cpuInfo.length} cpus; ${stamp}`,
+      series,
+      TARGET.p99Ms,
+    ),
+  );
+  console.log(json);
+  progress(`wrote ${relative(process.cwd(), jsonPath)} and ${relative(process.cwd(), svgPath)}`);
+  for (const warning of report.warnings) progress(`warning: ${warning}`);
+  process.stderr.write(`${summaryLine(args, attune.report, baseline?.report ?? null, target.met)}\n`);
+  return 0;
+}
+
+let interrupted = false;
+const interrupt = (signal: NodeJS.Signals): void => {
+  if (interrupted) return;
+  interrupted = true;
+  progress(`${signal}: stopping servers`);
+  void Promise.allSettled([...liveChildren].map((child) => stopServerChild(child, 2000))).then(() => process.exit(130));
+};
+process.once('SIGINT', interrupt);
+process.once('SIGTERM', interrupt);
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // Sockets and timers are all closed by now; exit anyway so a straggler cannot hold the bench open.
+    process.exit(code);
+  },
+  (err: unknown) => {
+    if (err instanceof ArgsError) {
+      console.error(`bench: ${err.message}`);
+      process.exit(2);
+    }
+    console.error(err instanceof SetupError ? `bench: setup failed: ${err.message}` : err);
+    process.exit(1);
+  },
+);
