@@ -8,7 +8,7 @@ import type { ServingModel } from '../model/serving-model.js';
 import type { Stores } from '../store/types.js';
 import { parseSentAt, sessionKey, userKey, type IncomingEvent, type InteractionEntry, type LogEntry } from './events.js';
 import { KeyedLanes } from './lanes.js';
-import { createSessionMachine, type SessionMachine } from './session-machine.js';
+import { sessionMachine, type SessionMachine } from './session-machine.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
 import { initialState, reduce, type ReducerConfig, type SessionState } from './state.js';
 
@@ -26,15 +26,30 @@ export interface Identity {
   userId?: string;
 }
 
-interface LiveActor {
-  key: string;
-  actor: Actor<SessionMachine>;
-  lastPushedIds: string[] | null;
-  scoring: boolean;
-  rescore: boolean;
+/** One actor in memory: its lifecycle machine, its state and its push bookkeeping. */
+class LiveActor {
+  readonly actor: Actor<SessionMachine>;
+  lastActivityAt: number;
+  lastPushedIds: string[] | null = null;
+  scoring = false;
+  rescore = false;
   /** Events applied since the last scoring pass started: their push, if any, is timed. */
-  unscored: InteractionEntry[];
-  eventsSinceSnapshot: number;
+  unscored: InteractionEntry[] = [];
+  eventsSinceSnapshot = 0;
+
+  constructor(
+    readonly key: string,
+    public userId: string | null,
+    /** The reducer's latest state: replaced, never mutated, on every event. */
+    public state: SessionState,
+    now: () => number,
+    lifecycle: AttuneConfig['actors'],
+  ) {
+    this.lastActivityAt = now();
+    this.actor = createActor(sessionMachine, {
+      input: { key, userId, lastActivityAt: () => this.lastActivityAt, now, idleMs: lifecycle.idleMs, passivateMs: lifecycle.passivateMs },
+    });
+  }
 }
 
 export interface ActorHostDeps {
@@ -60,12 +75,10 @@ export interface ActorHostDeps {
 export class ActorHost {
   private readonly actors = new Map<string, LiveActor>();
   private readonly lanes = new KeyedLanes();
-  private readonly machine: SessionMachine;
   private readonly now: () => number;
   private stopped = false;
 
   constructor(private readonly deps: ActorHostDeps) {
-    this.machine = createSessionMachine(deps.config.actors.idleMs, deps.config.actors.passivateMs);
     this.now = deps.now ?? Date.now;
   }
 
@@ -145,6 +158,7 @@ export class ActorHost {
       await this.deps.stores.identities.link(sessionId, userId);
       const anonymous = this.actors.get(sKey);
       if (anonymous) {
+        anonymous.userId = userId;
         anonymous.actor.send({ type: 'IDENTIFY', userId });
         anonymous.actor.send({ type: 'PASSIVATE' });
       }
@@ -198,7 +212,7 @@ export class ActorHost {
   /** A key's state as of its latest applied entry, without activating it. */
   async currentState(key: string): Promise<SessionState> {
     const live = this.actors.get(key);
-    if (live) return live.actor.getSnapshot().context.state;
+    if (live) return live.state;
     return (await this.loadState(key)).state;
   }
 
@@ -220,21 +234,14 @@ export class ActorHost {
     const loaded = await this.loadState(key);
     const raced = this.actors.get(key);
     if (raced) return raced;
-    const actor = createActor(this.machine, {
-      input: {
-        key,
-        userId: userId ?? loaded.userId,
-        state: loaded.state,
-      },
-    });
-    const live: LiveActor = { key, actor, lastPushedIds: null, scoring: false, rescore: false, unscored: [], eventsSinceSnapshot: 0 };
-    actor.subscribe({
+    const live = new LiveActor(key, userId ?? loaded.userId, loaded.state, this.now, this.deps.config.actors);
+    live.actor.subscribe({
       complete: () => this.passivated(live),
       error: (err) => this.deps.onError(err, `actor ${key}`),
     });
     this.actors.set(key, live);
     this.deps.metrics.liveActors.set(this.actors.size);
-    actor.start();
+    live.actor.start();
     return live;
   }
 
@@ -247,7 +254,7 @@ export class ActorHost {
   }
 
   private async snapshot(live: LiveActor): Promise<void> {
-    const { key, userId, state } = live.actor.getSnapshot().context;
+    const { key, userId, state } = live;
     if (state.eventCount === 0) return;
     try {
       await this.deps.stores.snapshots.put(encodeSnapshot({ v: 1, key, userId, state }));
@@ -259,7 +266,9 @@ export class ActorHost {
   }
 
   private apply(live: LiveActor, entry: LogEntry): void {
-    live.actor.send({ type: 'APPLY', entry, reducer: this.deps.model().reducer });
+    live.state = reduce(live.state, entry, this.deps.model().reducer);
+    live.lastActivityAt = this.now();
+    if (live.actor.getSnapshot().matches({ live: { activity: 'idle' } })) live.actor.send({ type: 'TOUCH' });
     if (entry.kind === 'interaction') live.unscored.push(entry);
     if (++live.eventsSinceSnapshot >= this.deps.config.actors.snapshotEvery) void this.snapshot(live);
     this.scheduleScore(live);
@@ -281,7 +290,7 @@ export class ActorHost {
         live.rescore = false;
         const events = live.unscored;
         live.unscored = [];
-        const state = live.actor.getSnapshot().context.state;
+        const state = live.state;
         const started = this.now();
         const model = this.deps.model();
         const list = await recommendForState(model.scorer, this.deps.catalog, state.eventCount === 0 ? null : state, this.deps.config.pushSize);

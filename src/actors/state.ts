@@ -4,18 +4,24 @@ import type { LogEntry } from './events.js';
  * The rolling feature state of one session or user: small, bounded, plain data, so it is cheap
  * to hold live, to snapshot and to replay. Lists of tuples rather than objects keyed by ids, so
  * no client-chosen id can ever land on an object prototype.
+ *
+ * Weights decay forward: each event adds its weight scaled by 2^decayShift instead of shrinking
+ * every other entry, so an event touches one entry and the rest of the state is shared with the
+ * previous one. An entry's weight now is its sum × 2^-decayShift (see `itemWeights`).
  */
 export interface SessionState {
   eventCount: number;
   lastEventId: string | null;
-  /** Epoch ms of the latest event applied; weights below are as of this instant. */
+  /** Epoch ms of the latest event applied; weights are as of this instant. */
   lastEventAt: number | null;
-  /** Most recent last: [itemId, sentAt]. */
+  /** log2 of how much every weight has decayed since the sums' origin. */
+  decayShift: number;
+  /** Most recent last: [itemId, event time]. */
   recent: Array<[string, number]>;
-  /** Time-decayed item weights, heaviest first (ties by id). */
-  itemWeights: Array<[string, number]>;
-  /** Time-decayed category affinities, heaviest first (ties by name). */
-  categoryAffinity: Array<[string, number]>;
+  /** Forward-decayed item sums, heaviest first (ties by id). */
+  itemSums: Array<[string, number]>;
+  /** Forward-decayed category sums, heaviest first (ties by name). */
+  categorySums: Array<[string, number]>;
   /** Events seen per event type, sorted by type. */
   eventCounts: Array<[string, number]>;
   /** Purchased item ids, most recent last. */
@@ -49,14 +55,18 @@ export const defaultReducerConfig: ReducerConfig = {
   purchaseEventType: 'purchase',
 };
 
+/** Past this shift the sums are rebased, long before 2^shift could overflow a double. */
+const MAX_SHIFT = 512;
+
 export function initialState(): SessionState {
   return {
     eventCount: 0,
     lastEventId: null,
     lastEventAt: null,
+    decayShift: 0,
     recent: [],
-    itemWeights: [],
-    categoryAffinity: [],
+    itemSums: [],
+    categorySums: [],
     eventCounts: [],
     purchased: [],
   };
@@ -73,32 +83,55 @@ export function reduce(state: SessionState, entry: LogEntry, config: ReducerConf
   }
   // An event older than the state does not rewind time: it counts as happening now.
   const at = state.lastEventAt === null ? entry.sentAt : Math.max(state.lastEventAt, entry.sentAt);
-  const factor = decayFactor(state.lastEventAt, at, config.halfLifeMs) * (state.eventCount === 0 ? 1 : config.positionDecay);
-  const weight = eventWeight(entry.eventType, config);
+  const elapsed = state.lastEventAt === null ? 0 : (at - state.lastEventAt) / config.halfLifeMs;
+  const positions = state.eventCount === 0 ? 0 : -Math.log2(config.positionDecay);
+  let shift = state.decayShift + elapsed + positions;
+  let itemSums = state.itemSums;
+  let categorySums = state.categorySums;
+  if (shift > MAX_SHIFT) {
+    itemSums = rebase(itemSums, shift);
+    categorySums = rebase(categorySums, shift);
+    shift = 0;
+  }
+  const added = eventWeight(entry.eventType, config) * Math.pow(2, shift);
 
-  const itemWeights = addWeight(scale(state.itemWeights, factor), entry.itemId, weight, config.itemWeightsMax);
-  const categoryAffinity =
-    entry.itemCategory === undefined
-      ? scale(state.categoryAffinity, factor)
-      : addWeight(scale(state.categoryAffinity, factor), entry.itemCategory, weight, config.categoriesMax);
+  itemSums = addToSorted(itemSums, entry.itemId, added, config.itemWeightsMax);
+  if (entry.itemCategory !== undefined) categorySums = addToSorted(categorySums, entry.itemCategory, added, config.categoriesMax);
 
   const recent = state.recent.filter(([id]) => id !== entry.itemId);
   recent.push([entry.itemId, at]);
-  const purchased =
-    entry.eventType === config.purchaseEventType
-      ? [...state.purchased.filter((id) => id !== entry.itemId), entry.itemId].slice(-config.purchasedMax)
-      : state.purchased;
+  if (recent.length > config.recentMax) recent.splice(0, recent.length - config.recentMax);
 
   return {
     eventCount: state.eventCount + 1,
     lastEventId: entry.eventId,
     lastEventAt: at,
-    recent: recent.slice(-config.recentMax),
-    itemWeights,
-    categoryAffinity,
+    decayShift: shift,
+    recent,
+    itemSums,
+    categorySums,
     eventCounts: addCount(state.eventCounts, entry.eventType),
-    purchased,
+    purchased:
+      entry.eventType === config.purchaseEventType
+        ? [...state.purchased.filter((id) => id !== entry.itemId), entry.itemId].slice(-config.purchasedMax)
+        : state.purchased,
   };
+}
+
+/** The state's item weights as of its latest event, heaviest first. */
+export function itemWeights(state: SessionState): Array<[string, number]> {
+  return decayed(state.itemSums, state.decayShift);
+}
+
+/** The state's category affinities as of its latest event, heaviest first. */
+export function categoryWeights(state: SessionState): Array<[string, number]> {
+  return decayed(state.categorySums, state.decayShift);
+}
+
+/** The state's item weights as of `at` (epoch ms), without changing the state. */
+export function weightsAt(state: SessionState, at: number, config: ReducerConfig = defaultReducerConfig): Array<[string, number]> {
+  const later = state.lastEventAt === null || at <= state.lastEventAt ? 0 : (at - state.lastEventAt) / config.halfLifeMs;
+  return decayed(state.itemSums, state.decayShift + later);
 }
 
 /**
@@ -107,30 +140,28 @@ export function reduce(state: SessionState, entry: LogEntry, config: ReducerConf
  */
 export function mergeStates(a: SessionState, b: SessionState, config: ReducerConfig = defaultReducerConfig): SessionState {
   const at = maxNullable(a.lastEventAt, b.lastEventAt);
-  const fa = decayFactor(a.lastEventAt, at, config.halfLifeMs);
-  const fb = decayFactor(b.lastEventAt, at, config.halfLifeMs);
-  const recent = mergeRecent(a.recent, b.recent).slice(-config.recentMax);
+  const asOf = (s: SessionState) => s.decayShift + (at === null || s.lastEventAt === null ? 0 : (at - s.lastEventAt) / config.halfLifeMs);
   const purchasedB = new Set(b.purchased);
   return {
     eventCount: a.eventCount + b.eventCount,
     lastEventId: a.lastEventId,
     lastEventAt: at,
-    recent,
-    itemWeights: sumWeights(scale(a.itemWeights, fa), scale(b.itemWeights, fb), config.itemWeightsMax),
-    categoryAffinity: sumWeights(scale(a.categoryAffinity, fa), scale(b.categoryAffinity, fb), config.categoriesMax),
+    decayShift: 0,
+    recent: mergeRecent(a.recent, b.recent).slice(-config.recentMax),
+    itemSums: sumWeights(decayed(a.itemSums, asOf(a)), decayed(b.itemSums, asOf(b)), config.itemWeightsMax),
+    categorySums: sumWeights(decayed(a.categorySums, asOf(a)), decayed(b.categorySums, asOf(b)), config.categoriesMax),
     eventCounts: sumCounts(a.eventCounts, b.eventCounts),
     purchased: [...a.purchased.filter((id) => !purchasedB.has(id)), ...b.purchased].slice(-config.purchasedMax),
   };
 }
 
-/** The state's item weights as of `at` (epoch ms), without changing the state. */
-export function weightsAt(state: SessionState, at: number, config: ReducerConfig = defaultReducerConfig): Array<[string, number]> {
-  return scale(state.itemWeights, decayFactor(state.lastEventAt, at, config.halfLifeMs));
+function decayed(sums: ReadonlyArray<[string, number]>, shift: number): Array<[string, number]> {
+  const factor = Math.pow(2, -shift);
+  return sums.map(([id, sum]) => [id, sum * factor]);
 }
 
-function decayFactor(from: number | null, to: number | null, halfLifeMs: number): number {
-  if (from === null || to === null || to <= from) return 1;
-  return Math.pow(2, -(to - from) / halfLifeMs);
+function rebase(sums: ReadonlyArray<[string, number]>, shift: number): Array<[string, number]> {
+  return decayed(sums, shift);
 }
 
 function maxNullable(a: number | null, b: number | null): number | null {
@@ -139,29 +170,35 @@ function maxNullable(a: number | null, b: number | null): number | null {
   return Math.max(a, b);
 }
 
-function scale(weights: Array<[string, number]>, factor: number): Array<[string, number]> {
-  return factor === 1 ? weights : weights.map(([id, w]) => [id, w * factor]);
-}
-
-function byWeightThenId(x: [string, number], y: [string, number]): number {
+function heavierFirst(x: readonly [string, number], y: readonly [string, number]): number {
   return y[1] - x[1] || (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0);
 }
 
-function addWeight(weights: Array<[string, number]>, id: string, add: number, max: number): Array<[string, number]> {
-  const found = weights.find(([k]) => k === id);
-  const next: Array<[string, number]> = weights.filter(([k]) => k !== id);
-  next.push([id, (found ? found[1] : 0) + add]);
-  return next.sort(byWeightThenId).slice(0, max);
+/**
+ * Adds to one entry of a sorted list and returns a new list in which only that entry is new;
+ * the lightest entry drops when the list would exceed `max`.
+ */
+function addToSorted(sums: ReadonlyArray<[string, number]>, id: string, add: number, max: number): Array<[string, number]> {
+  const at = sums.findIndex(([k]) => k === id);
+  const entry: [string, number] = [id, (at === -1 ? 0 : sums[at][1]) + add];
+  const next = at === -1 ? sums.slice() : [...sums.slice(0, at), ...sums.slice(at + 1)];
+  let insertAt = next.findIndex((other) => heavierFirst(entry, other) < 0);
+  if (insertAt === -1) insertAt = next.length;
+  next.splice(insertAt, 0, entry);
+  if (next.length > max) next.length = max;
+  return next;
 }
 
 function sumWeights(a: Array<[string, number]>, b: Array<[string, number]>, max: number): Array<[string, number]> {
   const sums = new Map<string, number>(a);
   for (const [id, w] of b) sums.set(id, (sums.get(id) ?? 0) + w);
-  return [...sums].sort(byWeightThenId).slice(0, max);
+  return [...sums].sort(heavierFirst).slice(0, max);
 }
 
-function addCount(counts: Array<[string, number]>, type: string): Array<[string, number]> {
-  return sumCounts(counts, [[type, 1]]);
+function addCount(counts: ReadonlyArray<[string, number]>, type: string): Array<[string, number]> {
+  const at = counts.findIndex(([k]) => k === type);
+  if (at !== -1) return counts.map((entry, i): [string, number] => (i === at ? [type, entry[1] + 1] : entry));
+  return [...counts, [type, 1] as [string, number]].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
 }
 
 function sumCounts(a: Array<[string, number]>, b: Array<[string, number]>): Array<[string, number]> {

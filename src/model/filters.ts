@@ -43,7 +43,7 @@ export interface ItemFilter {
 export function buildFilter(catalog: CatalogIndex, state: SessionState | null, options: FilterOptions = defaultFilter): ItemFilter {
   const excluded = new Set<string>(options.excludeItems);
   if (options.excludePurchased && state) for (const id of state.purchased) excluded.add(id);
-  if (options.excludeSeen && state) for (const [id] of state.itemWeights) excluded.add(id);
+  if (options.excludeSeen && state) for (const [id] of state.itemSums) excluded.add(id);
   const include = options.includeCategories === null ? null : new Set(options.includeCategories);
   const exclude = options.excludeCategories === null ? null : new Set(options.excludeCategories);
   const byCategory = include !== null || exclude !== null;

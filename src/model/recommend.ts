@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { SessionState } from '../actors/state.js';
+import { itemWeights, type SessionState } from '../actors/state.js';
 import type { CatalogIndex } from './catalog.js';
 import { buildFilter, defaultFilter, filterTopN, interleavePromoted, promotionFilter, type FilterOptions, type ItemFilter, type Promotion } from './filters.js';
 import type { FallbackReason } from './scorer.js';
@@ -33,7 +33,8 @@ export interface ListOptions {
 
 /** The model's view of a state: its decayed item weights. Shared by serving, training and evaluation. */
 export function toModelInput(state: SessionState): ModelInput {
-  return { itemIds: state.itemWeights.map(([id]) => id), weights: state.itemWeights.map(([, w]) => w) };
+  const weights = itemWeights(state);
+  return { itemIds: weights.map(([id]) => id), weights: weights.map(([, w]) => w) };
 }
 
 /** Scores a state (null: no history) into a filtered top-n list. */
@@ -44,7 +45,7 @@ export async function recommendForState(
   n: number,
   options: ListOptions = {},
 ): Promise<RecommendationList> {
-  const coldStart = state === null || state.itemWeights.length === 0;
+  const coldStart = state === null || state.itemSums.length === 0;
   return rankedList(scorer, coldStart ? null : toModelInput(state), buildFilter(catalog, state, options.filter ?? defaultFilter), n, catalog, options.promotion);
 }
 
@@ -75,7 +76,7 @@ export async function rankItems(
   filter: FilterOptions,
 ): Promise<RecommendationList> {
   const allowed = buildFilter(catalog, state, filter);
-  const coldStart = state === null || state.itemWeights.length === 0;
+  const coldStart = state === null || state.itemSums.length === 0;
   const scored = coldStart ? { items: scorer.popular(scorer.itemCount), fallback: null } : await scorer.scoreOrFallback(toModelInput(state), scorer.itemCount);
   const scoreOf = new Map(scored.items.map((i) => [i.itemId, i.score]));
   const unique = [...new Set(inputList)].filter((id) => allowed.allows(id));

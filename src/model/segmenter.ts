@@ -1,4 +1,4 @@
-import type { SessionState } from '../actors/state.js';
+import { categoryWeights, type SessionState } from '../actors/state.js';
 import type { CatalogIndex } from './catalog.js';
 import { describeSegments, kMeans, nearest, toVector, type Segment, type SegmentModel } from './segments.js';
 
@@ -30,7 +30,7 @@ export class Segmenter {
   /** The segment nearest to this state now (null when the state has no affinities or there are no segments). */
   async segmentOf(state: SessionState): Promise<{ segmentId: number; distance: number } | null> {
     const { segments } = await this.current();
-    const vector = toVector(state.categoryAffinity, segments.dimensions);
+    const vector = toVector(categoryWeights(state), segments.dimensions);
     if (segments.centroids.length === 0 || vector.every((x) => x === 0)) return null;
     const { index, distance } = nearest(segments.centroids, vector);
     return { segmentId: index, distance: Math.round(distance * 1e6) / 1e6 };
@@ -50,7 +50,7 @@ export class Segmenter {
     const dimensions = [...new Set(this.deps.catalog.all().map((i) => i.category))].sort();
     const vectors: number[][] = [];
     for (const key of await this.deps.userKeys()) {
-      const vector = toVector((await this.deps.stateOf(key)).categoryAffinity, dimensions);
+      const vector = toVector(categoryWeights(await this.deps.stateOf(key)), dimensions);
       if (vector.some((x) => x !== 0)) vectors.push(vector);
     }
     this.model = { segments: kMeans(vectors, this.deps.segmentCount, dimensions), computedAt: now, users: vectors.length };

@@ -97,7 +97,7 @@ t.test('identify merges the anonymous session into the user and routes later eve
   t.notOk(host.isLive(sessionKey('anon')), 'the anonymous actor is gone');
   const merged = await host.currentState(userKey('alice'));
   t.equal(merged.eventCount, before.eventCount + anonymous.eventCount);
-  t.strictSame(merged.itemWeights.map(([id]) => id).sort(), ['books-001', 'plants-001', 'plants-002']);
+  t.strictSame(merged.itemSums.map(([id]) => id).sort(), ['books-001', 'plants-001', 'plants-002']);
 
   await host.ingest({ sessionId: 'anon' }, [{ eventType: 'view', itemId: 'plants-003', sentAt: 2_000_000 }]);
   const userLog = await stores.log.read(userKey('alice'), null);
