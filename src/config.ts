@@ -23,6 +23,8 @@ export interface AttuneConfig {
     passivateMs: number;
     /** Write-behind: a live actor is snapshotted every this many events. */
     snapshotEvery: number;
+    /** Log entries a snapshot covers that stay in the log for replay, per key. */
+    logKeep: number;
   };
   scoring: {
     timeoutMs: number;
@@ -51,7 +53,7 @@ export const defaultConfig: AttuneConfig = {
   demoCatalog: true,
   pushSize: 20,
   logLevel: 'info',
-  actors: { idleMs: 60_000, passivateMs: 240_000, snapshotEvery: 50 },
+  actors: { idleMs: 60_000, passivateMs: 240_000, snapshotEvery: 50, logKeep: 1000 },
   scoring: { timeoutMs: 50, maxBatch: 64, intraOpThreads: 1 },
   http: { bodyLimitBytes: 256 * 1024 },
   trends: { popularHalfLifeMs: 7 * 24 * 3600_000, trendingHalfLifeMs: 3600_000 },
@@ -134,6 +136,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   option<number>('idle-ms', ['ATTUNE_IDLE_MS'], 'ms without events before an actor goes idle', int(1, 86_400_000), (o, v) => (o.actors = { ...o.actors, idleMs: v })),
   option<number>('passivate-ms', ['ATTUNE_PASSIVATE_MS'], 'ms idle before an actor is snapshotted and dropped', int(1, 86_400_000), (o, v) => (o.actors = { ...o.actors, passivateMs: v })),
   option<number>('snapshot-every', ['ATTUNE_SNAPSHOT_EVERY'], 'events between write-behind snapshots', int(1, 1_000_000), (o, v) => (o.actors = { ...o.actors, snapshotEvery: v })),
+  option<number>('log-keep', ['ATTUNE_LOG_KEEP'], 'log entries per key kept for replay once a snapshot covers them', int(0, 100_000_000), (o, v) => (o.actors = { ...o.actors, logKeep: v })),
   option<number>('score-timeout-ms', ['ATTUNE_SCORE_TIMEOUT_MS'], 'inference time budget before the popularity fallback', int(1, 60_000), (o, v) => (o.scoring = { ...o.scoring, timeoutMs: v })),
   option<number>('score-max-batch', ['ATTUNE_SCORE_MAX_BATCH'], 'most rows per inference call', int(1, 4096), (o, v) => (o.scoring = { ...o.scoring, maxBatch: v })),
   option<number>('score-threads', ['ATTUNE_SCORE_THREADS'], 'onnxruntime intra-op threads', int(1, 64), (o, v) => (o.scoring = { ...o.scoring, intraOpThreads: v })),

@@ -257,8 +257,9 @@ export class ActorHost {
     const { key, userId, state } = live;
     if (state.eventCount === 0) return;
     try {
-      await this.deps.stores.snapshots.put(encodeSnapshot({ v: 1, key, userId, state }));
       live.eventsSinceSnapshot = 0;
+      const kept = await this.deps.stores.snapshots.put(encodeSnapshot({ v: 1, key, userId, state }));
+      if (kept && state.lastEventId !== null) await this.deps.stores.log.trim(key, state.lastEventId, this.deps.config.actors.logKeep);
     } catch (err) {
       // The log still holds every event: a lost snapshot only lengthens the next rehydration.
       this.deps.onError(err, `snapshot ${key}`);

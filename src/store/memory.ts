@@ -32,6 +32,16 @@ export class MemoryEventLog implements EventLog {
     return afterId === null ? [...log] : log.filter((e) => compareEventIds(e.eventId, afterId) > 0);
   }
 
+  async trim(key: string, throughId: string, keep: number): Promise<number> {
+    const log = this.logs.get(key);
+    if (!log) return 0;
+    let covered = 0;
+    while (covered < log.length && compareEventIds(log[covered].eventId, throughId) <= 0) covered++;
+    const drop = Math.max(0, covered - keep);
+    log.splice(0, drop);
+    return drop;
+  }
+
   async keys(prefix: string): Promise<string[]> {
     return [...this.logs.keys()].filter((key) => key.startsWith(prefix));
   }

@@ -11,6 +11,11 @@ export interface EventLog {
   read(key: string, afterId: string | null): Promise<LogEntry[]>;
   /** Every key with at least one entry whose name starts with `prefix`. */
   keys(prefix: string): Promise<string[]>;
+  /**
+   * Drops the key's entries up to and including `throughId` (which a snapshot covers), except
+   * the newest `keep` of them, kept for replay. Returns how many were dropped.
+   */
+  trim(key: string, throughId: string, keep: number): Promise<number>;
 }
 
 export interface StoredSnapshot {

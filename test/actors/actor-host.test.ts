@@ -3,7 +3,7 @@ import { ActorHost, type RecommendationsPush } from '../../src/actors/actor-host
 import { sessionKey, userKey } from '../../src/actors/events.js';
 import { decodeSnapshot } from '../../src/actors/snapshot.js';
 import { initialState, reduce } from '../../src/actors/state.js';
-import { mergeConfig } from '../../src/config.js';
+import { mergeConfig, type AttuneConfig } from '../../src/config.js';
 import { demoCatalog } from '../../src/demo/catalog.js';
 import { AttuneError } from '../../src/errors.js';
 import { CatalogIndex } from '../../src/model/catalog.js';
@@ -14,7 +14,7 @@ import { createMetrics } from '../../src/ops/metrics.js';
 import { createMemoryStores } from '../../src/store/memory.js';
 import { demoModelDir, waitFor } from '../helpers.js';
 
-async function setup(t: Test, actors = { idleMs: 40, passivateMs: 40 }, loadScorer = async () => Scorer.load(await demoModelDir())) {
+async function setup(t: Test, actors: Partial<AttuneConfig['actors']> = { idleMs: 40, passivateMs: 40 }, loadScorer = async () => Scorer.load(await demoModelDir())) {
   const config = mergeConfig({ actors, pushSize: 10 });
   const stores = createMemoryStores();
   const catalog = new CatalogIndex(demoCatalog());
@@ -142,4 +142,20 @@ t.test('when inference fails the push carries popular items and the fallback is 
   t.ok(scorer.stats.rows >= 1);
   t.strictSame(fallbacks.values.map((v) => [v.labels.reason, v.value]), [['error', scorer.stats.rows]], 'every failed scoring is counted');
   t.strictSame(errors, [], 'a fallback is not an error');
+});
+
+t.test('snapshots trim the log they cover, and the state survives passivation from what is left', async (t) => {
+  const { host, stores, errors } = await setup(t, { idleMs: 150, passivateMs: 10, snapshotEvery: 3, logKeep: 1 });
+  const key = sessionKey('trim');
+  const accepted = await host.ingest({ sessionId: 'trim' }, views('bags-001', 'bags-002', 'bags-003', 'shoes-001', 'shoes-002', 'shoes-003', 'books-001'));
+  const expected = accepted.reduce((s, e) => reduce(s, e), initialState());
+  const ids = (entries: Array<{ eventId: string }>) => entries.map((e) => e.eventId);
+  // Write-behind snapshots after events 3 and 6: the 6th stays as the one kept, the 7th is not covered.
+  await waitFor('the write-behind trim', async () => (await stores.log.read(key, null)).length === 2);
+  t.strictSame(ids(await stores.log.read(key, null)), ids(accepted.slice(5)));
+  await waitFor('passivation', () => !host.isLive(key));
+  await waitFor('the final snapshot', async () => (await stores.snapshots.get(key))?.lastEventId === accepted[6].eventId);
+  t.strictSame(ids(await stores.log.read(key, null)), ids(accepted.slice(6)), 'the final snapshot covers all; one kept');
+  t.strictSame(await host.currentState(key), expected);
+  t.strictSame(errors, [], 'no errors reported');
 });

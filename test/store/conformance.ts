@@ -31,6 +31,12 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
     t.strictSame((await log.keys('s:')).sort(), ['s:one', 's:two']);
     t.strictSame(await log.keys('s:t'), ['s:two']);
     t.strictSame(await log.keys('u:'), []);
+
+    // Trimming keeps everything after the snapshot point and the newest `keep` before it.
+    t.equal(await log.trim('s:one', ids[2], 1), 2);
+    t.strictSame((await log.read('s:one', null)).map((e) => e.eventId), [ids[2], ids[3]]);
+    t.equal(await log.trim('s:one', ids[2], 1), 0, 'trimming again drops nothing');
+    t.equal(await log.trim('s:none', ids[2], 0), 0);
   });
 
   withStores('snapshots: a later snapshot replaces, an earlier one is refused', async (t, { snapshots }) => {
