@@ -1,6 +1,10 @@
 import type { LogEntry, NewLogEntry } from '../actors/events.js';
+import { MemoryLeaseStore } from './memory-leases.js';
+import { DEFAULT_SHARD_COUNT, assertFenceShard, assertShardCount } from './shard.js';
 import {
   compareEventIds,
+  FencedError,
+  type Fence,
   type CatalogItem,
   type CatalogItemUpdate,
   type CatalogStore,
@@ -59,14 +63,26 @@ export class MemoryEventLog implements EventLog {
 export class MemorySnapshotStore implements SnapshotStore {
   private readonly snapshots = new Map<string, StoredSnapshot>();
 
+  /** Fenced puts check `leases`; a store made without one refuses every fenced put (no lease is held). */
+  constructor(
+    private readonly leases: MemoryLeaseStore = new MemoryLeaseStore(DEFAULT_SHARD_COUNT),
+    private readonly shardCount: number = DEFAULT_SHARD_COUNT,
+  ) {}
+
   async get(key: string): Promise<StoredSnapshot | null> {
     return this.snapshots.get(key) ?? null;
   }
 
-  async put(snapshot: StoredSnapshot): Promise<boolean> {
+  async put(snapshot: StoredSnapshot, fence?: Fence): Promise<boolean> {
+    if (fence) {
+      assertFenceShard(fence, snapshot.key, this.shardCount);
+      const currentEpoch = this.leases.currentEpoch(fence.shard);
+      if (currentEpoch !== fence.epoch) throw new FencedError(fence.shard, fence.epoch, currentEpoch);
+    }
     const current = this.snapshots.get(snapshot.key);
     if (current && compareEventIds(current.lastEventId, snapshot.lastEventId) > 0) return false;
-    this.snapshots.set(snapshot.key, snapshot);
+    const { epoch: _ignored, ...unfenced } = snapshot;
+    this.snapshots.set(snapshot.key, fence ? { ...unfenced, epoch: fence.epoch } : unfenced);
     return true;
   }
 
@@ -115,12 +131,22 @@ export class MemoryIdentityStore implements IdentityStore {
   }
 }
 
-export function createMemoryStores(): Stores {
+export interface MemoryStoresOptions {
+  shardCount?: number;
+  now?: () => number;
+}
+
+export function createMemoryStores(options: MemoryStoresOptions = {}): Stores {
+  const shardCount = options.shardCount ?? DEFAULT_SHARD_COUNT;
+  assertShardCount(shardCount);
+  const leases = new MemoryLeaseStore(shardCount, options.now);
   return {
-    log: new MemoryEventLog(),
-    snapshots: new MemorySnapshotStore(),
+    log: new MemoryEventLog(options.now),
+    snapshots: new MemorySnapshotStore(leases, shardCount),
     catalog: new MemoryCatalogStore(),
     identities: new MemoryIdentityStore(),
+    leases,
+    shardCount,
     close: async () => {},
   };
 }

@@ -1,4 +1,5 @@
 import type { LogEntry, NewLogEntry } from '../actors/events.js';
+import type { LeaseStore } from './leases.js';
 
 /**
  * The event log: the source of truth. Actors are folds over it. An append that resolved is
@@ -23,13 +24,30 @@ export interface StoredSnapshot {
   lastEventId: string | null;
   /** msgpackr bytes of the actor snapshot (see src/actors/snapshot.ts). */
   bytes: Uint8Array;
+  /**
+   * The fencing epoch of the shard lease it was written under: set by the store on a fenced
+   * put and present on reads of such a snapshot; ignored when given to `put`.
+   */
+  epoch?: number;
+}
+
+/** The shard lease a write claims to hold: `shard` must be the shard of the written key. */
+export interface Fence {
+  shard: number;
+  epoch: number;
 }
 
 /** Snapshots are a cache over the log: losing one costs a longer replay, never data. */
 export interface SnapshotStore {
   get(key: string): Promise<StoredSnapshot | null>;
-  /** Keeps the snapshot unless the stored one is already at a later event; returns whether it was kept. */
-  put(snapshot: StoredSnapshot): Promise<boolean>;
+  /**
+   * Keeps the snapshot unless the stored one is already at a later event; returns whether it was
+   * kept. With a `fence`, the write also requires that the fence's shard lease is held now at
+   * exactly that epoch, checked atomically with the write: otherwise it rejects with
+   * `FencedError` and leaves the stored snapshot unchanged, so an owner that lost its lease
+   * (paused, partitioned, expired) can never overwrite its successor's state.
+   */
+  put(snapshot: StoredSnapshot, fence?: Fence): Promise<boolean>;
   delete(key: string): Promise<void>;
 }
 
@@ -60,7 +78,40 @@ export interface Stores {
   snapshots: SnapshotStore;
   catalog: CatalogStore;
   identities: IdentityStore;
+  /** Membership and shard leases; fenced snapshot writes are checked against these leases. */
+  leases: LeaseStore;
+  /** Keys map to shards with `shardOf(key, shardCount)` (src/store/shard.ts). */
+  shardCount: number;
   close(): Promise<void>;
+}
+
+/**
+ * A fenced write named an epoch that is not the shard lease's current one (the lease expired,
+ * was released or moved on). Not retryable: the writer no longer owns the shard.
+ */
+export class FencedError extends Error {
+  constructor(
+    readonly shard: number,
+    readonly epoch: number,
+    /** The lease's epoch now; null when no one holds the shard. */
+    readonly currentEpoch: number | null,
+  ) {
+    super(`write fenced off: shard ${shard} lease epoch is ${currentEpoch ?? 'unheld'}, the writer had ${epoch}`);
+    this.name = 'FencedError';
+  }
+}
+
+/**
+ * The store could not be reached or did not answer in time. Retryable. The operation may or
+ * may not have taken effect: an append that failed this way may still be in the log.
+ */
+export class StoreUnavailableError extends Error {
+  readonly retryable = true;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
 }
 
 /** Orders stream-style ids `<ms>-<seq>`; null sorts before every id. */

@@ -1,7 +1,8 @@
 import type { Test } from 'tap';
 import type { Stores } from '../../src/store/types.js';
 import { compareEventIds } from '../../src/store/types.js';
-import { interaction } from '../helpers.js';
+import { initialState } from '../../src/actors/state.js';
+import { interaction, merge } from '../helpers.js';
 
 /**
  * The behaviour every store implementation owes the rest of Attune. Each implementation's test
@@ -50,12 +51,53 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
     t.equal(await snapshots.get('u:1'), null);
   });
 
+  withStores('event log: every entry shape reads back exactly; ids keep growing after a full trim', async (t, { log }) => {
+    const { eventId: _, ...base } = interaction('x', 'purchase', 'P', 7, 'shoes');
+    const detailed = { ...base, userId: 'ann', eventValue: 12.99, properties: { nested: { list: [1, 'two', null, true], empty: {} }, text: 'é 日本 😀' } };
+    const { eventId: __, ...mergeBase } = merge('x', { ...initialState(), eventCount: 2, lastEventId: '5-1', recent: [['i1', 3]], itemSums: [['i1', 0.5]] });
+    const first = await log.append('u:a*b', detailed);
+    const second = await log.append('u:a*b', mergeBase);
+    t.strictSame(await log.read('u:a*b', null), [{ ...detailed, eventId: first.eventId }, { ...mergeBase, eventId: second.eventId }]);
+    t.strictSame([first, second], await log.read('u:a*b', null), 'append returns what read returns');
+
+    await log.append('u:aXb', base);
+    t.strictSame(await log.keys('u:a*'), ['u:a*b'], 'a prefix matches literally, not as a pattern');
+    t.strictSame((await log.keys('')).sort(), ['u:a*b', 'u:aXb']);
+
+    t.equal(await log.trim('u:a*b', first.eventId, 0), 1, 'keep 0 drops exactly the covered entries');
+    t.strictSame((await log.read('u:a*b', null)).map((e) => e.eventId), [second.eventId]);
+    t.equal(await log.trim('u:a*b', second.eventId, 0), 1);
+    t.strictSame(await log.read('u:a*b', null), []);
+    const third = await log.append('u:a*b', base);
+    t.ok(compareEventIds(second.eventId, third.eventId) < 0, 'an emptied log does not reuse ids');
+    t.equal(await log.trim('u:a*b', second.eventId, 0), 0, 'nothing left at or before the trimmed point');
+  });
+
+  withStores('snapshots: no event id yet, empty bytes, plain Uint8Array back', async (t, { snapshots }) => {
+    const fresh = { key: 's:new', lastEventId: null, bytes: new Uint8Array([]) };
+    t.equal(await snapshots.put(fresh), true);
+    t.strictSame(await snapshots.get('s:new'), fresh);
+    t.equal(await snapshots.put({ ...fresh, bytes: new Uint8Array([1]) }), true, 'an equal id replaces');
+    t.equal(await snapshots.put({ key: 's:new', lastEventId: '1-0', bytes: new Uint8Array([0, 255]) }), true);
+    t.equal(await snapshots.put(fresh), false, 'no id is earlier than any id');
+    const stored = await snapshots.get('s:new');
+    t.equal(stored && Object.getPrototypeOf(stored.bytes), Uint8Array.prototype);
+    t.strictSame(stored, { key: 's:new', lastEventId: '1-0', bytes: new Uint8Array([0, 255]) });
+    t.equal(await snapshots.put({ key: 's:new', lastEventId: '1-10', bytes: new Uint8Array([2]) }), true);
+    t.equal(await snapshots.put({ key: 's:new', lastEventId: '1-9', bytes: new Uint8Array([3]) }), false, 'ids compare as numbers');
+    t.equal(await snapshots.put({ key: 's:new', lastEventId: '10000000000000-0', bytes: new Uint8Array([4]) }), true);
+    t.equal(await snapshots.put({ key: 's:new', lastEventId: '9999999999999-99', bytes: new Uint8Array([5]) }), false);
+  });
+
   withStores('catalog: upserts merge into stored items, new items get defaults', async (t, { catalog }) => {
     await catalog.upsert([{ itemId: 'a', title: 'A', category: 'c1', price: 10, inStock: true }]);
     const [updated, created] = await catalog.upsert([{ itemId: 'a', inStock: false }, { itemId: 'b' }]);
     t.strictSame(updated, { itemId: 'a', title: 'A', category: 'c1', price: 10, inStock: false });
     t.strictSame(created, { itemId: 'b', title: 'b', category: 'uncategorized', price: 0, inStock: true });
     t.strictSame((await catalog.list()).map((i) => i.itemId).sort(), ['a', 'b']);
+    const [twice] = await catalog.upsert([{ itemId: 'c', price: 12.99 }, { itemId: 'c', title: 'C' }]).then((items) => items.slice(1));
+    t.strictSame(twice, { itemId: 'c', title: 'C', category: 'uncategorized', price: 12.99, inStock: true }, 'updates of one item in a batch apply in order');
+    t.strictSame(await catalog.upsert([]), []);
   });
 
   withStores('identities: a session links to one user', async (t, { identities }) => {

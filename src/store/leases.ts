@@ -1,0 +1,51 @@
+/**
+ * Membership and shard ownership. A node proves it is alive with heartbeats and owns a shard by
+ * holding its lease. Every acquisition gets a fencing epoch larger than any before it for that
+ * shard, and writes that must come from the owner carry it (see `SnapshotStore.put`), so a
+ * former owner that still believes it owns the shard is refused by the store rather than
+ * trusted to notice. Expiry is judged by the store's clock, never by a node's.
+ *
+ * Node ids must be unique per process incarnation (e.g. host + pid + random suffix): a
+ * restarted node reusing an id is the same node to this store.
+ */
+export interface LeaseStore {
+  /** Registers or refreshes the node as live for `ttlMs` from now. */
+  heartbeat(nodeId: string, ttlMs: number): Promise<void>;
+  /** Removes the node at once (graceful leave), instead of waiting for its heartbeat to expire. */
+  leave(nodeId: string): Promise<void>;
+  /** Node ids whose heartbeat has not expired, sorted. */
+  liveNodes(): Promise<string[]>;
+
+  /**
+   * Takes the shard's lease for `ttlMs` unless another node holds it now (then null). The epoch
+   * is strictly larger than every earlier epoch of the shard. When `nodeId` already holds the
+   * lease it gets a new, larger epoch too: a re-acquisition fences off whatever was written
+   * under the old one, and a retry after a lost reply still succeeds.
+   */
+  acquire(shard: number, nodeId: string, ttlMs: number): Promise<Lease | null>;
+  /** Extends the lease to `ttlMs` from now; false (and no change) unless `nodeId` holds it at `epoch`. */
+  renew(shard: number, nodeId: string, epoch: number, ttlMs: number): Promise<boolean>;
+  /** Gives the lease up at once; false (and no change) unless `nodeId` holds it at `epoch`. */
+  release(shard: number, nodeId: string, epoch: number): Promise<boolean>;
+  /** Who holds the shard now; null when no lease is live. */
+  holder(shard: number): Promise<LeaseHolder | null>;
+}
+
+export interface Lease {
+  epoch: number;
+}
+
+export interface LeaseHolder {
+  nodeId: string;
+  epoch: number;
+  /** Epoch ms by the store's clock. */
+  expiresAt: number;
+}
+
+export function assertTtl(ttlMs: number): void {
+  if (!Number.isInteger(ttlMs) || ttlMs < 1) throw new RangeError(`ttlMs must be a positive integer, got ${ttlMs}`);
+}
+
+export function assertNodeId(nodeId: string): void {
+  if (nodeId.length === 0) throw new RangeError('nodeId must not be empty');
+}

@@ -1,0 +1,98 @@
+import { Packr } from 'msgpackr';
+import type { LogEntry, NewLogEntry } from '../../actors/events.js';
+import type { EventLog } from '../types.js';
+import type { RedisClient, RedisConnection } from './connection.js';
+import type { RedisKeyspace } from './keyspace.js';
+import { LuaScript } from './lua-script.js';
+
+// Plain maps and arrays only, as for snapshots: any node and any later version must decode.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+/** The stream append and the key-set update are one step, so keys() never misses a logged key. */
+const APPEND = new LuaScript(`
+local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+return id
+`);
+
+/**
+ * Drops entries up to ARGV[1] except the newest ARGV[2] of them. XTRIM MINID removes whole
+ * stream nodes at once, so the cut is expressed as the oldest id to keep.
+ */
+const TRIM = new LuaScript(`
+local keep = tonumber(ARGV[2])
+local covered = redis.call('XREVRANGE', KEYS[1], ARGV[1], '-', 'COUNT', keep + 1)
+if #covered <= keep then return 0 end
+if keep > 0 then return redis.call('XTRIM', KEYS[1], 'MINID', covered[keep][1]) end
+local after = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', 1)
+if #after == 0 then return redis.call('XTRIM', KEYS[1], 'MAXLEN', 0) end
+return redis.call('XTRIM', KEYS[1], 'MINID', after[1][1])
+`);
+
+/**
+ * One Redis Stream per actor key; the stream id is the event id. The stream is never deleted
+ * by a trim, even when emptied: it remembers its last id, so ids keep growing.
+ */
+export class RedisEventLog implements EventLog {
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly keyspace: RedisKeyspace,
+  ) {}
+
+  async append(key: string, entry: NewLogEntry): Promise<LogEntry> {
+    const shard = this.keyspace.shardOf(key);
+    const id = await this.redis.call('append', (client) =>
+      APPEND.run(client, [this.keyspace.log(key), this.keyspace.logKeys(shard)], [packr.pack(entry), key]),
+    );
+    if (typeof id !== 'string') throw new Error(`XADD returned ${String(id)}`);
+    return { ...entry, eventId: id } as LogEntry;
+  }
+
+  async read(key: string, afterId: string | null): Promise<LogEntry[]> {
+    const start = afterId === null ? '-' : `(${afterId}`;
+    const entries = await this.redis.call('read', (client) => client.xrangeBuffer(this.keyspace.log(key), start, '+'));
+    return entries.map(([id, fields]) => decodeEntry(id.toString(), fields));
+  }
+
+  async keys(prefix: string): Promise<string[]> {
+    const pattern = `${escapeGlob(prefix)}*`;
+    const shards = Array.from({ length: this.keyspace.shardCount }, (_, shard) => shard);
+    const perShard = await this.redis.call('keys', (client) =>
+      Promise.all(shards.map((shard) => scanSet(client, this.keyspace.logKeys(shard), pattern))),
+    );
+    return perShard.flat().filter((key) => key.startsWith(prefix));
+  }
+
+  async trim(key: string, throughId: string, keep: number): Promise<number> {
+    if (!Number.isInteger(keep) || keep < 0) throw new RangeError(`keep must be a non-negative integer, got ${keep}`);
+    const dropped = await this.redis.call('trim', (client) => TRIM.run(client, [this.keyspace.log(key)], [throughId, keep]));
+    return Number(dropped);
+  }
+}
+
+function decodeEntry(eventId: string, fields: Buffer[]): LogEntry {
+  const decoded: unknown = packr.unpack(fieldValue(fields, 'e'));
+  if (typeof decoded !== 'object' || decoded === null) throw new Error(`log entry ${eventId} is not an object`);
+  return { ...decoded, eventId } as LogEntry;
+}
+
+function fieldValue(fields: Buffer[], name: string): Buffer {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i].toString() === name) return fields[i + 1];
+  throw new Error(`log entry has no field ${name}`);
+}
+
+async function scanSet(client: RedisClient, key: string, pattern: string): Promise<string[]> {
+  const members: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await client.sscan(key, cursor, 'MATCH', pattern, 'COUNT', 1000);
+    members.push(...batch);
+    cursor = next;
+  } while (cursor !== '0');
+  return members;
+}
+
+/** SSCAN MATCH takes a glob: a prefix's own glob characters must match literally. */
+function escapeGlob(text: string): string {
+  return text.replace(/[\\*?[\]]/g, '\\$&');
+}

@@ -1,0 +1,39 @@
+import type { Stores } from '../types.js';
+import { RedisCatalogStore } from './catalog.js';
+import { RedisConnection, type RedisConnectionOptions } from './connection.js';
+import { RedisEventLog } from './event-log.js';
+import { RedisIdentityStore } from './identities.js';
+import { RedisKeyspace } from './keyspace.js';
+import { RedisLeaseStore } from './leases.js';
+import { RedisSnapshotStore } from './snapshots.js';
+
+export { parseRedisUrl, parseSeed, redactUrl, type RedisConnectionOptions, type RedisEndpoint } from './connection.js';
+export { RedisKeyspace } from './keyspace.js';
+export { RedisCatalogStore, RedisEventLog, RedisIdentityStore, RedisLeaseStore, RedisSnapshotStore };
+
+export interface RedisStoresOptions extends RedisConnectionOptions {
+  /** Namespaces every key, so deployments can share a Redis. Default `attune`. */
+  keyPrefix?: string;
+  /** Fixed for the life of the data: it decides which slot every key lives in. */
+  shardCount: number;
+}
+
+/**
+ * Connects (rejecting with StoreUnavailableError when Redis cannot be reached within the
+ * connect timeout) and returns every store over one client. Store operations reject with
+ * StoreUnavailableError when Redis is down or slow, within the command timeout, and work again
+ * once the client has reconnected by itself.
+ */
+export async function createRedisStores(options: RedisStoresOptions): Promise<Stores> {
+  const keyspace = new RedisKeyspace(options.keyPrefix ?? 'attune', options.shardCount);
+  const redis = await RedisConnection.open(options);
+  return {
+    log: new RedisEventLog(redis, keyspace),
+    snapshots: new RedisSnapshotStore(redis, keyspace),
+    catalog: new RedisCatalogStore(redis, keyspace),
+    identities: new RedisIdentityStore(redis, keyspace),
+    leases: new RedisLeaseStore(redis, keyspace),
+    shardCount: options.shardCount,
+    close: () => redis.close(),
+  };
+}

@@ -1,0 +1,68 @@
+import { sessionKey } from '../../actors/events.js';
+import { assertShardCount, shardOf } from '../shard.js';
+
+/**
+ * Where everything lives. Every per-key and per-shard key starts with `<prefix>:{<shard>}`: the
+ * braces are a Redis Cluster hash tag, so one shard's log streams, snapshots, identities and
+ * lease share a slot, and a Lua script can check the shard's lease and write its data
+ * atomically (a script may only touch keys of one slot).
+ *
+ *   <prefix>:{<shard>}:log:<actorKey>    stream, one entry per event (field `e`: msgpack)
+ *   <prefix>:{<shard>}:keys              set of the shard's actor keys that have a log
+ *   <prefix>:{<shard>}:snap:<actorKey>   hash: bytes, id (last event id, '' for none), epoch
+ *   <prefix>:{<shard>}:ident:<sessionId> string: the user id (shard of `s:<sessionId>`)
+ *   <prefix>:{<shard>}:lease             hash: node, epoch; expires by PEXPIRE
+ *   <prefix>:{<shard>}:epoch             counter, never expires: epochs only grow
+ *   <prefix>:catalog                     hash: itemId -> item JSON
+ *   <prefix>:nodes                       sorted set: nodeId scored by heartbeat expiry (ms)
+ */
+export class RedisKeyspace {
+  constructor(
+    readonly prefix: string,
+    readonly shardCount: number,
+  ) {
+    assertShardCount(shardCount);
+    // A brace in the prefix would become the hash tag and put every shard in one slot.
+    if (prefix === '' || /[{}]/.test(prefix)) throw new RangeError(`keyPrefix must be non-empty and free of braces, got "${prefix}"`);
+  }
+
+  shardOf(actorKey: string): number {
+    return shardOf(actorKey, this.shardCount);
+  }
+
+  log(actorKey: string): string {
+    return `${this.shard(this.shardOf(actorKey))}:log:${actorKey}`;
+  }
+
+  logKeys(shard: number): string {
+    return `${this.shard(shard)}:keys`;
+  }
+
+  snapshot(actorKey: string): string {
+    return `${this.shard(this.shardOf(actorKey))}:snap:${actorKey}`;
+  }
+
+  identity(sessionId: string): string {
+    return `${this.shard(this.shardOf(sessionKey(sessionId)))}:ident:${sessionId}`;
+  }
+
+  lease(shard: number): string {
+    return `${this.shard(shard)}:lease`;
+  }
+
+  epoch(shard: number): string {
+    return `${this.shard(shard)}:epoch`;
+  }
+
+  get catalog(): string {
+    return `${this.prefix}:catalog`;
+  }
+
+  get nodes(): string {
+    return `${this.prefix}:nodes`;
+  }
+
+  private shard(shard: number): string {
+    return `${this.prefix}:{${shard}}`;
+  }
+}

@@ -1,0 +1,27 @@
+import { createHash } from 'node:crypto';
+import type { RedisClient } from './connection.js';
+
+type Arg = string | Buffer | number;
+
+/**
+ * A Lua script run by hash. Scripts are how a check and the write it guards stay one atomic
+ * step. EVALSHA sends only the hash; after a restart or a failover to a node that has not seen
+ * the script, Redis answers NOSCRIPT and the source is sent once with EVAL (which caches it).
+ */
+export class LuaScript {
+  private readonly sha: string;
+
+  constructor(readonly source: string) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  /** All `keys` must share a hash slot in a cluster: pass keys of one shard only. */
+  async run(client: RedisClient, keys: readonly string[], args: readonly Arg[]): Promise<unknown> {
+    try {
+      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return client.eval(this.source, keys.length, ...keys, ...args);
+    }
+  }
+}
