@@ -111,6 +111,8 @@ export class RedisConnection {
     const connection = new RedisConnection(client, description, commandTimeoutMs, client instanceof Cluster);
     try {
       await withDeadline(client.connect(), connectTimeoutMs, () => new Error(`no connection within ${connectTimeoutMs} ms`));
+      // ioredis 6 reports ready before authentication is proven; one round trip proves it.
+      await withDeadline(client.ping(), connectTimeoutMs, () => new Error(`no answer within ${connectTimeoutMs} ms`));
     } catch (err) {
       client.disconnect();
       const cause = connection.lastError ?? err;
