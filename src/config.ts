@@ -34,6 +34,20 @@ export interface AttuneConfig {
   http: {
     bodyLimitBytes: number;
   };
+  /** Redis mode: stores, shard leases and cross-node pushes on Redis. Null runs embedded, in memory. */
+  redis: {
+    url: string | null;
+    /** Redis Cluster seed nodes, `host:port`; used instead of `url` when not empty. */
+    cluster: readonly string[];
+    password: string | null;
+  };
+  cluster: {
+    /** Unique per process; default host-pid-random. */
+    nodeId: string | null;
+    /** Fixed for the life of the data: it decides which shard, and which Redis slot, every key lives in. */
+    shardCount: number;
+    leaseTtlMs: number;
+  };
   trends: {
     popularHalfLifeMs: number;
     trendingHalfLifeMs: number;
@@ -56,13 +70,17 @@ export const defaultConfig: AttuneConfig = {
   actors: { idleMs: 60_000, passivateMs: 240_000, snapshotEvery: 50, logKeep: 1000 },
   scoring: { timeoutMs: 50, maxBatch: 64, intraOpThreads: 1 },
   http: { bodyLimitBytes: 256 * 1024 },
+  redis: { url: null, cluster: [], password: null },
+  cluster: { nodeId: null, shardCount: 256, leaseTtlMs: 5000 },
   trends: { popularHalfLifeMs: 7 * 24 * 3600_000, trendingHalfLifeMs: 3600_000 },
   segments: { count: 8, refreshMs: 60_000 },
   reducer: defaultReducerConfig,
 };
 
 /** A partial config, as tests and embedders pass it; nested groups merge key by key. */
-export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 'http' | 'trends' | 'segments' | 'reducer'>> & {
+export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 'http' | 'redis' | 'cluster' | 'trends' | 'segments' | 'reducer'>> & {
+  redis?: Partial<AttuneConfig['redis']>;
+  cluster?: Partial<AttuneConfig['cluster']>;
   actors?: Partial<AttuneConfig['actors']>;
   scoring?: Partial<AttuneConfig['scoring']>;
   http?: Partial<AttuneConfig['http']>;
@@ -78,6 +96,8 @@ export function mergeConfig(overrides: ConfigOverrides = {}, base: AttuneConfig 
     actors: { ...base.actors, ...overrides.actors },
     scoring: { ...base.scoring, ...overrides.scoring },
     http: { ...base.http, ...overrides.http },
+    redis: { ...base.redis, ...overrides.redis },
+    cluster: { ...base.cluster, ...overrides.cluster },
     trends: { ...base.trends, ...overrides.trends },
     segments: { ...base.segments, ...overrides.segments },
     reducer: { ...base.reducer, ...overrides.reducer },
@@ -141,6 +161,12 @@ export const OPTIONS: readonly OptionSpec[] = [
   option<number>('score-max-batch', ['ATTUNE_SCORE_MAX_BATCH'], 'most rows per inference call', int(1, 4096), (o, v) => (o.scoring = { ...o.scoring, maxBatch: v })),
   option<number>('score-threads', ['ATTUNE_SCORE_THREADS'], 'onnxruntime intra-op threads', int(1, 64), (o, v) => (o.scoring = { ...o.scoring, intraOpThreads: v })),
   option<number>('body-limit', ['ATTUNE_BODY_LIMIT'], 'largest HTTP body in bytes', int(1024, 64 * 1024 * 1024), (o, v) => (o.http = { ...o.http, bodyLimitBytes: v })),
+  option<string>('redis', ['ATTUNE_REDIS_URL'], 'redis:// or rediss:// URL: run on Redis (stores, shards, cross-node pushes)', text, (o, v) => (o.redis = { ...o.redis, url: v })),
+  option<string>('redis-cluster', ['ATTUNE_REDIS_CLUSTER'], 'comma-separated Redis Cluster seeds host:port (instead of --redis)', text, (o, v) => (o.redis = { ...o.redis, cluster: v.split(',').map((s) => s.trim()).filter((s) => s !== '') })),
+  option<string>('redis-password', ['ATTUNE_REDIS_PASSWORD'], 'Redis password (or put it in the URL)', text, (o, v) => (o.redis = { ...o.redis, password: v })),
+  option<string>('node-id', ['ATTUNE_NODE_ID'], 'this node\'s id in the cluster (unique per process)', text, (o, v) => (o.cluster = { ...o.cluster, nodeId: v })),
+  option<number>('shards', ['ATTUNE_SHARDS'], 'shard count, fixed for the life of the data', int(1, 16384), (o, v) => (o.cluster = { ...o.cluster, shardCount: v })),
+  option<number>('lease-ttl-ms', ['ATTUNE_LEASE_TTL_MS'], 'shard lease TTL: how long a dead node\'s shards wait before takeover', int(300, 600_000), (o, v) => (o.cluster = { ...o.cluster, leaseTtlMs: v })),
   option<number>('popular-half-life-ms', ['ATTUNE_POPULAR_HALF_LIFE_MS'], 'half-life of the live popular counts', int(1, 10 * 365 * 86_400_000), (o, v) => (o.trends = { ...o.trends, popularHalfLifeMs: v })),
   option<number>('trending-half-life-ms', ['ATTUNE_TRENDING_HALF_LIFE_MS'], 'half-life of the live trending counts', int(1, 365 * 86_400_000), (o, v) => (o.trends = { ...o.trends, trendingHalfLifeMs: v })),
   option<number>('segments', ['ATTUNE_SEGMENTS'], 'number of user segments', int(1, 1000), (o, v) => (o.segments = { ...o.segments, count: v })),

@@ -1,4 +1,5 @@
 import type { LogEntry, NewLogEntry } from '../actors/events.js';
+import { MemoryShardMailbox } from './mailbox.js';
 import { MemoryLeaseStore } from './memory-leases.js';
 import { DEFAULT_SHARD_COUNT, assertFenceShard, assertShardCount } from './shard.js';
 import {
@@ -134,6 +135,8 @@ export class MemoryIdentityStore implements IdentityStore {
 export interface MemoryStoresOptions {
   shardCount?: number;
   now?: () => number;
+  /** Several in-process nodes share these stores (tests of sharding without Redis). */
+  sharedByNodes?: boolean;
 }
 
 export function createMemoryStores(options: MemoryStoresOptions = {}): Stores {
@@ -147,6 +150,8 @@ export function createMemoryStores(options: MemoryStoresOptions = {}): Stores {
     identities: new MemoryIdentityStore(),
     leases,
     shardCount,
+    mailbox: new MemoryShardMailbox(),
+    sharedByNodes: options.sharedByNodes ?? false,
     close: async () => {},
   };
 }

@@ -1,4 +1,5 @@
 import type { LogEntry, NewLogEntry } from '../actors/events.js';
+import type { ShardMailbox } from './mailbox.js';
 import type { LeaseStore } from './leases.js';
 
 /**
@@ -82,6 +83,13 @@ export interface Stores {
   leases: LeaseStore;
   /** Keys map to shards with `shardOf(key, shardCount)` (src/store/shard.ts). */
   shardCount: number;
+  /** Tells a shard's owner that a key has new log entries. */
+  mailbox: ShardMailbox;
+  /**
+   * True when other nodes may append to the same log (Redis): an owner then catches up from the
+   * log instead of trusting that its own appends are the only ones.
+   */
+  sharedByNodes: boolean;
   close(): Promise<void>;
 }
 

@@ -100,6 +100,28 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
     t.strictSame(await catalog.upsert([]), []);
   });
 
+  withStores('mailbox: notes reach the shard\'s subscriber until it unsubscribes', async (t, { mailbox }) => {
+    const got: string[] = [];
+    let arrived: () => void = () => {};
+    const unsubscribe = await mailbox.subscribe(3, (key) => {
+      got.push(key);
+      arrived();
+    });
+    const next = () => new Promise<void>((resolve) => (arrived = resolve));
+    let waiting = next();
+    await mailbox.notify(3, 'u:alice');
+    await waiting;
+    waiting = next();
+    await mailbox.notify(4, 'u:other-shard');
+    await mailbox.notify(3, 's:tab');
+    await waiting;
+    t.strictSame(got, ['u:alice', 's:tab'], 'only its own shard, in order');
+    await unsubscribe();
+    await mailbox.notify(3, 'u:late');
+    await new Promise((r) => setTimeout(r, 50));
+    t.strictSame(got, ['u:alice', 's:tab']);
+  });
+
   withStores('identities: a session links to one user', async (t, { identities }) => {
     t.equal(await identities.userOf('s1'), null);
     await identities.link('s1', 'alice');

@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis';
 import type { Stores } from '../types.js';
 import { RedisCatalogStore } from './catalog.js';
 import { RedisConnection, type RedisConnectionOptions } from './connection.js';
@@ -5,6 +6,7 @@ import { RedisEventLog } from './event-log.js';
 import { RedisIdentityStore } from './identities.js';
 import { RedisKeyspace } from './keyspace.js';
 import { RedisLeaseStore } from './leases.js';
+import { RedisShardMailbox } from './mailbox.js';
 import { RedisSnapshotStore } from './snapshots.js';
 
 export { parseRedisUrl, parseSeed, redactUrl, type RedisConnectionOptions, type RedisEndpoint } from './connection.js';
@@ -27,6 +29,11 @@ export interface RedisStoresOptions extends RedisConnectionOptions {
 export async function createRedisStores(options: RedisStoresOptions): Promise<Stores> {
   const keyspace = new RedisKeyspace(options.keyPrefix ?? 'attune', options.shardCount);
   const redis = await RedisConnection.open(options);
+  const client = redis.client;
+  // A cluster routes SSUBSCRIBE by slot only with sharded subscribers (one per master).
+  const subscriber = client instanceof Cluster ? client.duplicate(undefined, { shardedSubscribers: true }) : client.duplicate();
+  await subscriber.connect();
+  const mailbox = new RedisShardMailbox(redis.client, subscriber, keyspace);
   return {
     log: new RedisEventLog(redis, keyspace),
     snapshots: new RedisSnapshotStore(redis, keyspace),
@@ -34,6 +41,11 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<St
     identities: new RedisIdentityStore(redis, keyspace),
     leases: new RedisLeaseStore(redis, keyspace),
     shardCount: options.shardCount,
-    close: () => redis.close(),
+    mailbox,
+    sharedByNodes: true,
+    close: async () => {
+      await mailbox.close();
+      await redis.close();
+    },
   };
 }

@@ -54,6 +54,11 @@ export class RedisKeyspace {
     return `${this.shard(shard)}:epoch`;
   }
 
+  /** The sharded pub/sub channel that tells the shard's owner a key has new log entries. */
+  wake(shard: number): string {
+    return `${this.shard(shard)}:wake`;
+  }
+
   get catalog(): string {
     return `${this.prefix}:catalog`;
   }

@@ -1,0 +1,40 @@
+import type { ShardMailbox } from '../mailbox.js';
+import type { RedisClient } from './connection.js';
+import type { RedisKeyspace } from './keyspace.js';
+
+/**
+ * Notes over Redis sharded pub/sub: the channel carries the shard's hash tag, so in a cluster it
+ * lives on the node that holds the shard's keys. The subscriber is its own connection (a
+ * connection in subscribe mode can run nothing else) and resubscribes by itself on reconnect.
+ */
+export class RedisShardMailbox implements ShardMailbox {
+  private readonly handlers = new Map<string, (key: string) => void>();
+
+  constructor(
+    private readonly publisher: RedisClient,
+    private readonly subscriber: RedisClient,
+    private readonly keyspace: RedisKeyspace,
+  ) {
+    subscriber.on('smessage', (channel: string, message: string) => this.handlers.get(channel)?.(message));
+  }
+
+  async notify(shard: number, key: string): Promise<void> {
+    await this.publisher.spublish(this.keyspace.wake(shard), key);
+  }
+
+  async subscribe(shard: number, handler: (key: string) => void): Promise<() => Promise<void>> {
+    const channel = this.keyspace.wake(shard);
+    this.handlers.set(channel, handler);
+    await this.subscriber.ssubscribe(channel);
+    return async () => {
+      if (this.handlers.get(channel) !== handler) return;
+      this.handlers.delete(channel);
+      await this.subscriber.sunsubscribe(channel);
+    };
+  }
+
+  async close(): Promise<void> {
+    this.handlers.clear();
+    this.subscriber.disconnect();
+  }
+}
