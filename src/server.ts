@@ -1,4 +1,9 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createShardedAdapter } from '@socket.io/redis-adapter';
+import { ShardOwnership } from './actors/shard-ownership.js';
+import { createRedisStores, type RedisStores } from './store/redis/index.js';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { ActorHost } from './actors/actor-host.js';
@@ -26,6 +31,9 @@ export interface RunningServer {
   catalog: CatalogIndex;
   metrics: Metrics;
   model: ModelSlot;
+  nodeId: string;
+  /** Null in the embedded mode, where this node owns every shard. */
+  ownership: ShardOwnership | null;
   close(): Promise<void>;
 }
 
@@ -37,7 +45,9 @@ function findWebDir(): string {
 
 /** Wires stores, model, actors, HTTP and sockets of one node, and starts listening. */
 export async function startServer(config: AttuneConfig, options: { stores?: Stores } = {}): Promise<RunningServer> {
-  const stores = options.stores ?? createMemoryStores();
+  const redisStores = options.stores === undefined && usesRedis(config) ? await openRedisStores(config) : null;
+  const stores = options.stores ?? redisStores ?? createMemoryStores({ shardCount: config.cluster.shardCount });
+  const nodeId = config.cluster.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const metrics = createMetrics();
   if (config.demoCatalog) await stores.catalog.upsert(demoCatalog());
   const catalog = new CatalogIndex(await stores.catalog.list());
@@ -51,7 +61,29 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const trends = new ItemTrends(config.trends.popularHalfLifeMs, config.trends.trendingHalfLifeMs);
   let reportError: (err: unknown, context: string) => void = (err, context) => console.error(`attune: ${context}:`, err);
   let io: AttuneSocketServer | null = null;
+  // Stores shared with other nodes: this node acts only for the shards it leases.
+  const mailboxes = new Map<number, () => Promise<void>>();
+  const ownership = stores.sharedByNodes
+    ? new ShardOwnership({
+        leases: stores.leases,
+        nodeId,
+        shardCount: stores.shardCount,
+        leaseTtlMs: config.cluster.leaseTtlMs,
+        onGained: async (shard) => {
+          mailboxes.set(shard, await stores.mailbox.subscribe(shard, (key) => void host.onWake(key).catch((err: unknown) => reportError(err, `wake ${key}`))));
+          log(`node ${nodeId} owns shard ${shard}`);
+        },
+        onLost: async (shard, reason) => {
+          await mailboxes.get(shard)?.();
+          mailboxes.delete(shard);
+          await host.dropShard(shard, reason !== 'lease-lost');
+          log(`node ${nodeId} gave up shard ${shard} (${reason})`);
+        },
+        onError: (err, context) => reportError(err, context),
+      })
+    : null;
   const host = new ActorHost({
+    ...(ownership === null ? {} : { ownership }),
     config,
     stores,
     catalog,
@@ -71,12 +103,19 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
 
   const app = createHttpApp({ config, host, catalog, catalogStore: stores.catalog, model, trends, segmenter, metrics, webDir: findWebDir(), now: Date.now });
   reportError = (err, context) => app.log.error({ err }, context);
-  io = createSocketServer(app.server, { host, metrics, onError: (err, context) => reportError(err, context) });
+  const adapterClients = redisStores === null ? null : await Promise.all([redisStores.duplicateClient(false), redisStores.duplicateClient(true)]);
+  io = createSocketServer(app.server, {
+    host,
+    metrics,
+    onError: (err, context) => reportError(err, context),
+    ...(adapterClients === null ? {} : { adapter: createShardedAdapter(adapterClients[0], adapterClients[1]) }),
+  });
 
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const url = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`;
+  ownership?.start();
   log(`serving ${catalog.size} items with model ${model.manifest.version} on ${url}`);
 
   let closing: Promise<void> | null = null;
@@ -90,13 +129,30 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     catalog,
     metrics,
     model,
+    nodeId,
+    ownership,
     close: () =>
       (closing ??= (async () => {
+        // Hand the shards off first (fenced snapshots, released leases) so others take over at once.
+        await ownership?.stop();
         io?.close();
         await app.close();
         await host.stop();
         await model.close();
+        for (const client of adapterClients ?? []) client.disconnect();
         await stores.close();
       })()),
   };
+}
+
+function usesRedis(config: AttuneConfig): boolean {
+  return config.redis.url !== null || config.redis.cluster.length > 0;
+}
+
+function openRedisStores(config: AttuneConfig): Promise<RedisStores> {
+  return createRedisStores({
+    ...(config.redis.cluster.length > 0 ? { cluster: [...config.redis.cluster] } : { url: config.redis.url ?? undefined }),
+    ...(config.redis.password === null ? {} : { password: config.redis.password }),
+    shardCount: config.cluster.shardCount,
+  });
 }

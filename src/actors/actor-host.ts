@@ -5,7 +5,8 @@ import type { Metrics } from '../ops/metrics.js';
 import type { CatalogIndex } from '../model/catalog.js';
 import { recommendForState, type ListOptions, type RecommendationList } from '../model/recommend.js';
 import type { ServingModel } from '../model/serving-model.js';
-import type { Stores } from '../store/types.js';
+import { shardOf } from '../store/shard.js';
+import { compareEventIds, type Fence, type Stores } from '../store/types.js';
 import { parseSentAt, sessionKey, userKey, type IncomingEvent, type InteractionEntry, type LogEntry } from './events.js';
 import { KeyedLanes } from './lanes.js';
 import { sessionMachine, type SessionMachine } from './session-machine.js';
@@ -62,6 +63,11 @@ export interface ActorHostDeps {
   /** Emits to every socket in a room, on any node. */
   publish: (room: string, push: RecommendationsPush) => void;
   onError: (err: unknown, context: string) => void;
+  /**
+   * Which shards this node owns, when several nodes share the stores; absent, this node owns
+   * every key (the embedded mode) and writes snapshots unfenced.
+   */
+  ownership?: { fence(shard: number): Fence | null };
   /** Every event once it is in the log (popular and trending counts). */
   onAccepted?: (entry: InteractionEntry, reducer: ReducerConfig) => void;
   now?: () => number;
@@ -114,7 +120,7 @@ export class ActorHost {
       const linked = await this.deps.stores.identities.userOf(identity.sessionId);
       const key = linked === null ? sKey : userKey(linked);
       const append = async (): Promise<InteractionEntry[]> => {
-        const live = await this.activate(key, linked);
+        const live = this.owns(key) ? await this.activate(key) : null;
         const accepted: InteractionEntry[] = [];
         for (const [i, event] of events.entries()) {
           const entry = (await this.deps.stores.log.append(key, {
@@ -132,8 +138,11 @@ export class ActorHost {
           this.deps.metrics.eventsAccepted.inc();
           this.deps.onAccepted?.(entry, this.deps.model().reducer);
           accepted.push(entry);
-          this.apply(live, entry);
+          if (live !== null && !this.deps.stores.sharedByNodes) this.apply(live, entry);
         }
+        // Another node may have appended to this key meanwhile: the owner applies the log's order.
+        if (live !== null && this.deps.stores.sharedByNodes) await this.catchUp(live);
+        if (live === null) await this.wakeOwner(key);
         return accepted;
       };
       return key === sKey ? append() : this.lanes.run(key, append);
@@ -163,10 +172,12 @@ export class ActorHost {
         anonymous.actor.send({ type: 'PASSIVATE' });
       }
       await this.lanes.run(uKey, async () => {
-        const live = await this.activate(uKey, userId);
+        const live = this.owns(uKey) ? await this.activate(uKey) : null;
         if (sessionState.eventCount === 0) return;
         const entry = await this.deps.stores.log.append(uKey, { kind: 'merge', fromKey: sKey, receivedAt: this.now(), state: sessionState });
-        this.apply(live, entry);
+        if (live === null) await this.wakeOwner(uKey);
+        else if (this.deps.stores.sharedByNodes) await this.catchUp(live);
+        else this.apply(live, entry);
       });
       return uKey;
     });
@@ -184,10 +195,40 @@ export class ActorHost {
    */
   async listOnConnect(key: string, userId: string | null): Promise<RecommendationsPush> {
     const state = await this.currentState(key);
-    const live = state.eventCount > 0 ? await this.lanes.run(key, () => this.activate(key, userId)) : undefined;
+    const live = state.eventCount > 0 && this.owns(key) ? await this.lanes.run(key, () => this.activate(key)) : undefined;
     const list = await recommendForState(this.deps.model().scorer, this.deps.catalog, state.eventCount === 0 ? null : state, this.deps.config.pushSize);
     if (live && live.lastPushedIds === null) live.lastPushedIds = list.items.map((i) => i.itemId);
     return toPush(list, null);
+  }
+
+  /**
+   * Another node appended to a key this node owns: apply what the log has beyond the actor's
+   * state, activating it first when needed.
+   */
+  onWake(key: string): Promise<void> {
+    return this.lanes.run(key, async () => {
+      if (!this.owns(key)) return;
+      await this.catchUp(await this.activate(key));
+    });
+  }
+
+  /**
+   * The shard is no longer this node's: its actors stop. On a handoff (`flush`) they write a
+   * last, still-fenced snapshot first; after a lost lease they cannot, and the log has it all.
+   */
+  async dropShard(shard: number, flush: boolean): Promise<void> {
+    const leaving = [...this.actors.values()].filter((live) => shardOf(live.key, this.deps.stores.shardCount) === shard);
+    await Promise.all(
+      leaving.map((live) =>
+        this.lanes.run(live.key, async () => {
+          if (flush) await this.snapshot(live);
+          if (this.actors.get(live.key) !== live) return;
+          this.actors.delete(live.key);
+          live.actor.stop();
+        }),
+      ),
+    );
+    this.deps.metrics.liveActors.set(this.actors.size);
   }
 
   /** Items whose stock changed: live actors showing one of them re-score now, not at their next event. */
@@ -228,13 +269,13 @@ export class ActorHost {
   }
 
   /** Must run inside the key's lane, so a rehydration never races an append of the same key. */
-  private async activate(key: string, userId: string | null): Promise<LiveActor> {
+  private async activate(key: string): Promise<LiveActor> {
     const existing = this.actors.get(key);
     if (existing) return existing;
     const loaded = await this.loadState(key);
     const raced = this.actors.get(key);
     if (raced) return raced;
-    const live = new LiveActor(key, userId ?? loaded.userId, loaded.state, this.now, this.deps.config.actors);
+    const live = new LiveActor(key, key.startsWith('u:') ? key.slice(2) : loaded.userId, loaded.state, this.now, this.deps.config.actors);
     live.actor.subscribe({
       complete: () => this.passivated(live),
       error: (err) => this.deps.onError(err, `actor ${key}`),
@@ -256,9 +297,16 @@ export class ActorHost {
   private async snapshot(live: LiveActor): Promise<void> {
     const { key, userId, state } = live;
     if (state.eventCount === 0) return;
+    let fence: Fence | undefined;
+    if (this.deps.ownership) {
+      const owned = this.deps.ownership.fence(shardOf(key, this.deps.stores.shardCount));
+      // Not (or no longer provably) the owner: whoever owns the shard now writes its snapshots.
+      if (owned === null) return;
+      fence = owned;
+    }
     try {
       live.eventsSinceSnapshot = 0;
-      const kept = await this.deps.stores.snapshots.put(encodeSnapshot({ v: 1, key, userId, state }));
+      const kept = await this.deps.stores.snapshots.put(encodeSnapshot({ v: 1, key, userId, state }), fence);
       if (kept && state.lastEventId !== null) await this.deps.stores.log.trim(key, state.lastEventId, this.deps.config.actors.logKeep);
     } catch (err) {
       // The log still holds every event: a lost snapshot only lengthens the next rehydration.
@@ -267,6 +315,8 @@ export class ActorHost {
   }
 
   private apply(live: LiveActor, entry: LogEntry): void {
+    // Exactly once: an entry already folded in (by activation or catch-up) is not applied again.
+    if (compareEventIds(entry.eventId, live.state.lastEventId) <= 0) return;
     live.state = reduce(live.state, entry, this.deps.model().reducer);
     live.lastActivityAt = this.now();
     if (live.actor.getSnapshot().matches({ live: { activity: 'idle' } })) live.actor.send({ type: 'TOUCH' });
@@ -316,6 +366,23 @@ export class ActorHost {
       this.deps.onError(err, `scoring ${live.key}`);
     } finally {
       live.scoring = false;
+    }
+  }
+
+  private owns(key: string): boolean {
+    return this.deps.ownership === undefined || this.deps.ownership.fence(shardOf(key, this.deps.stores.shardCount)) !== null;
+  }
+
+  private async catchUp(live: LiveActor): Promise<void> {
+    for (const entry of await this.deps.stores.log.read(live.key, live.state.lastEventId)) this.apply(live, entry);
+  }
+
+  private async wakeOwner(key: string): Promise<void> {
+    try {
+      await this.deps.stores.mailbox.notify(shardOf(key, this.deps.stores.shardCount), key);
+    } catch (err) {
+      // The events are in the log; the owner applies them at the key's next note or activation.
+      this.deps.onError(err, `wake the owner of ${key}`);
     }
   }
 

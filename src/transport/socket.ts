@@ -1,5 +1,5 @@
 import type { Server as HttpServer } from 'node:http';
-import { Server, type Socket } from 'socket.io';
+import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { ActorHost, RecommendationsPush } from '../actors/actor-host.js';
 import { sessionKey, userKey, type IncomingEvent } from '../actors/events.js';
 import { AttuneError, type ErrorBody } from '../errors.js';
@@ -32,13 +32,19 @@ const validateAuth = bodyAjv.compile<{ sessionId: string; userId?: string }>(soc
 
 export interface SocketDeps {
   host: ActorHost;
+  /** socket.io's adapter factory: the Redis one makes rooms span nodes. */
+  adapter?: ServerOptions['adapter'];
   metrics: Metrics;
   onError: (err: unknown, context: string) => void;
 }
 
 export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): AttuneSocketServer {
   // WebSocket only: no long-polling, so no sticky sessions are needed behind a load balancer.
-  const io: AttuneSocketServer = new Server(httpServer, { transports: ['websocket'], serveClient: true });
+  const io: AttuneSocketServer = new Server(httpServer, {
+    transports: ['websocket'],
+    serveClient: true,
+    ...(deps.adapter === undefined ? {} : { adapter: deps.adapter }),
+  });
 
   io.use((socket, next) => {
     const auth: unknown = socket.handshake.auth;

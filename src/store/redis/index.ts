@@ -1,7 +1,7 @@
 import { Cluster } from 'ioredis';
 import type { Stores } from '../types.js';
 import { RedisCatalogStore } from './catalog.js';
-import { RedisConnection, type RedisConnectionOptions } from './connection.js';
+import { RedisConnection, type RedisClient, type RedisConnectionOptions } from './connection.js';
 import { RedisEventLog } from './event-log.js';
 import { RedisIdentityStore } from './identities.js';
 import { RedisKeyspace } from './keyspace.js';
@@ -26,13 +26,22 @@ export interface RedisStoresOptions extends RedisConnectionOptions {
  * StoreUnavailableError when Redis is down or slow, within the command timeout, and work again
  * once the client has reconnected by itself.
  */
-export async function createRedisStores(options: RedisStoresOptions): Promise<Stores> {
+export interface RedisStores extends Stores {
+  /** Another connection with the same settings, e.g. for socket.io's adapter; the caller closes it. */
+  duplicateClient(forSubscribing: boolean): Promise<RedisClient>;
+}
+
+export async function createRedisStores(options: RedisStoresOptions): Promise<RedisStores> {
   const keyspace = new RedisKeyspace(options.keyPrefix ?? 'attune', options.shardCount);
   const redis = await RedisConnection.open(options);
   const client = redis.client;
-  // A cluster routes SSUBSCRIBE by slot only with sharded subscribers (one per master).
-  const subscriber = client instanceof Cluster ? client.duplicate(undefined, { shardedSubscribers: true }) : client.duplicate();
-  await subscriber.connect();
+  const duplicateClient = async (forSubscribing: boolean): Promise<RedisClient> => {
+    // A cluster routes SSUBSCRIBE by slot only with sharded subscribers (one per master).
+    const copy = client instanceof Cluster ? client.duplicate(undefined, { shardedSubscribers: forSubscribing }) : client.duplicate();
+    await copy.connect();
+    return copy;
+  };
+  const subscriber = await duplicateClient(true);
   const mailbox = new RedisShardMailbox(redis.client, subscriber, keyspace);
   return {
     log: new RedisEventLog(redis, keyspace),
@@ -43,6 +52,7 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<St
     shardCount: options.shardCount,
     mailbox,
     sharedByNodes: true,
+    duplicateClient,
     close: async () => {
       await mailbox.close();
       await redis.close();
