@@ -33,8 +33,19 @@ export class AttuneError extends Error {
 export interface ErrorBody {
   code: string;
   message: string;
+  /** Present and true when the same request may succeed if sent again later. */
+  retryable?: true;
 }
 
 export function errorBody(err: AttuneError): ErrorBody {
-  return { code: err.code, message: err.message };
+  return err.code === ErrorCodes.NOT_READY.code ? { code: err.code, message: err.message, retryable: true } : { code: err.code, message: err.message };
+}
+
+/**
+ * A store that cannot answer means this node cannot accept anything now: the client should
+ * retry (any node), and nothing was acknowledged.
+ */
+export function fromStoreFailure(err: unknown): AttuneError | null {
+  if (err instanceof Error && err.name === 'StoreUnavailableError') return new AttuneError('NOT_READY', `not ready, retry: ${err.message}`);
+  return null;
 }

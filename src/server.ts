@@ -101,7 +101,19 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     refreshMs: config.segments.refreshMs,
   });
 
-  const app = createHttpApp({ config, host, catalog, catalogStore: stores.catalog, model, trends, segmenter, metrics, webDir: findWebDir(), now: Date.now });
+  const app = createHttpApp({
+    config,
+    host,
+    catalog,
+    catalogStore: stores.catalog,
+    model,
+    trends,
+    segmenter,
+    metrics,
+    webDir: findWebDir(),
+    now: Date.now,
+    notReadyReason: () => (ownership === null || ownership.connected() ? null : 'this node has not reached the lease store within a lease TTL'),
+  });
   reportError = (err, context) => app.log.error({ err }, context);
   const adapterClients = redisStores === null ? null : await Promise.all([redisStores.duplicateClient(false), redisStores.duplicateClient(true)]);
   io = createSocketServer(app.server, {

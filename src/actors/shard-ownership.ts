@@ -62,6 +62,7 @@ export class ShardOwnership {
   private ticking: Promise<void> | null = null;
   private stopped = false;
   private readonly monotonicNow: () => number;
+  private lastRoundOkAt: number | null = null;
 
   constructor(private readonly options: ShardOwnershipOptions) {
     this.monotonicNow = options.monotonicNow ?? (() => performance.now());
@@ -72,6 +73,11 @@ export class ShardOwnership {
     const owned = this.owned.get(shard);
     if (!owned) return null;
     return this.monotonicNow() - owned.renewedAt < this.options.leaseTtlMs ? owned.fence : null;
+  }
+
+  /** Whether this node has reached the lease store within one lease TTL: what readiness reports. */
+  connected(): boolean {
+    return this.lastRoundOkAt !== null && this.monotonicNow() - this.lastRoundOkAt < this.options.leaseTtlMs;
   }
 
   ownedShards(): number[] {
@@ -106,6 +112,7 @@ export class ShardOwnership {
 
   private async round(): Promise<void> {
     const { leases, nodeId, shardCount, leaseTtlMs } = this.options;
+    const startedAt = this.monotonicNow();
     try {
       await leases.heartbeat(nodeId, leaseTtlMs);
       const nodes = await leases.liveNodes();
@@ -115,6 +122,7 @@ export class ShardOwnership {
         else await this.renew(shard);
       }
       for (const shard of target) if (!this.owned.has(shard)) await this.take(shard);
+      this.lastRoundOkAt = startedAt;
     } catch (err) {
       this.options.onError(err, 'shard ownership round');
       // Without the store we cannot prove ownership: give up what the clock says has lapsed.

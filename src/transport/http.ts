@@ -1,5 +1,5 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
-import { AttuneError, ErrorCodes, type ErrorKind } from '../errors.js';
+import { AttuneError, ErrorCodes, errorBody, fromStoreFailure, type ErrorKind } from '../errors.js';
 import type { HttpDeps } from './routes/deps.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { eventRoutes } from './routes/events.js';
@@ -22,8 +22,8 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   app.setSchemaErrorFormatter((errors, dataVar) => new AttuneError('VALIDATION', describeErrors(errors, dataVar)));
   app.setErrorHandler((error: FastifyError | AttuneError, request, reply) => {
     const known = toAttuneError(error);
-    if (known.statusCode >= 500) request.log.error({ err: error }, 'request failed');
-    return reply.status(known.statusCode).send({ error: { code: known.code, message: known.message } });
+    if (known.statusCode >= 500 && known.code !== ErrorCodes.NOT_READY.code) request.log.error({ err: error }, 'request failed');
+    return reply.status(known.statusCode).send({ error: errorBody(known) });
   });
   app.setNotFoundHandler((request, reply) =>
     reply.status(404).send({ error: { code: ErrorCodes.NOT_FOUND.code, message: `no route ${request.method} ${request.url.split('?')[0]}` } }),
@@ -40,6 +40,8 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
 /** Maps fastify's own errors onto Attune's stable codes. */
 function toAttuneError(error: FastifyError | AttuneError): AttuneError {
   if (error instanceof AttuneError) return error;
+  const unavailable = fromStoreFailure(error);
+  if (unavailable !== null) return unavailable;
   const byFastifyCode: Readonly<Record<string, ErrorKind>> = {
     FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
     FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',

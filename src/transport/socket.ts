@@ -2,7 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { ActorHost, RecommendationsPush } from '../actors/actor-host.js';
 import { sessionKey, userKey, type IncomingEvent } from '../actors/events.js';
-import { AttuneError, type ErrorBody } from '../errors.js';
+import { AttuneError, errorBody, fromStoreFailure, type ErrorBody } from '../errors.js';
 import type { Metrics } from '../ops/metrics.js';
 import { bodyAjv, describeErrors, eventSchema, identifySchema, socketAuthSchema } from './schemas.js';
 
@@ -123,7 +123,9 @@ async function handleIdentify(io: AttuneSocketServer, socket: AttuneSocket, payl
 }
 
 function ackError(err: unknown, deps: SocketDeps): ErrorBody {
-  if (err instanceof AttuneError) return { code: err.code, message: err.message };
+  if (err instanceof AttuneError) return errorBody(err);
+  const unavailable = fromStoreFailure(err);
+  if (unavailable !== null) return errorBody(unavailable);
   deps.onError(err, 'socket message');
   return { code: 'ATTUNE_ERR_INTERNAL', message: 'internal error' };
 }

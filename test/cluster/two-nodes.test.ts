@@ -50,3 +50,40 @@ t.test('two nodes on one Redis: every shard has one owner, and a socket on one n
   t.notOk(a.host.isLive(sessionKey(sessionId)), 'not on the node holding the socket');
   t.equal((await b.host.currentState(sessionKey(sessionId))).eventCount, 3, 'each acked event applied once');
 });
+
+t.test('Redis restarts: the node refuses events with a retryable error instead of acking them, then recovers', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const server = await startServer(
+    mergeConfig({
+      host: '127.0.0.1',
+      port: 0,
+      modelDir: await demoModelDir(),
+      logLevel: 'silent',
+      redis: { url: redis.url },
+      cluster: { nodeId: 'solo', shardCount: SHARDS, leaseTtlMs: 600 },
+    }),
+  );
+  t.teardown(() => server.close());
+  const status = async (path: string) => (await fetch(server.url + path)).status;
+  await waitFor('ready', async () => (await status('/readyz')) === 200, 10_000);
+  const client = await connectClient(server.url, { sessionId: 'through-restart' });
+  t.teardown(() => client.close());
+  await client.push();
+  t.match(await client.emit('event', { eventType: 'view', itemId: 'books-001' }), { ok: true });
+
+  await redis.kill('SIGKILL');
+  const refused = await client.emit<{ ok: boolean; error?: { code: string; retryable?: boolean } }>('event', { eventType: 'view', itemId: 'books-002' });
+  t.match(refused, { ok: false, error: { code: 'ATTUNE_ERR_NOT_READY', retryable: true } }, 'a socket event is refused, not acked');
+  const post = await fetch(`${server.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sessionId: 'http-client', eventList: [{ eventType: 'view', itemId: 'a' }] }) });
+  t.equal(post.status, 503);
+  t.match(await post.json(), { error: { code: 'ATTUNE_ERR_NOT_READY', retryable: true } });
+  await waitFor('not ready', async () => (await status('/readyz')) === 503, 10_000);
+
+  await redis.restart();
+  await waitFor('ready again', async () => (await status('/readyz')) === 200, 15_000);
+  const ack = await client.emit<{ ok: boolean; eventId: string }>('event', { eventType: 'view', itemId: 'books-003' });
+  t.equal(ack.ok, true, 'events are accepted again');
+  await client.push((p) => p.cause?.eventId === ack.eventId);
+  t.equal((await fetch(`${server.url}/healthz`)).status, 200, 'the node never went down');
+});

@@ -37,7 +37,8 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
   const client = redis.client;
   const duplicateClient = async (forSubscribing: boolean): Promise<RedisClient> => {
     // A cluster routes SSUBSCRIBE by slot only with sharded subscribers (one per master).
-    const copy = client instanceof Cluster ? client.duplicate(undefined, { shardedSubscribers: forSubscribing }) : client.duplicate();
+    // Subscriptions wait out a reconnect in the queue (and are restored after it) rather than fail.
+    const copy = client instanceof Cluster ? client.duplicate(undefined, { shardedSubscribers: forSubscribing }) : client.duplicate({ enableOfflineQueue: forSubscribing });
     await copy.connect();
     return copy;
   };

@@ -29,7 +29,8 @@ export class RedisShardMailbox implements ShardMailbox {
     return async () => {
       if (this.handlers.get(channel) !== handler) return;
       this.handlers.delete(channel);
-      await this.subscriber.sunsubscribe(channel);
+      // Disconnected, the subscription is gone already; one restored on reconnect finds no handler.
+      await this.subscriber.sunsubscribe(channel).catch(() => undefined);
     };
   }
 

@@ -19,4 +19,6 @@ export interface HttpDeps {
   metrics: Metrics;
   webDir: string;
   now: () => number;
+  /** Null when the node can serve; otherwise why not (the stores are unreachable...). */
+  notReadyReason: () => string | null;
 }

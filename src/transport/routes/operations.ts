@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { AttuneError } from '../../errors.js';
+import { AttuneError, errorBody } from '../../errors.js';
 import { swapModelSchema } from '../schemas.js';
 import type { HttpDeps } from './deps.js';
 
@@ -11,6 +11,12 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = { html: 'text/html; char
 /** Health, metrics, the model admin API and the demo page. */
 export function operationRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.get('/healthz', async () => ({ status: 'ok', modelVersion: deps.model.manifest.version, liveActors: deps.host.liveActorCount }));
+
+  app.get('/readyz', async (_request, reply) => {
+    const reason = deps.notReadyReason();
+    if (reason !== null) return reply.status(503).send({ error: errorBody(new AttuneError('NOT_READY', reason)) });
+    return { status: 'ready', modelVersion: deps.model.manifest.version };
+  });
 
   app.get('/metrics', async (_request, reply) => {
     reply.header('content-type', deps.metrics.registry.contentType);
