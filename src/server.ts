@@ -61,6 +61,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const trends = new ItemTrends(config.trends.popularHalfLifeMs, config.trends.trendingHalfLifeMs);
   let reportError: (err: unknown, context: string) => void = (err, context) => console.error(`attune: ${context}:`, err);
   let io: AttuneSocketServer | null = null;
+  let reportOwnership: (change: Record<string, unknown>) => void = () => {};
   // Stores shared with other nodes: this node acts only for the shards it leases.
   const mailboxes = new Map<number, () => Promise<void>>();
   const ownership = stores.sharedByNodes
@@ -69,15 +70,16 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
         nodeId,
         shardCount: stores.shardCount,
         leaseTtlMs: config.cluster.leaseTtlMs,
-        onGained: async (shard) => {
+        onGained: async (shard, fence) => {
+          // Logged before anything is applied under the lease, so the log's ownership intervals are conservative.
+          reportOwnership({ event: 'shard-gained', nodeId, shard, epoch: fence.epoch });
           mailboxes.set(shard, await stores.mailbox.subscribe(shard, (key) => void host.onWake(key).catch((err: unknown) => reportError(err, `wake ${key}`))));
-          log(`node ${nodeId} owns shard ${shard}`);
         },
-        onLost: async (shard, reason) => {
+        onLost: async (shard, reason, fence) => {
           await mailboxes.get(shard)?.();
           mailboxes.delete(shard);
           await host.dropShard(shard, reason !== 'lease-lost');
-          log(`node ${nodeId} gave up shard ${shard} (${reason})`);
+          reportOwnership({ event: 'shard-lost', nodeId, shard, epoch: fence.epoch, reason });
         },
         onError: (err, context) => reportError(err, context),
       })
@@ -115,6 +117,8 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     notReadyReason: () => (ownership === null || ownership.connected() ? null : 'this node has not reached the lease store within a lease TTL'),
   });
   reportError = (err, context) => app.log.error({ err }, context);
+  // One JSON line per ownership change (pino's `time` is epoch ms): handoffs and failovers can be audited.
+  reportOwnership = (change) => app.log.info(change, String(change.event));
   const adapterClients = redisStores === null ? null : await Promise.all([redisStores.duplicateClient(false), redisStores.duplicateClient(true)]);
   io = createSocketServer(app.server, {
     host,
