@@ -1,10 +1,14 @@
 import { ConfigError, loadConfig, optionsHelp } from './config.js';
+import { runEvaluate } from './model/evaluate-command.js';
+import { runTrain } from './model/train-command.js';
 import { startServer } from './server.js';
 
 const USAGE = `usage: attune <command> [options]
 
 commands:
   serve     run the server (HTTP API, sockets, demo page)
+  train     train a model bundle from interaction data (attune train --help)
+  evaluate  measure a model offline against published protocols (attune evaluate --help)
   help      show this help
 
 options (flag, environment variable, meaning):
@@ -24,6 +28,10 @@ async function main(argv: readonly string[]): Promise<number> {
       process.once('SIGTERM', () => shutdown('SIGTERM'));
       return -1;
     }
+    case 'train':
+      return runTrain(rest);
+    case 'evaluate':
+      return runEvaluate(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MODEL_CONTRACT, type ModelManifest } from './types.js';
-import { ITEM_ITEM_ALGORITHM, compareIds, type ItemItemModel, type ItemItemParams } from './item-item.js';
+import { ITEM_ITEM_ALGORITHM, ITEM_ITEM_EMBEDDING_ALGORITHM, compareIds, type ItemItemModel, type ItemItemParams } from './item-item.js';
 import { buildItemItemOnnx } from './onnx-graph.js';
 
 export const BUNDLE_FORMAT = 'attune-bundle/1';
@@ -13,6 +13,9 @@ export const BUNDLE_FILES = {
   popularity: 'popularity.json',
   manifest: 'manifest.json',
 } as const;
+
+/** Written only when the training data named item categories (`attune train --items`): {itemId: category}. */
+export const OPTIONAL_BUNDLE_FILES = { categories: 'categories.json' } as const;
 
 /** Slots per row when the caller does not say; the scorer pads or cuts every history to this. */
 export const DEFAULT_HISTORY_LENGTH = 20;
@@ -31,6 +34,10 @@ export interface BundleMeta {
   producerVersion?: string;
   /** Reducer settings the model was trained and evaluated with (see ModelManifest.reducer). */
   reducer?: Partial<ReducerConfig>;
+  /** More entries for the manifest's parameters (e.g. how they were tuned). */
+  parameters?: Record<string, number | string>;
+  /** Item categories to write to categories.json (see OPTIONAL_BUNDLE_FILES). */
+  categories?: ReadonlyMap<string, string>;
 }
 
 export interface Bundle {
@@ -77,15 +84,22 @@ export async function writeBundle(dir: string, model: ItemItemModel, meta: Bundl
     nbrIdx: model.nbrIdx,
     nbrW: model.nbrW,
     prior: model.prior,
+    ...(model.longTerm ? { longTerm: model.longTerm } : {}),
+    ...(model.embedding ? { embedding: model.embedding } : {}),
     producerName: 'attune',
     producerVersion: meta.producerVersion ?? '0',
   });
+  const algorithm = model.embedding ? ITEM_ITEM_EMBEDDING_ALGORITHM : ITEM_ITEM_ALGORITHM;
+  const parameters = flattenParams(model.params);
+  for (const [name, value] of Object.entries(model.longTermParams ?? {})) parameters[`longTerm.${name}`] = value;
+  for (const [name, value] of Object.entries(model.embeddingParams ?? {})) parameters[`embedding.${name}`] = value;
+  Object.assign(parameters, meta.parameters);
   const manifest: ModelManifest = {
     format: BUNDLE_FORMAT,
-    version: `${ITEM_ITEM_ALGORITHM}-${sha256Hex(onnxBytes).slice(0, 12)}`,
+    version: `${algorithm}-${sha256Hex(onnxBytes).slice(0, 12)}`,
     createdAt: (meta.createdAt ?? new Date()).toISOString(),
-    algorithm: ITEM_ITEM_ALGORITHM,
-    parameters: flattenParams(model.params),
+    algorithm,
+    parameters,
     trainingDataHash: model.stats.trainingDataHash,
     trainingSeconds: model.stats.trainingSeconds,
     itemCount: model.itemCount,
@@ -100,6 +114,10 @@ export async function writeBundle(dir: string, model: ItemItemModel, meta: Bundl
   await writeFile(join(dir, BUNDLE_FILES.model), onnxBytes);
   await writeFile(join(dir, BUNDLE_FILES.items), JSON.stringify(model.items));
   await writeFile(join(dir, BUNDLE_FILES.popularity), JSON.stringify(popularityOf(model.items, model.counts)));
+  if (meta.categories !== undefined && meta.categories.size > 0) {
+    const categories = Object.fromEntries([...meta.categories].sort(([a], [b]) => compareIds(a, b)));
+    await writeFile(join(dir, OPTIONAL_BUNDLE_FILES.categories), JSON.stringify(categories));
+  }
   await writeFile(join(dir, BUNDLE_FILES.manifest), JSON.stringify(manifest, null, 2) + '\n');
   return manifest;
 }

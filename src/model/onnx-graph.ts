@@ -1,5 +1,6 @@
 import onnxProto from 'onnx-proto';
 import { MODEL_CONTRACT } from './types.js';
+import { WEIGHT_SUM_FLOOR, type EmbeddingTables, type LongTermTables } from './item-item.js';
 
 const { onnx } = onnxProto;
 type TensorProto = onnxProto.onnx.ITensorProto;
@@ -23,6 +24,10 @@ export interface ItemItemGraphSpec {
   nbrW: Float32Array;
   /** [N] popularity prior, already scaled by its blend weight. */
   prior: Float32Array;
+  /** Optional second neighbour table with a flatter recency (see LongTermTables). */
+  longTerm?: LongTermTables;
+  /** Optional low-rank part added to the neighbour scores (see EmbeddingTables). */
+  embedding?: EmbeddingTables;
   producerName?: string;
   producerVersion?: string;
   docString?: string;
@@ -103,6 +108,32 @@ function validate(spec: ItemItemGraphSpec): void {
     throw new Error(`onnx-graph: nbrW has ${spec.nbrW.length} values, expected (N+1)*k = ${tableSize}`);
   }
   if (spec.prior.length !== n) throw new Error(`onnx-graph: prior has ${spec.prior.length} values, expected N = ${n}`);
+  if (spec.longTerm) {
+    const { neighbours: k2, nbrIdx, nbrW, exponent } = spec.longTerm;
+    if (!Number.isInteger(k2) || k2 < 1) throw new Error(`onnx-graph: longTerm neighbours must be a positive integer, got ${k2}`);
+    if (nbrIdx.length !== (n + 1) * k2 || nbrW.length !== (n + 1) * k2) {
+      throw new Error(`onnx-graph: longTerm tables must have (N+1)*k = ${(n + 1) * k2} values`);
+    }
+    if (!(exponent >= 0) || !Number.isFinite(exponent)) throw new Error(`onnx-graph: longTerm exponent must be finite and >= 0, got ${exponent}`);
+    for (let i = 0; i < nbrIdx.length; i++) {
+      if (!(nbrIdx[i] >= 0 && nbrIdx[i] < n)) throw new Error(`onnx-graph: longTerm nbrIdx[${i}] = ${nbrIdx[i]} is outside [0, ${n})`);
+    }
+  }
+  if (spec.embedding) {
+    const { dim, input, output, bias, logFusion } = spec.embedding;
+    if (!Number.isInteger(dim) || dim < 1) throw new Error(`onnx-graph: embedding dim must be a positive integer, got ${dim}`);
+    if (bias !== undefined && bias.length !== n) throw new Error(`onnx-graph: embedding bias has ${bias.length} values, expected N = ${n}`);
+    if (logFusion !== undefined && !(logFusion.epsilon > 0 && logFusion.scale > 0 && Number.isFinite(logFusion.epsilon + logFusion.scale))) {
+      throw new Error('onnx-graph: embedding logFusion needs a positive epsilon and scale');
+    }
+    if (input.length !== (n + 1) * dim) throw new Error(`onnx-graph: embedding input has ${input.length} values, expected (N+1)*D = ${(n + 1) * dim}`);
+    if (output.length !== n * dim) throw new Error(`onnx-graph: embedding output has ${output.length} values, expected N*D = ${n * dim}`);
+    for (const [name, values] of [['input', input], ['output', output]] as const) {
+      for (let i = 0; i < values.length; i++) {
+        if (!Number.isFinite(values[i])) throw new Error(`onnx-graph: embedding ${name}[${i}] is not finite`);
+      }
+    }
+  }
   for (let i = 0; i < spec.nbrIdx.length; i++) {
     // ScatterElements rejects out-of-range targets at run time; catch it at build time instead.
     const target = Number(spec.nbrIdx[i]);
@@ -114,6 +145,7 @@ function validate(spec: ItemItemGraphSpec): void {
  * Builds the item-item scoring model honouring MODEL_CONTRACT:
  *   scores[b] = prior + sum over slots l and neighbour t of nbr_w[items[b,l], t] * weights[b,l]
  *               scattered onto item nbr_idx[items[b,l], t]
+ *             [+ (sum over l of weights[b,l] / sum(weights[b]) * emb_in[items[b,l]]) . emb_out^T]
  * followed by TopK. Returns the serialized ModelProto.
  */
 export function buildItemItemOnnx(spec: ItemItemGraphSpec): Uint8Array {
@@ -142,9 +174,96 @@ export function buildItemItemOnnx(spec: ItemItemGraphSpec): Uint8Array {
     node('Shape', [items], ['batch_size'], { start: 0, end: 1 }), // [1] = [B]
     node('Concat', ['batch_size', 'item_count'], ['score_shape'], { axis: 0 }), // [2] = [B, N]
     node('Expand', ['prior', 'score_shape'], ['base_scores']), // [B, N]
-    node('ScatterElements', ['base_scores', 'contrib_idx', 'contrib'], ['scores'], { axis: 1, reduction: 'add' }),
-    node('TopK', ['scores', topK], [topScores, topIndices], { axis: 1, largest: 1, sorted: 1 }),
   ];
+  let scatterIdx = 'contrib_idx';
+  let scatterW = 'contrib';
+  if (spec.longTerm) {
+    const { neighbours: k2, exponent } = spec.longTerm;
+    initializer.push(
+      int64Tensor('lt_nbr_idx', [n + 1, k2], toBigInt64(spec.longTerm.nbrIdx)),
+      floatTensor('lt_nbr_w', [n + 1, k2], spec.longTerm.nbrW),
+    );
+    if (exponent === 0) {
+      // Every item of the state counts 1, padding 0.
+      initializer.push(floatTensor('lt_zero', [1], Float32Array.of(0)));
+      nodes.push(
+        node('Greater', [weights, 'lt_zero'], ['lt_present']),
+        node('Cast', ['lt_present'], ['lt_slot_w'], { to: FLOAT }),
+      );
+    } else {
+      initializer.push(floatTensor('lt_floor', [1], Float32Array.of(WEIGHT_SUM_FLOOR)), int64Tensor('lt_axis_1', [1], BigInt64Array.of(1n)));
+      nodes.push(
+        node('ReduceMax', [weights, 'lt_axis_1'], ['lt_max'], { keepdims: 1 }), // [B, 1]
+        node('Max', ['lt_max', 'lt_floor'], ['lt_norm']),
+        node('Div', [weights, 'lt_norm'], [exponent === 1 ? 'lt_slot_w' : 'lt_relative']),
+      );
+      if (exponent !== 1) {
+        initializer.push(floatTensor('lt_exponent', [1], Float32Array.of(exponent)));
+        nodes.push(node('Pow', ['lt_relative', 'lt_exponent'], ['lt_slot_w']));
+      }
+    }
+    nodes.push(
+      node('Gather', ['lt_nbr_idx', items], ['lt_hist_idx'], { axis: 0 }), // [B, L, k2]
+      node('Gather', ['lt_nbr_w', items], ['lt_hist_w'], { axis: 0 }), // [B, L, k2]
+      node('Unsqueeze', ['lt_slot_w', 'unsqueeze_axes'], ['lt_slot_w_3d']), // [B, L, 1]
+      node('Mul', ['lt_hist_w', 'lt_slot_w_3d'], ['lt_contrib_3d']),
+      node('Reshape', ['lt_hist_idx', 'flat_shape'], ['lt_contrib_idx']), // [B, L*k2]
+      node('Reshape', ['lt_contrib_3d', 'flat_shape'], ['lt_contrib']),
+      // Main table first, then the long-term one: the order the twin sums in.
+      node('Concat', ['contrib_idx', 'lt_contrib_idx'], ['all_contrib_idx'], { axis: 1 }),
+      node('Concat', ['contrib', 'lt_contrib'], ['all_contrib'], { axis: 1 }),
+    );
+    scatterIdx = 'all_contrib_idx';
+    scatterW = 'all_contrib';
+  }
+  nodes.push(
+    node('ScatterElements', ['base_scores', scatterIdx, scatterW], [spec.embedding ? 'nbr_scores' : 'scores'], {
+      axis: 1,
+      reduction: 'add',
+    }),
+  );
+  if (spec.embedding) {
+    const { dim } = spec.embedding;
+    // Stored transposed, [D, N], so the last MatMul needs no Transpose at run time.
+    const outputT = new Float32Array(dim * n);
+    for (let j = 0; j < n; j++) for (let x = 0; x < dim; x++) outputT[x * n + j] = spec.embedding.output[j * dim + x];
+    initializer.push(
+      floatTensor('emb_in', [n + 1, dim], spec.embedding.input),
+      floatTensor('emb_out_t', [dim, n], outputT),
+      floatTensor('weight_floor', [1], Float32Array.of(WEIGHT_SUM_FLOOR)),
+      int64Tensor('axis_1', [1], BigInt64Array.of(1n)),
+    );
+    nodes.push(
+      node('Gather', ['emb_in', items], ['hist_emb'], { axis: 0 }), // [B, L, D]
+      node('ReduceSum', [weights, 'axis_1'], ['weight_sum'], { keepdims: 1 }), // [B, 1]
+      node('Max', ['weight_sum', 'weight_floor'], ['weight_norm']), // [B, 1]
+      node('Div', [weights, 'weight_norm'], ['pool_weights']), // [B, L]
+      node('Unsqueeze', ['pool_weights', 'axis_1'], ['pool_weights_3d']), // [B, 1, L]
+      node('MatMul', ['pool_weights_3d', 'hist_emb'], ['pooled_3d']), // [B, 1, D]
+      node('Squeeze', ['pooled_3d', 'axis_1'], ['pooled']), // [B, D]
+      node('MatMul', ['pooled', 'emb_out_t'], [spec.embedding.bias ? 'emb_dot' : 'emb_scores']), // [B, N]
+    );
+    if (spec.embedding.bias) {
+      initializer.push(floatTensor('emb_bias', [1, n], spec.embedding.bias));
+      nodes.push(node('Add', ['emb_dot', 'emb_bias'], ['emb_scores']));
+    }
+    let neighbourPart = 'nbr_scores';
+    if (spec.embedding.logFusion) {
+      // scale * ln(epsilon + neighbour score): the neighbour part as a log-probability.
+      initializer.push(
+        floatTensor('fusion_epsilon', [1], Float32Array.of(spec.embedding.logFusion.epsilon)),
+        floatTensor('fusion_scale', [1], Float32Array.of(spec.embedding.logFusion.scale)),
+      );
+      nodes.push(
+        node('Add', ['nbr_scores', 'fusion_epsilon'], ['nbr_shifted']),
+        node('Log', ['nbr_shifted'], ['nbr_log']),
+        node('Mul', ['nbr_log', 'fusion_scale'], ['nbr_log_scaled']),
+      );
+      neighbourPart = 'nbr_log_scaled';
+    }
+    nodes.push(node('Add', [neighbourPart, 'emb_scores'], ['scores'])); // [B, N]
+  }
+  nodes.push(node('TopK', ['scores', topK], [topScores, topIndices], { axis: 1, largest: 1, sorted: 1 }));
 
   const model: onnxProto.onnx.IModelProto = {
     irVersion: ITEM_ITEM_IR_VERSION,

@@ -15,7 +15,7 @@ export type TrainingProgress = (done: number, total: number) => void;
 /** Progress is reported every this many units of work (users, then items), and at the end. */
 const PROGRESS_STEP = 1024;
 
-function resolveParams(overrides: Partial<ItemItemParams>): ItemItemParams {
+export function resolveParams(overrides: Partial<ItemItemParams>): ItemItemParams {
   const params: ItemItemParams = {
     ...DEFAULT_ITEM_ITEM_PARAMS,
     ...overrides,
@@ -32,8 +32,11 @@ function resolveParams(overrides: Partial<ItemItemParams>): ItemItemParams {
   const nonNegative = (name: string, value: number): void => {
     if (!Number.isFinite(value) || value < 0) throw new Error(`trainItemItem: ${name} must be finite and >= 0, got ${value}`);
   };
-  for (const name of ['decay', 'backwardWeight', 'alpha', 'beta', 'popularityBlend', 'defaultEventWeight'] as const) {
+  for (const name of ['decay', 'backwardWeight', 'alpha', 'beta', 'popularityBlend', 'defaultEventWeight', 'userLengthExponent', 'repeatWeight'] as const) {
     nonNegative(name, params[name]);
+  }
+  if (!(params.recencyDecay > 0 && params.recencyDecay <= 1)) {
+    throw new Error(`trainItemItem: recencyDecay must be in (0, 1], got ${params.recencyDecay}`);
   }
   for (const [type, weight] of Object.entries(params.eventWeights)) nonNegative(`eventWeights.${type}`, weight);
   return params;
@@ -44,7 +47,23 @@ function resolveParams(overrides: Partial<ItemItemParams>): ItemItemParams {
  * item, event type and value, so the same data set gives the same sequences (and model) however
  * it was ordered on input.
  */
+export interface UserHistory {
+  userId: string;
+  /** The user's interactions in the trainer's canonical time order. */
+  events: Interaction[];
+}
+
+/** Each user's interactions in canonical time order (the order the trainer uses); users by id. */
+export function userHistories(interactions: readonly Interaction[]): UserHistory[] {
+  const { users, positions } = canonicalUserSequences(interactions);
+  return users.map((userId, u) => ({ userId, events: positions[u].map((p) => interactions[p]) }));
+}
+
 function canonicalSequences(interactions: readonly Interaction[]): number[][] {
+  return canonicalUserSequences(interactions).positions;
+}
+
+function canonicalUserSequences(interactions: readonly Interaction[]): { users: string[]; positions: number[][] } {
   const byUser = new Map<string, number[]>();
   interactions.forEach((x, position) => {
     const sequence = byUser.get(x.userId);
@@ -62,7 +81,8 @@ function canonicalSequences(interactions: readonly Interaction[]): number[][] {
       a - b
     );
   };
-  return [...byUser.keys()].sort(compareIds).map((user) => (byUser.get(user) ?? []).sort(inTimeOrder));
+  const users = [...byUser.keys()].sort(compareIds);
+  return { users, positions: users.map((user) => (byUser.get(user) ?? []).sort(inTimeOrder)) };
 }
 
 function hashSequences(interactions: readonly Interaction[], sequences: readonly number[][]): string {
@@ -89,73 +109,266 @@ export function hashInteractions(interactions: readonly Interaction[]): string {
 }
 
 /**
+ * A data set in the trainer's terms: the vocabulary (interacted items plus any catalog-only
+ * items, sorted by id) and each user's item indices in canonical time order. Preparing once lets
+ * a tuner fit many parameter settings without re-sorting or re-hashing.
+ */
+export interface PreparedData {
+  items: string[];
+  indexOf: ReadonlyMap<string, number>;
+  /** Per user (users sorted by id): item indices in time order. */
+  sequences: Int32Array[];
+  /** Parallel to `sequences`: index into `eventTypes`. */
+  eventTypeOf: Uint16Array[];
+  /** Parallel to `sequences`: epoch ms. */
+  times: Float64Array[];
+  /** User ids, parallel to `sequences`. */
+  users: string[];
+  eventTypes: string[];
+  /** Interactions per item, by index. */
+  counts: Int32Array;
+  interactions: number;
+  trainingDataHash: string;
+}
+
+/**
+ * Canonical sequences, vocabulary and hash of a data set. `catalog` adds items that have no
+ * interactions (they get no neighbours and a zero prior, but can be scored and served).
+ */
+export function prepareInteractions(interactions: readonly Interaction[], catalog: readonly string[] = []): PreparedData {
+  if (interactions.length === 0) throw new Error('trainItemItem: no interactions to train on');
+  const items = [...new Set([...interactions.map((x) => x.itemId), ...catalog])].sort(compareIds);
+  const indexOf = new Map(items.map((id, i) => [id, i] as const));
+  const typeIndex = new Map<string, number>();
+  const eventTypes: string[] = [];
+  const { users, positions } = canonicalUserSequences(interactions);
+  const counts = new Int32Array(items.length);
+  const sequences = positions.map((sequence) => Int32Array.from(sequence, (p) => indexOf.get(interactions[p].itemId) ?? -1));
+  for (const sequence of sequences) for (const i of sequence) counts[i]++;
+  const eventTypeOf = positions.map((sequence) =>
+    Uint16Array.from(sequence, (p) => {
+      const type = interactions[p].eventType;
+      let at = typeIndex.get(type);
+      if (at === undefined) {
+        at = eventTypes.length;
+        if (at > 0xffff) throw new Error('trainItemItem: more than 65536 event types');
+        typeIndex.set(type, at);
+        eventTypes.push(type);
+      }
+      return at;
+    }),
+  );
+  return {
+    items,
+    indexOf,
+    sequences,
+    eventTypeOf,
+    times: positions.map((sequence) => Float64Array.from(sequence, (p) => interactions[p].timestamp)),
+    users,
+    eventTypes,
+    counts,
+    interactions: interactions.length,
+    trainingDataHash: hashSequences(interactions, positions),
+  };
+}
+
+/**
  * Sequence-aware item-item co-occurrence. For positions p < q <= p + window of one user's
- * sequence (items i then j, i != j), with g = eventWeight(j) * decay^(q-p-1):
- *   w[i][j] += g                   (j followed i)
- *   w[j][i] += backwardWeight * g  (i preceded j)
- * then w[i][j] /= count_i^alpha * count_j^beta, the top `neighbours` per item are kept (ties by
- * lower index), and the prior is log1p(count) / max log1p(count) * popularityBlend.
+ * sequence (items i then j), with g = eventWeight(j) * decay^(q-p-1) * recencyDecay^(later) *
+ * length^-userLengthExponent, `later` being how many of the user's interactions follow q and
+ * `length` the user's number of interactions:
+ *   w[i][j] += g                   (j followed i; times repeatWeight when j == i)
+ *   w[j][i] += backwardWeight * g  (i preceded j; i != j)
+ * then w[i][j] /= count_i^alpha * count_j^beta (counts weighted by recencyDecay the same way),
+ * the top `neighbours` per item are kept (ties by lower index), and the prior is
+ * log1p(count) / max log1p(count) * popularityBlend.
  */
 export function trainItemItem(
   interactions: readonly Interaction[],
   overrides: Partial<ItemItemParams> = {},
   onProgress?: TrainingProgress,
+  catalog: readonly string[] = [],
 ): ItemItemModel {
   const started = performance.now();
   const params = resolveParams(overrides);
-  if (interactions.length === 0) throw new Error('trainItemItem: no interactions to train on');
+  const data = prepareInteractions(interactions, catalog);
+  return fitItemItem(data, params, onProgress, started);
+}
 
-  const items = [...new Set(interactions.map((x) => x.itemId))].sort(compareIds);
-  const n = items.length;
-  const indexOf = new Map(items.map((id, i) => [id, i] as const));
-  const itemOf = Int32Array.from(interactions, (x) => indexOf.get(x.itemId) ?? -1);
-  const eventWeightOf = Float64Array.from(
-    interactions,
-    (x) => params.eventWeights[x.eventType] ?? params.defaultEventWeight,
+/** Mean over items with neighbours of their heaviest neighbour weight: a table's scale. */
+export function tableScale(tables: { itemCount: number; neighbours: number; nbrW: Float32Array }): number {
+  let sum = 0;
+  let rows = 0;
+  for (let i = 0; i < tables.itemCount; i++) {
+    const top = tables.nbrW[i * tables.neighbours];
+    if (top > 0) {
+      sum += top;
+      rows++;
+    }
+  }
+  return rows === 0 ? 1 : sum / rows;
+}
+
+/**
+ * `model` with a long-term part (see LongTermTables): the tables of `longTerm` (fitted on the
+ * same vocabulary with its own parameters, typically a wide symmetric window), rescaled to the
+ * main table's scale (see tableScale) and multiplied by `blend`.
+ */
+export function withLongTerm(model: ItemItemModel, longTerm: ItemItemModel, blend: number, exponent: number): ItemItemModel {
+  if (longTerm.itemCount !== model.itemCount) throw new Error('withLongTerm: the two models have different vocabularies');
+  if (!(blend > 0) || !Number.isFinite(blend)) throw new Error(`withLongTerm: blend must be > 0, got ${blend}`);
+  const scale = (blend * tableScale(model)) / tableScale(longTerm);
+  const p = longTerm.params;
+  return {
+    ...model,
+    longTerm: {
+      neighbours: longTerm.neighbours,
+      nbrIdx: longTerm.nbrIdx,
+      nbrW: Float32Array.from(longTerm.nbrW, (w) => w * scale),
+      exponent,
+    },
+    longTermParams: {
+      blend,
+      scale,
+      exponent,
+      window: p.window,
+      decay: p.decay,
+      backwardWeight: p.backwardWeight,
+      alpha: p.alpha,
+      beta: p.beta,
+      neighbours: p.neighbours,
+      recencyDecay: p.recencyDecay,
+      userLengthExponent: p.userLengthExponent,
+    },
+  };
+}
+
+/** Pair weights of one sequence pass, bucketed by source item (CSR, duplicates summed). */
+export interface PairTable {
+  rowStart: Int32Array;
+  cols: Int32Array;
+  vals: Float64Array;
+  /** Per item: sum over its interactions of recencyDecay^(later interactions of the user). */
+  weightedCounts: Float64Array;
+}
+
+/** The parameters `accumulatePairs` depends on; a tuner can cache a PairTable by them. */
+export function pairKey(params: ItemItemParams): string {
+  const { window, decay, backwardWeight, recencyDecay, userLengthExponent, repeatWeight, eventWeights, defaultEventWeight } = params;
+  return JSON.stringify([window, decay, backwardWeight, recencyDecay, userLengthExponent, repeatWeight, eventWeights, defaultEventWeight]);
+}
+
+export function accumulatePairs(data: PreparedData, params: ItemItemParams, progress: () => void = () => {}): PairTable {
+  const n = data.items.length;
+  const { window, backwardWeight, recencyDecay } = params;
+  const typeWeight = Float64Array.from(data.eventTypes, (type) =>
+    Object.hasOwn(params.eventWeights, type) ? params.eventWeights[type] : params.defaultEventWeight,
   );
-  const counts = new Int32Array(n);
-  for (const i of itemOf) counts[i]++;
+  const decayPowers = Float64Array.from({ length: window }, (_, gap) => params.decay ** gap);
+  const weightedCounts = new Float64Array(n);
+  // Pass 1: how many raw entries each source row gets.
+  const rawStart = new Int32Array(n + 1);
+  for (const sequence of data.sequences) {
+    const length = sequence.length;
+    for (let p = 0; p < length; p++) {
+      const last = Math.min(length - 1, p + window);
+      rawStart[sequence[p] + 1] += last - p;
+      if (backwardWeight > 0) for (let q = p + 1; q <= last; q++) rawStart[sequence[q] + 1]++;
+    }
+  }
+  for (let i = 0; i < n; i++) rawStart[i + 1] += rawStart[i];
+  const fill = rawStart.slice(0, n);
+  const rawCols = new Int32Array(rawStart[n]);
+  const rawVals = new Float64Array(rawStart[n]);
+  // Pass 2: the raw entries.
+  data.sequences.forEach((sequence, u) => {
+    const types = data.eventTypeOf[u];
+    const length = sequence.length;
+    const userWeight = params.userLengthExponent === 0 ? 1 : length ** -params.userLengthExponent;
+    let recency = 1;
+    const recencyOf = new Float64Array(length);
+    for (let q = length - 1; q >= 0; q--) {
+      recencyOf[q] = recency * userWeight;
+      weightedCounts[sequence[q]] += recency;
+      recency *= recencyDecay;
+    }
+    for (let p = 0; p < length; p++) {
+      const i = sequence[p];
+      const last = Math.min(length - 1, p + window);
+      for (let q = p + 1; q <= last; q++) {
+        const j = sequence[q];
+        const gain = (i === j ? params.repeatWeight : 1) * typeWeight[types[q]] * decayPowers[q - p - 1] * recencyOf[q];
+        let at = fill[i]++;
+        rawCols[at] = j;
+        rawVals[at] = gain;
+        if (backwardWeight > 0) {
+          // A repeat's reverse is the same cell: counted once.
+          at = fill[j]++;
+          rawCols[at] = i;
+          rawVals[at] = i === j ? 0 : backwardWeight * gain;
+        }
+      }
+    }
+    progress();
+  });
+  // Pass 3: sum duplicates per row with a dense scratch row.
+  const scratch = new Float64Array(n);
+  const seen = new Uint8Array(n);
+  const touched = new Int32Array(n);
+  const rowStart = new Int32Array(n + 1);
+  const cols: number[] = [];
+  const vals: number[] = [];
+  for (let i = 0; i < n; i++) {
+    let count = 0;
+    for (let at = rawStart[i]; at < rawStart[i + 1]; at++) {
+      const j = rawCols[at];
+      if (!seen[j]) {
+        seen[j] = 1;
+        touched[count++] = j;
+      }
+      scratch[j] += rawVals[at];
+    }
+    for (let t = 0; t < count; t++) {
+      const j = touched[t];
+      if (scratch[j] > 0) {
+        cols.push(j);
+        vals.push(scratch[j]);
+      }
+      scratch[j] = 0;
+      seen[j] = 0;
+    }
+    rowStart[i + 1] = cols.length;
+  }
+  return { rowStart, cols: Int32Array.from(cols), vals: Float64Array.from(vals), weightedCounts };
+}
 
-  const sequences = canonicalSequences(interactions);
-  const total = sequences.length + n;
+/** Fits the item-item tables on prepared data; `pairs` may come from a cache (see pairKey). */
+export function fitItemItem(
+  data: PreparedData,
+  params: ItemItemParams,
+  onProgress?: TrainingProgress,
+  started = performance.now(),
+  pairs?: PairTable,
+): ItemItemModel {
+  const n = data.items.length;
+  const total = data.sequences.length + n;
   let done = 0;
   const progress = (): void => {
     done++;
     if (onProgress && (done % PROGRESS_STEP === 0 || done === total)) onProgress(done, total);
   };
+  let table = pairs;
+  if (table === undefined) table = accumulatePairs(data, params, progress);
+  else for (let u = 0; u < data.sequences.length; u++) progress();
 
-  const decayPowers = Float64Array.from({ length: params.window }, (_, gap) => params.decay ** gap);
-  // Directed pair (i, j) keyed i * n + j: exact integers far below 2^53 (and Smis for n < 32k).
-  const pairWeights = new Map<number, number>();
-  const add = (key: number, weight: number): void => {
-    pairWeights.set(key, (pairWeights.get(key) ?? 0) + weight);
-  };
-  for (const sequence of sequences) {
-    for (let p = 0; p < sequence.length; p++) {
-      const i = itemOf[sequence[p]];
-      const last = Math.min(sequence.length - 1, p + params.window);
-      for (let q = p + 1; q <= last; q++) {
-        const j = itemOf[sequence[q]];
-        if (i === j) continue;
-        const gain = eventWeightOf[sequence[q]] * decayPowers[q - p - 1];
-        add(i * n + j, gain);
-        if (params.backwardWeight > 0) add(j * n + i, params.backwardWeight * gain);
-      }
-    }
-    progress();
-  }
-
-  const { nbrIdx, nbrW } = topNeighbours(pairWeights, counts, params, progress);
-
-  const logCounts = Float64Array.from(counts, (c) => Math.log1p(c));
+  const { nbrIdx, nbrW } = topNeighbours(table, params, progress);
+  const logCounts = Float64Array.from(table.weightedCounts, (c) => Math.log1p(c));
   const maxLogCount = logCounts.reduce((max, l) => Math.max(max, l), 0);
-  const prior = Float32Array.from(logCounts, (l) => (l / maxLogCount) * params.popularityBlend);
+  const prior = Float32Array.from(logCounts, (l) => (maxLogCount > 0 ? (l / maxLogCount) * params.popularityBlend : 0));
 
-  const trainingDataHash = hashSequences(interactions, sequences);
-  const users = sequences.length;
   return {
-    items,
-    counts,
+    items: data.items,
+    counts: data.counts,
     itemCount: n,
     neighbours: params.neighbours,
     nbrIdx,
@@ -163,14 +376,41 @@ export function trainItemItem(
     prior,
     params,
     stats: {
-      interactions: interactions.length,
-      users,
+      interactions: data.interactions,
+      users: data.sequences.length,
       items: n,
-      pairs: pairWeights.size,
+      pairs: table.cols.length,
       trainingSeconds: (performance.now() - started) / 1000,
-      trainingDataHash,
+      trainingDataHash: data.trainingDataHash,
     },
   };
+}
+
+/** The k-th largest of values[0..length) (1-based k <= length); reorders `values` (quickselect). */
+function kthLargest(values: Float64Array, length: number, k: number): number {
+  let lo = 0;
+  let hi = length - 1;
+  const want = k - 1;
+  while (lo < hi) {
+    const pivot = values[(lo + hi) >> 1];
+    let a = lo;
+    let b = hi;
+    while (a <= b) {
+      while (values[a] > pivot) a++;
+      while (values[b] < pivot) b--;
+      if (a <= b) {
+        const swap = values[a];
+        values[a] = values[b];
+        values[b] = swap;
+        a++;
+        b--;
+      }
+    }
+    if (want <= b) hi = b;
+    else if (want >= a) lo = a;
+    else return values[want];
+  }
+  return values[want];
 }
 
 /**
@@ -178,40 +418,40 @@ export function trainItemItem(
  * extra row, and slots of items with fewer than k neighbours, point at item 0 with weight 0.
  */
 function topNeighbours(
-  pairWeights: ReadonlyMap<number, number>,
-  counts: Int32Array,
+  table: PairTable,
   params: ItemItemParams,
   progress: () => void,
 ): { nbrIdx: Int32Array; nbrW: Float32Array } {
-  const n = counts.length;
+  const { rowStart, cols, vals, weightedCounts } = table;
+  const n = weightedCounts.length;
   const k = params.neighbours;
-  // Bucket pairs by source item (CSR) so each row can be ranked on its own.
-  const rowStart = new Int32Array(n + 1);
-  for (const key of pairWeights.keys()) rowStart[Math.floor(key / n) + 1]++;
-  for (let i = 0; i < n; i++) rowStart[i + 1] += rowStart[i];
-  const fill = rowStart.slice(0, n);
-  const cols = new Int32Array(pairWeights.size);
-  const vals = new Float64Array(pairWeights.size);
-  const sourceNorm = Float64Array.from(counts, (c) => c ** params.alpha);
-  const targetNorm = Float64Array.from(counts, (c) => c ** params.beta);
-  for (const [key, weight] of pairWeights) {
-    const i = Math.floor(key / n);
-    const j = key - i * n;
-    const at = fill[i]++;
-    cols[at] = j;
-    vals[at] = weight / (sourceNorm[i] * targetNorm[j]);
-  }
-
+  const sourceNorm = Float64Array.from(weightedCounts, (c) => c ** params.alpha);
+  const targetNorm = Float64Array.from(weightedCounts, (c) => c ** params.beta);
   const nbrIdx = new Int32Array((n + 1) * k);
   const nbrW = new Float32Array((n + 1) * k);
+  let normalised = new Float64Array(0);
+  let scratch = new Float64Array(0);
   for (let i = 0; i < n; i++) {
+    const from = rowStart[i];
+    const length = rowStart[i + 1] - from;
+    if (normalised.length < length) {
+      normalised = new Float64Array(Math.max(length, normalised.length * 2));
+      scratch = new Float64Array(normalised.length);
+    }
+    for (let t = 0; t < length; t++) normalised[t] = vals[from + t] / (sourceNorm[i] * targetNorm[cols[from + t]]);
+    // Only entries at least as heavy as the k-th heaviest can make the cut; rank just those.
+    let threshold = -Infinity;
+    if (length > k) {
+      scratch.set(normalised.subarray(0, length));
+      threshold = kthLargest(scratch, length, k);
+    }
     const row: number[] = [];
-    for (let at = rowStart[i]; at < rowStart[i + 1]; at++) if (vals[at] > 0) row.push(at);
-    row.sort((a, b) => vals[b] - vals[a] || cols[a] - cols[b]);
+    for (let t = 0; t < length; t++) if (normalised[t] >= threshold) row.push(t);
+    row.sort((a, b) => normalised[b] - normalised[a] || cols[from + a] - cols[from + b]);
     const kept = Math.min(k, row.length);
     for (let t = 0; t < kept; t++) {
-      nbrIdx[i * k + t] = cols[row[t]];
-      nbrW[i * k + t] = vals[row[t]];
+      nbrIdx[i * k + t] = cols[from + row[t]];
+      nbrW[i * k + t] = normalised[row[t]];
     }
     progress();
   }

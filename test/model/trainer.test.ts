@@ -129,3 +129,58 @@ t.test('scoreReference: popularity without history, neighbours with it', async (
   ]);
   t.equal(scored[0].score, Math.fround(p[1] + Math.fround(Math.fround(1.5 / Math.SQRT2) * 2)));
 });
+
+t.test('trainer: top-k selection equals a full sort of the normalised row', async (t) => {
+  const random = seededRandom(99);
+  const data: Interaction[] = [];
+  for (let n = 0; n < 3000; n++) data.push(at(`u${Math.floor(random() * 60)}`, `i${Math.floor(random() * 40)}`, n));
+  for (const neighbours of [1, 3, 7, 40]) {
+    const params = { window: 6, decay: 0.7, backwardWeight: 0.3, alpha: 0.4, beta: 0.6, neighbours };
+    const model = trainItemItem(data, params);
+    const full = trainItemItem(data, { ...params, neighbours: 64 });
+    // The first `neighbours` of the unlimited table are the limited table.
+    for (let i = 0; i < model.itemCount; i++) {
+      for (let s = 0; s < neighbours; s++) {
+        if (model.nbrIdx[i * neighbours + s] !== full.nbrIdx[i * 64 + s] || model.nbrW[i * neighbours + s] !== full.nbrW[i * 64 + s]) {
+          t.fail(`k=${neighbours} item ${i} slot ${s}`);
+          return;
+        }
+      }
+    }
+    t.pass(`k=${neighbours}: same neighbours as the head of a longer list`);
+  }
+});
+
+/*
+ * The newer knobs, by hand. u1: a b (2 interactions), u2: a b a c (4 interactions).
+ * window 1, no backward, alpha = beta = 0, so weights are raw sums.
+ */
+const knobData: Interaction[] = [at('u1', 'a', 1), at('u1', 'b', 2), at('u2', 'a', 1), at('u2', 'b', 2), at('u2', 'a', 3), at('u2', 'c', 4)];
+const knobBase = { window: 1, backwardWeight: 0, alpha: 0, beta: 0, neighbours: 2 };
+
+t.test('trainer: recencyDecay weighs a pair by its later interactions', async (t) => {
+  // a->b of u1: 0.5^0 = 1; a->b of u2: 0.5^2 (a, c follow b); b->a of u2: 0.5^1; a->c of u2: 1.
+  const model = trainItemItem(knobData, { ...knobBase, recencyDecay: 0.5 });
+  t.strictSame(model.items, ['a', 'b', 'c']);
+  t.strictSame([...model.nbrIdx.subarray(0, 2)], [1, 2], 'a: b 1.25, c 1');
+  t.strictSame([...model.nbrW.subarray(0, 4)], [1.25, 1, 0.5, 0], 'b: a 0.5');
+  // Weighted counts: a 0.5 + 0.125 + 0.5 = 1.125, b 1 + 0.25 = 1.25, c 1; the prior follows them.
+  const log = [1.125, 1.25, 1].map((c) => Math.log1p(c));
+  t.strictSame([...model.prior], log.map((l) => Math.fround((l / log[1]) * 0.01)));
+});
+
+t.test('trainer: userLengthExponent divides a user\'s pairs by length^exponent', async (t) => {
+  const model = trainItemItem(knobData, { ...knobBase, userLengthExponent: 1 });
+  // a->b: 1/2 (u1) + 1/4 (u2) = 0.75; a->c: 1/4; b->a: 1/4.
+  t.strictSame([...model.nbrW.subarray(0, 4)], [0.75, 0.25, 0.25, 0]);
+});
+
+t.test('trainer: repeatWeight lets an item follow itself', async (t) => {
+  const repeats = [at('u1', 'a', 1), at('u1', 'a', 2), at('u1', 'b', 3), at('u2', 'a', 1), at('u2', 'b', 2)];
+  const none = trainItemItem(repeats, { ...knobBase, backwardWeight: 1 });
+  t.strictSame([...none.nbrIdx.subarray(0, 2)], [1, 0], 'a: only b (weight 2)');
+  t.strictSame([...none.nbrW.subarray(0, 2)], [2, 0]);
+  const some = trainItemItem(repeats, { ...knobBase, backwardWeight: 1, repeatWeight: 3 });
+  t.strictSame([...some.nbrIdx.subarray(0, 2)], [0, 1], 'a: itself (3, not doubled by backward), then b (2)');
+  t.strictSame([...some.nbrW.subarray(0, 2)], [3, 2]);
+});

@@ -1,0 +1,110 @@
+import { basename } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { writeBundle } from './bundle.js';
+import {
+  DATASET_FORMATS,
+  DatasetError,
+  InsufficientDataError,
+  checkMinimumData,
+  isDatasetFormat,
+  readInteractions,
+  readItemsCsv,
+  type DatasetFormat,
+} from './datasets.js';
+import { bundleMeta, describeSettings, trainForData, type Protocol } from './evaluate.js';
+import { UsageError, parseFlags, positiveNumber, readableFile, required, stderrLog } from './command-args.js';
+
+export const TRAIN_USAGE = `usage: attune train --data FILE --format ${DATASET_FORMATS.join('|')} --out DIR [options]
+
+Tunes the item-item model (and its reducer settings) on held-out validation cases, retrains it on
+all the data and writes a model bundle to DIR.
+
+  --data FILE        interactions: s3rec ("user item item ..."), rsc15 (SessionId\\tItemId\\tTime)
+                     or csv (Amazon Personalize style: USER_ID, ITEM_ID, TIMESTAMP[, EVENT_TYPE, EVENT_VALUE])
+  --format FORMAT    ${DATASET_FORMATS.join(', ')}
+  --out DIR          bundle directory (created; existing bundle files are replaced)
+  --items FILE       items CSV (ITEM_ID[, CATEGORY_L1|CATEGORY|GENRES...]): items without
+                     interactions join the vocabulary; categories go to categories.json
+  --budget SECONDS   time budget for tuning and training (default 270)
+  --no-embeddings    item-item only (no low-rank embedding part)
+  --json             print the manifest as JSON on stdout
+`;
+
+/** How each format is tuned: users with leave-one-out, or sessions with session-rec's next-click protocol. */
+export function protocolOf(format: DatasetFormat): { protocol: Protocol; tuneHalfLife: boolean } {
+  switch (format) {
+    case 's3rec':
+      // No real time: the reducer's recency is positional (synthetic timestamps one minute apart).
+      return { protocol: 'leave-one-out', tuneHalfLife: false };
+    case 'csv':
+      return { protocol: 'leave-one-out', tuneHalfLife: true };
+    case 'rsc15':
+      return { protocol: 'sessions', tuneHalfLife: true };
+  }
+}
+
+/** `attune train ...`; returns the exit code (2: bad arguments, 1: bad or insufficient data). */
+export async function runTrain(argv: string[]): Promise<number> {
+  const log = stderrLog('train');
+  try {
+    const flags = parseFlags(argv, { values: ['data', 'format', 'out', 'items', 'budget'], booleans: ['no-embeddings', 'json', 'help'] });
+    if (flags.booleans.has('help')) {
+      process.stdout.write(TRAIN_USAGE);
+      return 0;
+    }
+    const format = required(flags, 'format', ` (${DATASET_FORMATS.join(', ')})`);
+    if (!isDatasetFormat(format)) throw new UsageError(`--format must be one of ${DATASET_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
+    const dataPath = await readableFile(required(flags, 'data'), 'data');
+    const out = required(flags, 'out');
+    const itemsPath = flags.values.has('items') ? await readableFile(required(flags, 'items'), 'items') : undefined;
+    const budget = positiveNumber(flags, 'budget');
+
+    const started = performance.now();
+    log(`reading ${dataPath} (${format})`);
+    const interactions = await readInteractions(dataPath, format, { onProgress: (lines) => log(`read ${lines} lines`) });
+    const { protocol, tuneHalfLife } = protocolOf(format);
+    checkMinimumData(interactions, undefined, protocol === 'sessions' ? 'session' : 'user');
+    const items = itemsPath === undefined ? [] : await readItemsCsv(itemsPath);
+    if (itemsPath !== undefined) log(`read ${items.length} catalog items from ${itemsPath}`);
+    const categories = new Map(items.filter((item) => item.category !== undefined).map((item) => [item.itemId, item.category as string]));
+
+    const trained = await trainForData(interactions, {
+      protocol,
+      tuneHalfLife,
+      catalog: items.map((item) => item.itemId),
+      embeddings: !flags.booleans.has('no-embeddings'),
+      ...(budget === undefined ? {} : { budgetMs: budget * 1000 }),
+      log,
+    });
+    const trainingSeconds = (performance.now() - started) / 1000;
+    const validation = Object.fromEntries(Object.entries(trained.validation).map(([name, value]) => [`validation.${name}`, value]));
+    const meta = bundleMeta(trained, validation);
+    const model = { ...trained.model, stats: { ...trained.model.stats, trainingSeconds } };
+    const manifest = await writeBundle(out, model, {
+      ...meta,
+      parameters: { ...meta.parameters, dataset: basename(dataPath), format, protocol },
+      categories,
+    });
+    log(`settings: ${describeSettings(trained.settings)}`);
+    log(
+      `validation (${protocol}): ` +
+        Object.entries(trained.validation)
+          .map(([name, value]) => `${name} ${value.toFixed(4)}`)
+          .join(', '),
+    );
+    log(`wrote ${manifest.version} (${manifest.itemCount} items, L ${manifest.historyLength}) to ${out} in ${trainingSeconds.toFixed(1)} s`);
+    if (flags.booleans.has('json')) process.stdout.write(JSON.stringify(manifest) + '\n');
+    else process.stdout.write(`${manifest.version} ${out}\n`);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`attune train: ${error.message}\n\n${TRAIN_USAGE}`);
+      return 2;
+    }
+    if (error instanceof DatasetError || error instanceof InsufficientDataError) {
+      process.stderr.write(`attune train: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+}
