@@ -44,6 +44,14 @@ function cluster(now: { ms: number }) {
   return { leases, log, node, assertSingleOwners };
 }
 
+/** Two nodes after the rounds that split the shards between them: join, handoff, take. */
+async function settledPair(node: (nodeId: string) => ShardOwnership): Promise<[ShardOwnership, ShardOwnership]> {
+  const a = node('node-a');
+  const b = node('node-b');
+  for (const n of [a, b, a, b]) await n.tick();
+  return [a, b];
+}
+
 t.test('a joining node gets its shards by handoff, never by overlap', async (t) => {
   const now = { ms: 0 };
   const { leases, node, assertSingleOwners } = cluster(now);
@@ -67,12 +75,7 @@ t.test('a joining node gets its shards by handoff, never by overlap', async (t) 
 t.test('a node that stops renewing loses its shards by its own clock before another takes them', async (t) => {
   const now = { ms: 0 };
   const { node, log, assertSingleOwners } = cluster(now);
-  const a = node('node-a');
-  const b = node('node-b');
-  await a.tick();
-  await b.tick();
-  await a.tick();
-  await b.tick();
+  const [a, b] = await settledPair(node);
   const aShards = a.ownedShards();
   // a freezes (no more ticks). Its belief in ownership lapses at TTL by its own clock...
   now.ms += TTL;
@@ -90,12 +93,7 @@ t.test('a node that stops renewing loses its shards by its own clock before anot
 t.test('stop hands every shard back and leaves, so the others take over at once', async (t) => {
   const now = { ms: 0 };
   const { leases, node, log } = cluster(now);
-  const a = node('node-a');
-  const b = node('node-b');
-  await a.tick();
-  await b.tick();
-  await a.tick();
-  await b.tick();
+  const [a, b] = await settledPair(node);
   const aShards = a.ownedShards();
   await a.stop();
   t.ok(aShards.every((s) => log.includes(`node-a -${s} shutdown`)));
