@@ -88,7 +88,7 @@ export interface EmbeddingModel {
 export interface EmbeddingTrainingOptions {
   /** Called after each epoch with the mean sampled-softmax loss. */
   onEpoch?: (epoch: number, loss: number, model: EmbeddingModel) => void;
-  /** performance.now() value after which no new epoch starts. */
+  /** performance.now() value no epoch should end after (at least one epoch always runs). */
   deadline?: number;
 }
 
@@ -171,8 +171,11 @@ export function trainEmbeddings(
     model.bias = Float32Array.from(bias);
   };
 
+  let lastEpochMs = 0;
   for (let epoch = 0; epoch < params.epochs; epoch++) {
-    if (options.deadline !== undefined && epoch > 0 && performance.now() > options.deadline) break;
+    // No epoch starts that would end after the deadline (judged by the previous one).
+    if (options.deadline !== undefined && epoch > 0 && performance.now() + lastEpochMs > options.deadline) break;
+    const epochStarted = performance.now();
     for (let i = order.length - 1; i > 0; i--) {
       const j = Math.floor(random() * (i + 1));
       const swap = order[i];
@@ -277,6 +280,7 @@ export function trainEmbeddings(
     }
     // The padding row never moves: it has no examples, and its weight is 0.
     model.epochsRun = epoch + 1;
+    lastEpochMs = performance.now() - epochStarted;
     model.trainingSeconds = (performance.now() - started) / 1000;
     if (options.onEpoch) {
       publish();

@@ -25,7 +25,7 @@ Sessions (rsc15, session-rec's protocol): trains on --train, predicts every next
 ../recommendations next to the test file) scored on the same cases.
 
   --json             one JSON object on stdout instead of a table
-  --budget SECONDS   time budget for tuning and training (default 270)
+  --budget SECONDS   time budget for tuning and training (default 240)
   --no-embeddings    item-item only (no low-rank embedding part)
 `;
 

@@ -90,7 +90,7 @@ export function trainingPart(histories: readonly UserHistory[], drop: number): I
   return out;
 }
 
-/** Every `stride`-th group (stride >= 1), so tuning can run on a deterministic sample. */
+/** At most `max` values, evenly spaced: a deterministic sample for tuning. */
 function sample<T>(values: readonly T[], max: number): T[] {
   if (values.length <= max) return [...values];
   const stride = values.length / max;
@@ -726,15 +726,16 @@ export function bundleMeta(trained: TrainedModel, metrics: Record<string, number
   };
 }
 
-const DEFAULT_BUDGET_MS = 270_000;
+/** Tuning and training stay within this (reading the data and the final scoring come on top). */
+export const DEFAULT_BUDGET_MS = 240_000;
 /** Validation cases per fold while tuning (a deterministic sample beyond that). */
 export const DEFAULT_TUNING_CASES = 10_000;
 
 /**
- * Tunes on `folds`; when enabled, trains embeddings on `blend.data` and picks their blend weight
- * on `blend.groups` (validation cases whose targets `blend.data` does not contain); then fits the
- * final model on `finalData` (embeddings retrained on it, for as many epochs, when it is not
- * `blend.data`).
+ * Tunes on `folds`; when enabled, trains embeddings on `blendFold.data` and picks how to blend
+ * them in on `blendFold.groups` (validation cases whose targets that data does not contain);
+ * then fits the final model on `finalData` (embeddings retrained on it, for as many epochs, when
+ * it is not `blendFold.data`).
  */
 export function trainPipeline(
   folds: readonly TuningFold[],
@@ -779,7 +780,7 @@ export function trainPipeline(
       onEpoch: (epoch, loss, m) => log(`embeddings: epoch ${epoch + 1} loss ${loss.toFixed(4)} (${m.trainingSeconds.toFixed(0)} s)`),
     });
     const cases = encodeCases(
-      sample(blendFold.groups, options.maxTuningCases ?? DEFAULT_TUNING_CASES),
+      sample(blendFold.groups, Math.min(4000, options.maxTuningCases ?? DEFAULT_TUNING_CASES)),
       reducer,
       settings.historyLength,
       blendFold.data.indexOf,

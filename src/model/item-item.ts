@@ -188,7 +188,7 @@ export function scoreAll(tables: ScoringTables, rowIdx: ArrayLike<number>, rowW:
       scores[nbrIdx[base + t]] += Math.fround(nbrW[base + t] * weight);
     }
   }
-  if (tables.longTerm) addLongTermScores(tables.longTerm, itemCount, rowIdx, rowW, scores);
+  if (tables.longTerm) addLongTermScores(tables.longTerm, rowIdx, rowW, scores);
   if (tables.embedding) addEmbeddingScores(tables.embedding, itemCount, rowIdx, rowW, scores);
   return scores;
 }
@@ -212,7 +212,6 @@ export function longTermWeights(rowW: ArrayLike<number>, exponent: number): Floa
 
 function addLongTermScores(
   longTerm: LongTermTables,
-  itemCount: number,
   rowIdx: ArrayLike<number>,
   rowW: ArrayLike<number>,
   scores: Float32Array,
@@ -225,7 +224,6 @@ function addLongTermScores(
     const base = rowIdx[slot] * neighbours;
     for (let t = 0; t < neighbours; t++) scores[nbrIdx[base + t]] += Math.fround(nbrW[base + t] * weight);
   }
-  void itemCount;
 }
 
 /** Combines the embedding part's scores (see EmbeddingTables) with the neighbour `scores`, in place. */

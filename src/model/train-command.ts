@@ -25,7 +25,7 @@ all the data and writes a model bundle to DIR.
   --out DIR          bundle directory (created; existing bundle files are replaced)
   --items FILE       items CSV (ITEM_ID[, CATEGORY_L1|CATEGORY|GENRES...]): items without
                      interactions join the vocabulary; categories go to categories.json
-  --budget SECONDS   time budget for tuning and training (default 270)
+  --budget SECONDS   time budget for tuning and training (default 240)
   --no-embeddings    item-item only (no low-rank embedding part)
   --json             print the manifest as JSON on stdout
 `;
