@@ -4,7 +4,12 @@
  * `recommendations` push it caused. The same load then runs against a bare socket.io echo server,
  * so the numbers can be read against the floor that socket.io, JSON and loopback TCP set.
  *
- * usage: npm run bench -- [--sockets 1000] [--rate 2000] [--seconds 20] [--warmup 3] [--baseline=false]
+ * With `--nodes N` it first runs the same load against N nodes on a private Redis, sockets
+ * round-robin over the nodes, and reports event-to-push for all events and for cross-node ones
+ * (the socket's node does not own the session's shard), throughput, and CPU per event per node;
+ * the single-node run that follows is its baseline.
+ *
+ * usage: npm run bench -- [--sockets 1000] [--rate 2000] [--seconds 20] [--warmup 3] [--baseline=false] [--nodes 3]
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -14,44 +19,18 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ArgsError, parseArgs, USAGE, type BenchArgs } from './bench-lib/args.js';
 import { assertPortFree, freePort, SetupError, startServerChild, stopServerChild, type ServerChild } from './bench-lib/child.js';
-import { runLoad, type LoadResult } from './bench-lib/load.js';
+import { runCluster, type ClusterReport, type ClusterRun } from './bench-lib/cluster-run.js';
+import { runLoad } from './bench-lib/load.js';
 import { processCpuMs, processRssMB, UsageWindow } from './bench-lib/proc-stats.js';
-import { scrape, serverView, type Scrape, type ServerView } from './bench-lib/prom.js';
-import { ratio, round, roundOrNull, summarize, type LatencySummary } from './bench-lib/stats.js';
+import { scrape, serverView, type Scrape } from './bench-lib/prom.js';
+import { toReport, type RunReport } from './bench-lib/report.js';
+import { ratio } from './bench-lib/stats.js';
 import { latencySvg } from './bench-lib/svg.js';
 
 const TARGET = { p99Ms: 10, rate: 2000, sockets: 1000 } as const;
+/** Issue 4: with the socket and the owning actor on different nodes. */
+const CLUSTER_TARGET = { crossNodeP99Ms: 15, rate: 2000 } as const;
 const STARTUP_TIMEOUT_MS = 60_000;
-
-interface RunReport {
-  offered: number;
-  achievedRate: number;
-  skipped: number;
-  acked: number;
-  ackErrors: number;
-  ackErrorCodes: Record<string, number>;
-  unacked: number;
-  pushed: number;
-  unchanged: number;
-  eventToPushMs: LatencySummary;
-  ackMs: LatencySummary;
-  serverCpuPercent: number | null;
-  serverCpuMsPerEvent: number | null;
-  serverRssMB: number | null;
-  serverRssPeakMB: number | null;
-  benchCpuPercent: number;
-  benchCpuMsPerEvent: number | null;
-  benchLoopDelayMs: LoadResult['benchLoopDelayMs'];
-  maxTickGapMs: number;
-  disconnects: number;
-  /** The whole machine over the window, % of one core: others > a few % means the numbers are noisy. */
-  machine: ReturnType<UsageWindow['finish']>['machine'];
-  /** Event-to-push split at the server's receive ms: inbound (emit -> append), outbound (append -> push arrival). */
-  eventToPushSplitMs: LoadResult['splitMs'];
-  perSecond: LoadResult['perSecond'];
-  /** Attune only: its own /metrics over the window. */
-  serverMetrics?: ServerView | null;
-}
 
 interface Run {
   report: RunReport;
@@ -84,8 +63,18 @@ function progress(line: string): void {
 
 /** Children alive right now: killed on any way out, so no server outlives the bench. */
 const liveChildren = new Set<ServerChild>();
+/** The cluster run's processes: how to stop each gently, and at once; phase 0 (nodes) stops before phase 1 (Redis). */
+const liveOthers = new Set<{ stop: () => Promise<void>; kill: () => void; phase: number }>();
+const tracker = {
+  add(stop: () => Promise<void>, kill: () => void, phase: number): () => void {
+    const entry = { stop, kill, phase };
+    liveOthers.add(entry);
+    return () => liveOthers.delete(entry);
+  },
+};
 process.on('exit', () => {
   for (const child of liveChildren) child.process.kill('SIGKILL');
+  for (const other of liveOthers) other.kill();
 });
 
 async function withServer<T>(start: () => Promise<ServerChild>, use: (child: ServerChild) => Promise<T>): Promise<T> {
@@ -159,36 +148,6 @@ async function measure(label: string, child: ServerChild, args: BenchArgs, withM
   return { report, latencies: result.eventToPushMs };
 }
 
-function toReport(result: LoadResult, usage: ReturnType<UsageWindow['finish']> | null): RunReport {
-  const seconds = result.windowMs / 1000;
-  const perEvent = (ms: number | null): number | null => (ms === null || result.offered === 0 ? null : round(ms / result.offered, 4));
-  return {
-    offered: result.offered,
-    achievedRate: seconds > 0 ? round(result.offered / seconds, 1) : 0,
-    skipped: result.skipped,
-    acked: result.acked,
-    ackErrors: result.ackErrors,
-    ackErrorCodes: result.ackErrorCodes,
-    unacked: result.unacked,
-    pushed: result.pushed,
-    unchanged: result.unchanged,
-    eventToPushMs: summarize(result.eventToPushMs),
-    ackMs: summarize(result.ackMs),
-    serverCpuPercent: usage?.serverCpuMs == null ? null : round((usage.serverCpuMs / usage.wallMs) * 100, 1),
-    serverCpuMsPerEvent: perEvent(usage?.serverCpuMs ?? null),
-    serverRssMB: roundOrNull(usage?.serverRssMB ?? null, 1),
-    serverRssPeakMB: roundOrNull(usage?.serverRssPeakMB ?? null, 1),
-    benchCpuPercent: usage === null ? 0 : round((usage.benchCpuMs / usage.wallMs) * 100, 1),
-    benchCpuMsPerEvent: perEvent(usage?.benchCpuMs ?? null),
-    benchLoopDelayMs: result.benchLoopDelayMs,
-    maxTickGapMs: result.maxTickGapMs,
-    disconnects: result.disconnects,
-    machine: usage?.machine ?? null,
-    eventToPushSplitMs: result.splitMs,
-    perSecond: result.perSecond,
-  };
-}
-
 async function runAttune(root: string, args: BenchArgs, outDir: string, stamp: string): Promise<Run> {
   const port = await choosePort(args.portBase);
   const nodeArgs = [...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'profiles')}`] : []), ...args.nodeArgs];
@@ -253,6 +212,39 @@ function warnings(label: string, run: RunReport): string[] {
   return found;
 }
 
+function clusterVerdict(args: BenchArgs, cluster: ClusterReport): { crossNodeP99Ms: number; rate: number; met: boolean; why: string } {
+  const p99 = cluster.crossNode.eventToPushMs.p99;
+  const problems: string[] = [];
+  if (cluster.achievedRate < CLUSTER_TARGET.rate * 0.99) problems.push(`achieved ${cluster.achievedRate} ev/s < ${CLUSTER_TARGET.rate}`);
+  if (p99 === null) problems.push('no cross-node pushes measured');
+  else if (p99 > CLUSTER_TARGET.crossNodeP99Ms) problems.push(`cross-node p99 ${p99} ms > ${CLUSTER_TARGET.crossNodeP99Ms} ms`);
+  if (cluster.ackErrors > 0 || cluster.unacked > 0) problems.push(`${cluster.ackErrors} ack errors, ${cluster.unacked} unacked`);
+  return { ...CLUSTER_TARGET, met: problems.length === 0, why: problems.length === 0 ? 'ok' : problems.join('; ') };
+}
+
+function clusterWarnings(cluster: ClusterReport): string[] {
+  const found = warnings(`cluster x${cluster.nodes}`, cluster);
+  if (cluster.ownershipChangesInWindow > 0) found.push(`cluster: ${cluster.ownershipChangesInWindow} shard ownership changes during the window (a node missed its lease renewals?)`);
+  const busy = cluster.machine?.busyPercent ?? null;
+  if (busy !== null && busy > 180) found.push(`cluster: the machine was ${busy}% busy (of ${cpus().length * 100}%): the nodes, Redis and the load generator share too few cores; latencies include queueing for CPU`);
+  return found;
+}
+
+function clusterLine(cluster: ClusterReport, single: RunReport, met: boolean): string {
+  const ms = (v: number | null): string => (v === null ? '?' : `${v.toFixed(v < 10 ? 2 : 1)}ms`);
+  const all = cluster.eventToPushMs;
+  const cross = cluster.crossNode.eventToPushMs;
+  const same = cluster.sameNode.eventToPushMs;
+  const nodesCpu = cluster.perNode.map((n) => n.cpuMsPerEvent ?? '?').join('/');
+  return (
+    `cluster x${cluster.nodes} event-to-push p50 ${ms(all.p50)} p99 ${ms(all.p99)}; cross-node p50 ${ms(cross.p50)} p99 ${ms(cross.p99)} (${cluster.crossNode.sockets} sockets), ` +
+    `same-node p50 ${ms(same.p50)} p99 ${ms(same.p99)}; ${cluster.throughput.ackedPerSec.toFixed(0)} ev/s acked, ${cluster.throughput.pushesPerSec.toFixed(0)} pushes/s; ` +
+    `cpu ms/event per node ${nodesCpu}, redis ${cluster.redis.cpuMsPerEvent ?? '?'}, cluster ${cluster.clusterCpuMsPerEvent ?? '?'} (~${cluster.eventsPerSecPerCore ?? '?'} ev/s per core); ` +
+    `single node p50 ${ms(single.eventToPushMs.p50)} p99 ${ms(single.eventToPushMs.p99)} (cross-node p99 ratio ${ratio(cross.p99, single.eventToPushMs.p99) ?? '?'}x, cpu/event ratio ${ratio(cluster.clusterCpuMsPerEvent, single.serverCpuMsPerEvent) ?? '?'}x); ` +
+    `target cross-node p99<=${CLUSTER_TARGET.crossNodeP99Ms}ms at ${CLUSTER_TARGET.rate} ev/s: ${met ? 'met' : 'NOT met'}`
+  );
+}
+
 function summaryLine(args: BenchArgs, attune: RunReport, baseline: RunReport | null, met: boolean): string {
   const ms = (v: number | null): string => (v === null ? '?' : `${v.toFixed(v < 10 ? 2 : 1)}ms`);
   const e2p = attune.eventToPushMs;
@@ -275,10 +267,12 @@ async function main(argv: readonly string[]): Promise<number> {
   await mkdir(outDir, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 
+  const cluster: ClusterRun | null = args.nodes > 0 ? await runCluster(root, args, outDir, stamp, progress, tracker) : null;
   const attune = await runAttune(root, args, outDir, stamp);
   const baseline = args.baseline ? await runBaseline(root, args, outDir, stamp) : null;
 
   const target = targetVerdict(args, attune.report);
+  const clusterTarget = cluster === null ? null : clusterVerdict(args, cluster.report);
   const cpuInfo = cpus();
   const report = {
     config: {
@@ -287,6 +281,8 @@ async function main(argv: readonly string[]): Promise<number> {
       seconds: args.seconds,
       warmup: args.warmup,
       serverNodeArgs: args.nodeArgs,
+      nodes: args.nodes,
+      ...(args.nodes > 0 ? { shards: args.shards, leaseTtlMs: args.leaseTtlMs } : {}),
       node: process.version,
       cpus: cpuInfo.length,
       cpuModel: cpuInfo[0]?.model ?? null,
@@ -294,6 +290,19 @@ async function main(argv: readonly string[]): Promise<number> {
       git: gitState(root),
       startedAt: stamp,
     },
+    ...(cluster === null
+      ? {}
+      : {
+          cluster: cluster.report,
+          /** The cluster against the single node under the same load (the single node is the baseline). */
+          clusterVsSingle: {
+            p50: ratio(cluster.report.eventToPushMs.p50, attune.report.eventToPushMs.p50),
+            p99: ratio(cluster.report.eventToPushMs.p99, attune.report.eventToPushMs.p99),
+            crossNodeP99: ratio(cluster.report.crossNode.eventToPushMs.p99, attune.report.eventToPushMs.p99),
+            cpuPerEvent: ratio(cluster.report.clusterCpuMsPerEvent, attune.report.serverCpuMsPerEvent),
+          },
+          clusterTarget,
+        }),
     attune: attune.report,
     baseline: baseline?.report ?? null,
     ratio: baseline
@@ -304,13 +313,17 @@ async function main(argv: readonly string[]): Promise<number> {
         }
       : null,
     target,
-    warnings: [...warnings('attune', attune.report), ...(baseline ? warnings('baseline', baseline.report) : [])],
+    warnings: [...(cluster ? clusterWarnings(cluster.report) : []), ...warnings('attune', attune.report), ...(baseline ? warnings('baseline', baseline.report) : [])],
   };
 
   const json = JSON.stringify(report, null, 2);
   const jsonPath = join(outDir, `bench-${stamp}.json`);
   const svgPath = join(outDir, `bench-${stamp}.svg`);
-  const series = [{ name: 'attune', color: '#1f77b4', sortedMs: attune.latencies }];
+  const series = [{ name: args.nodes > 0 ? 'attune, 1 node' : 'attune', color: '#1f77b4', sortedMs: attune.latencies }];
+  if (cluster) {
+    series.push({ name: `${args.nodes} nodes, all`, color: '#2ca02c', sortedMs: cluster.latencies });
+    series.push({ name: `${args.nodes} nodes, cross-node`, color: '#d62728', sortedMs: cluster.crossLatencies });
+  }
   if (baseline) series.push({ name: 'echo baseline', color: '#ff7f0e', sortedMs: baseline.latencies });
   await writeFile(jsonPath, `${json}\n`);
   await writeFile(
@@ -325,6 +338,7 @@ async function main(argv: readonly string[]): Promise<number> {
   console.log(json);
   progress(`wrote ${relative(process.cwd(), jsonPath)} and ${relative(process.cwd(), svgPath)}`);
   for (const warning of report.warnings) progress(`warning: ${warning}`);
+  if (cluster && clusterTarget) process.stderr.write(`${clusterLine(cluster.report, attune.report, clusterTarget.met)}\n`);
   process.stderr.write(`${summaryLine(args, attune.report, baseline?.report ?? null, target.met)}\n`);
   return 0;
 }
@@ -334,7 +348,11 @@ const interrupt = (signal: NodeJS.Signals): void => {
   if (interrupted) return;
   interrupted = true;
   progress(`${signal}: stopping servers`);
-  void Promise.allSettled([...liveChildren].map((child) => stopServerChild(child, 2000))).then(() => process.exit(130));
+  const others = [...liveOthers];
+  void Promise.allSettled([...liveChildren].map((child) => stopServerChild(child, 2000)))
+    .then(() => Promise.allSettled(others.filter((o) => o.phase === 0).map((o) => o.stop())))
+    .then(() => Promise.allSettled(others.filter((o) => o.phase !== 0).map((o) => o.stop())))
+    .then(() => process.exit(130));
 };
 process.once('SIGINT', interrupt);
 process.once('SIGTERM', interrupt);

@@ -12,6 +12,12 @@ export interface BenchArgs {
   profile: boolean;
   /** Extra node flags for the Attune child, e.g. "--trace-gc --max-semi-space-size=64". */
   nodeArgs: string[];
+  /** With N > 0, also run N nodes on a private Redis and measure them (cross-node pushes among them). */
+  nodes: number;
+  /** Shard count of the cluster run. */
+  shards: number;
+  /** Lease TTL of the cluster run, ms. */
+  leaseTtlMs: number;
   help: boolean;
 }
 
@@ -22,10 +28,17 @@ export const USAGE = `usage: npm run bench -- [options]
   --seconds D        measured seconds (default 20)
   --warmup W         seconds sent before measuring, not counted (default 3)
   --baseline=false   skip the echo-server baseline run (also --no-baseline)
-  --port-base P      attune on P, baseline on P+1 (default: free ports)
+  --port-base P      attune on P, baseline on P+1; with --nodes also Redis on P+2 and node i
+                     on P+3+i (default: free ports)
   --connect-batch B  sockets connecting at once (default 50)
   --profile          run the attune server with --cpu-prof (profile in var/bench/profiles/)
   --node-args "A B"  extra node flags for the attune server child (e.g. "--trace-gc")
+  --nodes N          also run an N-node cluster on a private Redis (sockets round-robin over the
+                     nodes) and report event-to-push for all events and for cross-node ones
+                     (socket's node != owner of the session's shard), throughput, and CPU per
+                     event per node; the single-node run is then the baseline (default 0: off)
+  --shards S         shard count of the cluster run (default 256)
+  --lease-ttl-ms T   lease TTL of the cluster run (default 5000)
   --help             this text
 
 Prints one JSON object on stdout and progress plus a summary line on stderr; also writes
@@ -35,9 +48,9 @@ export class ArgsError extends Error {
   override name = 'ArgsError';
 }
 
-const DEFAULTS: BenchArgs = { sockets: 1000, rate: 2000, seconds: 20, warmup: 3, baseline: true, portBase: null, connectBatch: 50, profile: false, nodeArgs: [], help: false };
+const DEFAULTS: BenchArgs = { sockets: 1000, rate: 2000, seconds: 20, warmup: 3, baseline: true, portBase: null, connectBatch: 50, profile: false, nodeArgs: [], nodes: 0, shards: 256, leaseTtlMs: 5000, help: false };
 
-type NumberKey = 'sockets' | 'rate' | 'seconds' | 'warmup' | 'portBase' | 'connectBatch';
+type NumberKey = 'sockets' | 'rate' | 'seconds' | 'warmup' | 'portBase' | 'connectBatch' | 'nodes' | 'shards' | 'leaseTtlMs';
 const NUMBERS: Readonly<Record<string, { key: NumberKey; min: number; max: number; integer: boolean }>> = {
   sockets: { key: 'sockets', min: 1, max: 20_000, integer: true },
   rate: { key: 'rate', min: 0.1, max: 100_000, integer: false },
@@ -45,6 +58,9 @@ const NUMBERS: Readonly<Record<string, { key: NumberKey; min: number; max: numbe
   warmup: { key: 'warmup', min: 0, max: 600, integer: false },
   'port-base': { key: 'portBase', min: 1024, max: 65534, integer: true },
   'connect-batch': { key: 'connectBatch', min: 1, max: 1000, integer: true },
+  nodes: { key: 'nodes', min: 0, max: 32, integer: true },
+  shards: { key: 'shards', min: 1, max: 16384, integer: true },
+  'lease-ttl-ms': { key: 'leaseTtlMs', min: 300, max: 600_000, integer: true },
 };
 const BOOLEANS: Readonly<Record<string, 'baseline' | 'profile' | 'help'>> = { baseline: 'baseline', profile: 'profile', help: 'help' };
 

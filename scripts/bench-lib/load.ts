@@ -11,6 +11,13 @@ export interface LoadOptions {
   /** Shown in progress lines: "attune", "baseline". */
   label: string;
   url: string;
+  /** Several nodes: socket i connects to urls[i % urls.length] (round-robin); `url` is then unused. */
+  urls?: readonly string[];
+  /**
+   * Names the group a socket's events are reported under (e.g. "cross-node" when its node does
+   * not own its session's shard); every socket is in one group. Absent: no groups.
+   */
+  groupOf?: (socket: { index: number; sessionId: string; url: string }) => string;
   sockets: number;
   /** Offered events per second, open loop. */
   rate: number;
@@ -63,6 +70,19 @@ export interface LoadResult {
   splitMs: { inbound: SplitSummary; outbound: SplitSummary } | null;
   /** Event-to-push by second of the window (by emit time): shows whether the tail is steady or a few stalls. */
   perSecond: SecondSummary[];
+  /** Per `groupOf` group: its sockets and its measured events. Empty without `groupOf`. */
+  groups: Record<string, GroupResult>;
+  /** Per URL (node): its sockets and its measured events. */
+  perUrl: Record<string, GroupResult>;
+}
+
+export interface GroupResult {
+  sockets: number;
+  offered: number;
+  acked: number;
+  pushed: number;
+  /** Sorted ms. */
+  eventToPushMs: Float64Array;
 }
 
 export interface SplitSummary {
@@ -95,6 +115,9 @@ interface SentEvent {
   serverAtEpoch: number | null;
   /** Wall clock (epoch ms) when the event's own push arrived. */
   pushAtEpoch: number | null;
+  /** The sending socket's group and URL. */
+  group: string;
+  url: string;
 }
 
 interface Client {
@@ -104,6 +127,8 @@ interface Client {
   /** Push seen before its ack (the server may push first): eventId -> arrival time. */
   earlyPushes: Map<string, { at: number; epoch: number }>;
   lastCategory: number;
+  url: string;
+  group: string;
 }
 
 /** Counters shared by every client's handlers during one run. */
@@ -140,7 +165,7 @@ function itemsByCategory(): string[][] {
   return [...groups.values()];
 }
 
-function connectOne(url: string, sessionId: string, timeoutMs: number, state: RunState): Promise<Client> {
+function connectOne(url: string, sessionId: string, group: string, timeoutMs: number, state: RunState): Promise<Client> {
   return new Promise((resolve, reject) => {
     const socket: Socket<ServerToClient, ClientToServer> = io(url, {
       transports: ['websocket'],
@@ -152,7 +177,7 @@ function connectOne(url: string, sessionId: string, timeoutMs: number, state: Ru
       reconnection: false,
       timeout: timeoutMs,
     });
-    const client: Client = { socket, awaitingPush: new Map(), earlyPushes: new Map(), lastCategory: -1 };
+    const client: Client = { socket, awaitingPush: new Map(), earlyPushes: new Map(), lastCategory: -1, url, group };
     let ready = false;
     const timer = setTimeout(() => fail(new Error(`no initial recommendations within ${timeoutMs} ms`)), timeoutMs);
     const fail = (err: Error): void => {
@@ -238,13 +263,21 @@ async function connectFleet(options: LoadOptions, state: RunState, hooks: LoadHo
     for (let first = 0; first < options.sockets; first += options.connectBatch) {
       const count = Math.min(options.connectBatch, options.sockets - first);
       const batch = await Promise.allSettled(
-        Array.from({ length: count }, (_, i) => connectOne(options.url, `bench-${runId}-${first + i}`, options.connectTimeoutMs, state)),
+        Array.from({ length: count }, (_, i) => {
+          const index = first + i;
+          const sessionId = `bench-${runId}-${index}`;
+          const url = options.urls === undefined || options.urls.length === 0 ? options.url : options.urls[index % options.urls.length];
+          const group = options.groupOf?.({ index, sessionId, url }) ?? '';
+          return connectOne(url, sessionId, group, options.connectTimeoutMs, state);
+        }),
       );
       for (const outcome of batch) if (outcome.status === 'fulfilled') clients.push(outcome.value);
       const failed = batch.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
       if (failed) {
         const why = failed.reason instanceof Error ? failed.reason.message : String(failed.reason);
-        throw new SetupError(`[${options.label}] socket ${first + batch.indexOf(failed)} failed to connect to ${options.url}: ${why}`);
+        const index = first + batch.indexOf(failed);
+        const url = options.urls === undefined || options.urls.length === 0 ? options.url : options.urls[index % options.urls.length];
+        throw new SetupError(`[${options.label}] socket ${index} failed to connect to ${url}: ${why}`);
       }
       if (clients.length - reported >= every || clients.length === options.sockets) {
         reported = clients.length;
@@ -308,6 +341,8 @@ async function drive(clients: readonly Client[], options: LoadOptions, state: Ru
       sentAtEpoch,
       serverAtEpoch: null,
       pushAtEpoch: null,
+      group: client.group,
+      url: client.url,
     };
     state.events.push(sent);
     client.socket.emit('event', event, (reply) => onAck(client, sent, reply, state));
@@ -372,13 +407,13 @@ export async function runLoad(options: LoadOptions, hooks: LoadHooks): Promise<L
     const driven = await drive(clients, options, state, hooks);
     hooks.progress(`[${options.label}] draining (${state.events.length - state.acked} acks outstanding)`);
     await drain(state, options.drainMs);
-    return tally(state, driven);
+    return tally(state, driven, clients, options.groupOf !== undefined);
   } finally {
     disconnectFleet(clients);
   }
 }
 
-function tally(state: RunState, driven: Awaited<ReturnType<typeof drive>>): LoadResult {
+function tally(state: RunState, driven: Awaited<ReturnType<typeof drive>>, clients: readonly Client[], grouped: boolean): LoadResult {
   const measured = state.events.filter((e) => e.measured);
   const acked = measured.filter((e) => e.ackMs !== null);
   const ok = acked.filter((e) => e.error === null);
@@ -402,7 +437,24 @@ function tally(state: RunState, driven: Awaited<ReturnType<typeof drive>>): Load
     maxTickGapMs: driven.maxTickGapMs,
     perSecond: perSecond(measured),
     splitMs: split(ok),
+    groups: grouped ? groupBy(measured, clients, (x) => x.group) : {},
+    perUrl: groupBy(measured, clients, (x) => x.url),
   };
+}
+
+function groupBy(measured: readonly SentEvent[], clients: readonly Client[], by: (x: { group: string; url: string }) => string): Record<string, GroupResult> {
+  const groups: Record<string, { sockets: number; offered: number; acked: number; latencies: number[] }> = {};
+  const entry = (name: string): { sockets: number; offered: number; acked: number; latencies: number[] } => (groups[name] ??= { sockets: 0, offered: 0, acked: 0, latencies: [] });
+  for (const client of clients) entry(by(client)).sockets++;
+  for (const e of measured) {
+    const group = entry(by(e));
+    group.offered++;
+    if (e.ackMs !== null && e.error === null) group.acked++;
+    if (e.error === null && e.pushMs !== null) group.latencies.push(e.pushMs);
+  }
+  return Object.fromEntries(
+    Object.entries(groups).map(([name, g]) => [name, { sockets: g.sockets, offered: g.offered, acked: g.acked, pushed: g.latencies.length, eventToPushMs: sortedCopy(g.latencies) }]),
+  );
 }
 
 function split(events: readonly SentEvent[]): LoadResult['splitMs'] {

@@ -65,22 +65,30 @@ export interface MachineUsage {
 }
 
 /**
- * CPU and memory of the server child and of this process over one measured window. The bench's
- * own CPU comes from process.cpuUsage (µs resolution); the child's from /proc (10 ms ticks, fine
- * over seconds).
+ * CPU and memory of the server child (or children: the nodes of a cluster and its Redis) and of
+ * this process over one measured window. The bench's own CPU comes from process.cpuUsage (µs
+ * resolution); the children's from /proc (10 ms ticks, fine over seconds).
  */
 export class UsageWindow {
-  private serverCpuStart: number | null = null;
+  private readonly serverPids: number[];
+  private serverCpuStarts: Array<number | null> = [];
   private benchCpuStart: NodeJS.CpuUsage | null = null;
   private wallStart = 0;
+  /** Per sample, the summed RSS of the servers. */
   private readonly rssSamples: number[] = [];
+  private readonly rssSamplesByPid: number[][];
   private machineStart: MachineTicks | null = null;
+  private started = false;
 
-  constructor(private readonly serverPid: number) {}
+  constructor(serverPid: number | readonly number[]) {
+    this.serverPids = typeof serverPid === 'number' ? [serverPid] : [...serverPid];
+    this.rssSamplesByPid = this.serverPids.map(() => []);
+  }
 
   start(): void {
+    this.started = true;
     this.wallStart = performance.now();
-    this.serverCpuStart = processCpuMs(this.serverPid);
+    this.serverCpuStarts = this.serverPids.map((pid) => processCpuMs(pid));
     this.benchCpuStart = process.cpuUsage();
     this.machineStart = machineTicks();
     this.sampleRss();
@@ -88,14 +96,25 @@ export class UsageWindow {
 
   /** Called about once a second; samples before start() (warmup) are ignored. */
   sampleRss(): void {
-    if (this.serverCpuStart === null && this.benchCpuStart === null) return;
-    const rss = processRssMB(this.serverPid);
-    if (rss !== null) this.rssSamples.push(rss);
+    if (!this.started) return;
+    let total = 0;
+    let any = false;
+    this.serverPids.forEach((pid, i) => {
+      const rss = processRssMB(pid);
+      if (rss === null) return;
+      this.rssSamplesByPid[i].push(rss);
+      total += rss;
+      any = true;
+    });
+    if (any) this.rssSamples.push(total);
   }
 
   finish(): {
     wallMs: number;
+    /** Summed over the server processes; null if any could not be read. */
     serverCpuMs: number | null;
+    /** Per server process, in constructor order. */
+    perServer: Array<{ pid: number; cpuMs: number | null; rssMB: number | null; rssPeakMB: number | null }>;
     benchCpuMs: number;
     serverRssMB: number | null;
     serverRssPeakMB: number | null;
@@ -103,13 +122,19 @@ export class UsageWindow {
   } {
     this.sampleRss();
     const wallMs = performance.now() - this.wallStart;
-    const serverCpuEnd = processCpuMs(this.serverPid);
+    const perServer = this.serverPids.map((pid, i) => {
+      const end = processCpuMs(pid);
+      const start = this.serverCpuStarts[i] ?? null;
+      const rss = this.rssSamplesByPid[i];
+      return { pid, cpuMs: start === null || end === null ? null : end - start, rssMB: rss.at(-1) ?? null, rssPeakMB: rss.length > 0 ? Math.max(...rss) : null };
+    });
     const benchCpu = process.cpuUsage(this.benchCpuStart ?? undefined);
-    const serverCpuMs = this.serverCpuStart === null || serverCpuEnd === null ? null : serverCpuEnd - this.serverCpuStart;
+    const serverCpuMs = perServer.some((p) => p.cpuMs === null) ? null : perServer.reduce((sum, p) => sum + (p.cpuMs ?? 0), 0);
     const benchCpuMs = (benchCpu.user + benchCpu.system) / 1000;
     return {
       wallMs,
       serverCpuMs,
+      perServer,
       benchCpuMs,
       serverRssMB: this.rssSamples.at(-1) ?? null,
       serverRssPeakMB: this.rssSamples.length > 0 ? Math.max(...this.rssSamples) : null,

@@ -1,0 +1,789 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { io as connectSocket, type Socket } from 'socket.io-client';
+import type { RecommendationsPush } from '../../src/actors/actor-host.js';
+import { sessionKey } from '../../src/actors/events.js';
+import { decodeSnapshot } from '../../src/actors/snapshot.js';
+import { demoCatalog } from '../../src/demo/catalog.js';
+import { RedisKeyspace } from '../../src/store/redis/keyspace.js';
+import { shardOf } from '../../src/store/shard.js';
+
+/**
+ * Attune nodes as real processes, for failure tests (kill -9, SIGSTOP) that an in-process node
+ * cannot stand in for, plus the closed-loop socket load and the Redis-side checks those tests
+ * share.
+ *
+ * How a node runs the code under test: by default `src/cli.ts` through the same TypeScript
+ * loader tap runs the tests with (ts-node, transpile-only), so the processes always run the
+ * working tree's src/ — never a stale dist/ — and the tests need no build step and write no
+ * build output. That costs ~2 s of CPU per node start. `ATTUNE_CLUSTER_TEST_ENTRY=dist` runs
+ * `bin/attune.js` (the built dist/) instead, for speed, after `npm run build`.
+ * `ATTUNE_CLUSTER_TEST_LOGS=<dir>` also writes each node's whole output to <dir>/<node>-<pid>.log.
+ */
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const READY_TIMEOUT_MS = 90_000;
+const LOG_DIR = process.env.ATTUNE_CLUSTER_TEST_LOGS;
+if (LOG_DIR !== undefined) mkdirSync(LOG_DIR, { recursive: true });
+const MAX_LINES = 20_000;
+
+/** One ownership log line: `{"time", "event", "nodeId", "shard", "epoch", "reason"?}`. */
+export interface OwnershipChange {
+  time: number;
+  event: 'shard-gained' | 'shard-lost';
+  nodeId: string;
+  shard: number;
+  epoch: number;
+  reason?: string;
+}
+
+export interface NodeOptions {
+  redisUrl: string;
+  nodeId: string;
+  shards: number;
+  leaseTtlMs: number;
+  modelDir: string;
+  /** More `attune serve` flags, e.g. ['--log-keep', '1000000', '--snapshot-every', '1']. */
+  args?: readonly string[];
+  /** Default 0: the node picks a free port and the URL is read from its log. */
+  port?: number;
+}
+
+const running = new Set<ChildProcess>();
+// A test that throws past its teardown still exits: kill what it started on the way out.
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/** The node binary's arguments up to `serve`, and the environment it runs with. */
+function launcher(): { argv: string[]; env: NodeJS.ProcessEnv } {
+  // Only what the test process was given on purpose: no ATTUNE_* setting of the developer's shell
+  // may change a node's config, and tap's process-info hook (NODE_OPTIONS) stays out of the nodes.
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('ATTUNE_') && name !== 'NODE_OPTIONS') env[name] = value;
+  if (process.env.ATTUNE_CLUSTER_TEST_ENTRY === 'dist') return { argv: [join(ROOT, 'bin', 'attune.js')], env };
+  const loader = process.execArgv.find((arg) => arg.includes('@tapjs/typescript')) ?? `--import=${import.meta.resolve('@tapjs/typescript/import')}`;
+  env.TS_NODE_TRANSPILE_ONLY = '1';
+  return { argv: ['--enable-source-maps', loader, join(ROOT, 'src', 'cli.ts')], env };
+}
+
+/**
+ * A running `attune serve` process. Every output line is kept (`lines`), and the ownership
+ * lines are parsed as they arrive (`ownership`), so a test can wait on them and audit them.
+ */
+export class NodeProcess {
+  readonly lines: string[] = [];
+  readonly ownership: OwnershipChange[] = [];
+  /** Epoch ms at which the test sent SIGKILL / SIGSTOP / SIGCONT (the last of each). */
+  killedAt: number | null = null;
+  pausedAt: number | null = null;
+  resumedAt: number | null = null;
+  url = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  private readonly watchers = new Set<() => void>();
+
+  constructor(
+    readonly nodeId: string,
+    readonly child: ChildProcess,
+  ) {
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        this.exitInfo = { code, signal };
+        running.delete(child);
+        this.notify();
+        resolve({ code, signal });
+      }),
+    );
+    for (const stream of [child.stdout, child.stderr]) {
+      if (stream === null) continue;
+      createInterface({ input: stream }).on('line', (line) => this.onLine(line));
+    }
+  }
+
+  get pid(): number {
+    if (this.child.pid === undefined) throw new Error(`${this.nodeId} has no pid`);
+    return this.child.pid;
+  }
+
+  get alive(): boolean {
+    return this.exitInfo === null;
+  }
+
+  /** Shards this node holds now by its own log (a killed or paused node keeps what it logged). */
+  ownedShards(): number[] {
+    const owned = new Set<number>();
+    for (const change of this.ownership) {
+      if (change.event === 'shard-gained') owned.add(change.shard);
+      else owned.delete(change.shard);
+    }
+    return [...owned].sort((a, b) => a - b);
+  }
+
+  /** kill -9: no handoff, its leases lapse. Returns the kill time (epoch ms). */
+  crash(): number {
+    this.killedAt = Date.now();
+    this.child.kill('SIGKILL');
+    return this.killedAt;
+  }
+
+  pause(): number {
+    this.pausedAt = Date.now();
+    this.child.kill('SIGSTOP');
+    return this.pausedAt;
+  }
+
+  resume(): number {
+    this.resumedAt = Date.now();
+    this.child.kill('SIGCONT');
+    return this.resumedAt;
+  }
+
+  /** Graceful stop (SIGTERM: hand the shards off, flush snapshots), SIGKILL after `graceMs`. */
+  async stop(graceMs = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.exitInfo !== null) return this.exitInfo;
+    this.child.kill('SIGCONT'); // a stopped process cannot act on SIGTERM
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    const info = await this.exited;
+    clearTimeout(timer);
+    return info;
+  }
+
+  /** Resolves once `check` holds over this node's state (re-checked on every output line and every 50 ms). */
+  async waitFor(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`${this.nodeId}: timed out after ${timeoutMs} ms waiting for ${what}\n${this.tail()}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, 50);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.watchers.add(done);
+      });
+    }
+  }
+
+  /** Error and warning lines (pino level >= 40), for diagnostics. */
+  problems(): string[] {
+    return this.lines.filter((line) => {
+      const parsed = parseJson(line);
+      return parsed !== null && typeof parsed.level === 'number' && parsed.level >= 40;
+    });
+  }
+
+  tail(count = 30): string {
+    return this.lines
+      .slice(-count)
+      .map((line) => `  [${this.nodeId}] ${line}`)
+      .join('\n');
+  }
+
+  private onLine(line: string): void {
+    if (this.lines.length < MAX_LINES) this.lines.push(line);
+    if (LOG_DIR !== undefined) appendFileSync(join(LOG_DIR, `${this.nodeId}-${this.child.pid ?? 'x'}.log`), `${line}\n`);
+    const parsed = parseJson(line);
+    if (parsed !== null) {
+      if ((parsed.event === 'shard-gained' || parsed.event === 'shard-lost') && typeof parsed.shard === 'number' && typeof parsed.epoch === 'number' && typeof parsed.time === 'number') {
+        this.ownership.push({
+          time: parsed.time,
+          event: parsed.event,
+          nodeId: String(parsed.nodeId),
+          shard: parsed.shard,
+          epoch: parsed.epoch,
+          ...(typeof parsed.reason === 'string' ? { reason: parsed.reason } : {}),
+        });
+      }
+      if (this.url === '' && typeof parsed.msg === 'string') {
+        const match = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(parsed.msg);
+        if (match) this.url = match[1];
+      }
+    }
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const watcher of [...this.watchers]) watcher();
+    this.watchers.clear();
+  }
+}
+
+function parseJson(line: string): Record<string, unknown> | null {
+  if (!line.startsWith('{')) return null;
+  try {
+    const value: unknown = JSON.parse(line);
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Starts `attune serve` on Redis at log level info and resolves once its /readyz answers 200.
+ * A watchdog kills the node if the test process dies without running its exit handler.
+ */
+export async function startNode(options: NodeOptions): Promise<NodeProcess> {
+  const { argv, env } = launcher();
+  const args = [
+    ...argv,
+    'serve',
+    '--redis', options.redisUrl,
+    '--node-id', options.nodeId,
+    '--shards', String(options.shards),
+    '--lease-ttl-ms', String(options.leaseTtlMs),
+    '--host', '127.0.0.1',
+    '--port', String(options.port ?? 0),
+    '--log-level', 'info',
+    '--model', options.modelDir,
+    ...(options.args ?? []),
+  ];
+  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  watch(child);
+  const node = new NodeProcess(options.nodeId, child);
+  try {
+    await node.waitFor('its URL in the log', () => node.url !== '' || !node.alive, READY_TIMEOUT_MS);
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (!(await ready(node.url))) {
+      if (!node.alive) throw new Error(`${options.nodeId} exited before it was ready:\n${node.tail()}`);
+      if (Date.now() > deadline) throw new Error(`${options.nodeId} not ready within ${READY_TIMEOUT_MS} ms:\n${node.tail()}`);
+      await sleep(50);
+    }
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return node;
+}
+
+/** Starts nodes one after the other (their startup compiles TypeScript: in parallel they only fight over the cores). */
+export async function startNodes(ids: readonly string[], options: Omit<NodeOptions, 'nodeId'>): Promise<NodeProcess[]> {
+  const nodes: NodeProcess[] = [];
+  try {
+    for (const nodeId of ids) nodes.push(await startNode({ ...options, nodeId }));
+  } catch (err) {
+    await Promise.all(nodes.map((node) => node.stop(1000)));
+    throw err;
+  }
+  return nodes;
+}
+
+async function ready(url: string): Promise<boolean> {
+  if (url === '') return false;
+  try {
+    const response = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) });
+    await response.arrayBuffer();
+    return response.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+/** Live actors on a node, from /healthz; null when it does not answer. */
+export async function liveActors(node: NodeProcess): Promise<number | null> {
+  try {
+    const response = await fetch(`${node.url}/healthz`, { signal: AbortSignal.timeout(3000) });
+    const body = (await response.json()) as { liveActors?: unknown };
+    return typeof body.liveActors === 'number' ? body.liveActors : null;
+  } catch {
+    return null;
+  }
+}
+
+/** What to print when a test fails: each node's warnings and errors, and its last lines. */
+export function diagnostics(nodes: readonly NodeProcess[]): string[] {
+  return nodes.map((node) => `${node.nodeId} (${node.alive ? 'running' : 'exited'}) warnings/errors:\n${node.problems().slice(-20).join('\n')}\nlast lines:\n${node.tail(20)}`);
+}
+
+function watch(child: ChildProcess): void {
+  const script = 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; kill -9 "$2" 2>/dev/null';
+  const watchdog = spawn('sh', ['-c', script, 'watchdog', String(process.pid), String(child.pid)], { stdio: 'ignore', detached: true });
+  watchdog.unref();
+  child.once('exit', () => watchdog.kill('SIGKILL'));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ownership audit
+
+export interface OwnershipInterval {
+  nodeId: string;
+  shard: number;
+  epoch: number;
+  from: number;
+  /** Epoch ms the node logged the loss, or was killed; null while still held. */
+  to: number | null;
+  end: 'lost' | 'killed' | 'open';
+  reason?: string;
+}
+
+/**
+ * Each node's ownership intervals, from its own log lines. A gain opens an interval, the next
+ * loss of that shard closes it; a node killed with -9 holds nothing after its kill time.
+ */
+export function ownershipIntervals(nodes: readonly NodeProcess[]): OwnershipInterval[] {
+  const intervals: OwnershipInterval[] = [];
+  for (const node of nodes) {
+    const open = new Map<number, OwnershipInterval>();
+    for (const change of node.ownership) {
+      if (change.event === 'shard-gained') {
+        const previous = open.get(change.shard);
+        if (previous) {
+          // Gained again without a logged loss (a re-acquisition): the earlier interval ends here.
+          previous.to = change.time;
+          previous.end = 'lost';
+        }
+        const interval: OwnershipInterval = { nodeId: node.nodeId, shard: change.shard, epoch: change.epoch, from: change.time, to: null, end: 'open' };
+        open.set(change.shard, interval);
+        intervals.push(interval);
+      } else {
+        const interval = open.get(change.shard);
+        if (!interval) continue;
+        interval.to = change.time;
+        interval.end = 'lost';
+        if (change.reason !== undefined) interval.reason = change.reason;
+        open.delete(change.shard);
+      }
+    }
+    if (node.killedAt !== null) {
+      for (const interval of open.values()) {
+        interval.to = node.killedAt;
+        interval.end = 'killed';
+      }
+    }
+  }
+  return intervals;
+}
+
+/** Pairs of intervals of one shard, held by different nodes, that overlap in time (ms). */
+export function overlappingOwnership(intervals: readonly OwnershipInterval[]): Array<[OwnershipInterval, OwnershipInterval]> {
+  const found: Array<[OwnershipInterval, OwnershipInterval]> = [];
+  const byShard = new Map<number, OwnershipInterval[]>();
+  for (const interval of intervals) byShard.set(interval.shard, [...(byShard.get(interval.shard) ?? []), interval]);
+  for (const list of byShard.values()) {
+    for (let i = 0; i < list.length; i++) {
+      for (let j = i + 1; j < list.length; j++) {
+        const [a, b] = [list[i], list[j]];
+        if (a.nodeId === b.nodeId) continue;
+        const aTo = a.to ?? Infinity;
+        const bTo = b.to ?? Infinity;
+        if (a.from < bTo && b.from < aTo) found.push([a, b]);
+      }
+    }
+  }
+  return found;
+}
+
+/** Per shard, intervals in time order whose epoch does not grow. */
+export function nonIncreasingEpochs(intervals: readonly OwnershipInterval[]): Array<[OwnershipInterval, OwnershipInterval]> {
+  const found: Array<[OwnershipInterval, OwnershipInterval]> = [];
+  const byShard = new Map<number, OwnershipInterval[]>();
+  for (const interval of intervals) byShard.set(interval.shard, [...(byShard.get(interval.shard) ?? []), interval]);
+  for (const list of byShard.values()) {
+    const sorted = [...list].sort((a, b) => a.from - b.from || a.epoch - b.epoch);
+    for (let i = 1; i < sorted.length; i++) if (sorted[i].epoch <= sorted[i - 1].epoch) found.push([sorted[i - 1], sorted[i]]);
+  }
+  return found;
+}
+
+/** Who held `shard` at `time` by the intervals (null: nobody). */
+export function ownerAt(intervals: readonly OwnershipInterval[], shard: number, time: number): OwnershipInterval | null {
+  return intervals.find((i) => i.shard === shard && i.from <= time && time < (i.to ?? Infinity)) ?? null;
+}
+
+export function describeInterval(i: OwnershipInterval): string {
+  return `${i.nodeId} shard ${i.shard} epoch ${i.epoch} [${i.from}, ${i.to ?? 'open'}] ${i.end}${i.reason === undefined ? '' : ` (${i.reason})`}`;
+}
+
+/** Resolves once every shard is held by exactly one of `nodes` (by their logs) and each holds some. */
+export async function waitForBalance(nodes: readonly NodeProcess[], shards: number, timeoutMs: number): Promise<void> {
+  const balanced = (): boolean => {
+    const counts = new Array<number>(shards).fill(0);
+    for (const node of nodes) for (const shard of node.ownedShards()) counts[shard]++;
+    return counts.every((c) => c === 1) && nodes.every((node) => node.ownedShards().length > 0);
+  };
+  const deadline = Date.now() + timeoutMs;
+  while (!balanced()) {
+    if (Date.now() > deadline) {
+      throw new Error(`shards not balanced over ${nodes.map((n) => n.nodeId).join(', ')} within ${timeoutMs} ms: ${nodes.map((n) => `${n.nodeId}=${n.ownedShards().length}`).join(' ')}`);
+    }
+    await sleep(50);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Closed-loop socket load
+
+export type Outcome = 'acked' | 'refused' | 'timeout' | 'disconnected';
+
+export interface SentEvent {
+  emittedAt: number;
+  settledAt: number | null;
+  outcome: Outcome | null;
+  eventId: string | null;
+  errorCode: string | null;
+  /** The node URL the socket was connected to. */
+  via: string;
+}
+
+export interface ReceivedPush {
+  at: number;
+  eventId: string | null;
+  via: string;
+}
+
+export interface LoadClientOptions {
+  sessionId: string;
+  /** Preferred node first; on a disconnect the client moves to the next live one. */
+  urls: () => readonly string[];
+  firstUrl: string;
+  intervalMs: number;
+  ackTimeoutMs: number;
+  seed: number;
+}
+
+const CATEGORY_ITEMS: string[][] = (() => {
+  const groups = new Map<string, string[]>();
+  for (const item of demoCatalog()) groups.set(item.category, [...(groups.get(item.category) ?? []), item.itemId]);
+  return [...groups.values()];
+})();
+
+/**
+ * One session's socket in a closed loop: emit a view, wait for its ack, wait `intervalMs`,
+ * repeat. Views hop category every time, so nearly every event changes the top-N and is pushed.
+ * When the socket drops (its node died), the client reconnects to the next live URL and goes on.
+ */
+export class LoadClient {
+  readonly key: string;
+  readonly sent: SentEvent[] = [];
+  readonly pushes: ReceivedPush[] = [];
+  readonly connections: Array<{ url: string; at: number }> = [];
+  readonly disconnects: Array<{ url: string; at: number; reason: string }> = [];
+  private socket: Socket | null = null;
+  private url: string;
+  private stopped = false;
+  private loop: Promise<void> | null = null;
+  private random: () => number;
+  private category = -1;
+
+  constructor(private readonly options: LoadClientOptions) {
+    this.key = sessionKey(options.sessionId);
+    this.url = options.firstUrl;
+    let a = options.seed >>> 0;
+    this.random = () => {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = a;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  get connectedTo(): string | null {
+    return this.socket?.connected ? this.url : null;
+  }
+
+  async connect(): Promise<void> {
+    await this.open(this.url);
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Ends the loop after the event in flight settles. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
+
+  close(): void {
+    this.stopped = true;
+    this.socket?.close();
+  }
+
+  /** One event outside the loop (the client need not be started); resolves once it settled. */
+  async sendOne(): Promise<SentEvent> {
+    if (!this.socket?.connected) throw new Error(`${this.key} is not connected`);
+    await this.emitOne(this.socket);
+    const sent = this.sent.at(-1);
+    if (sent === undefined) throw new Error('nothing sent');
+    return sent;
+  }
+
+  acked(): SentEvent[] {
+    return this.sent.filter((e) => e.outcome === 'acked');
+  }
+
+  /** Sent but neither acked nor cleanly refused: each may or may not be in the log. */
+  uncertain(): SentEvent[] {
+    return this.sent.filter((e) => e.outcome !== 'acked' && !(e.outcome === 'refused' && e.errorCode === 'ATTUNE_ERR_VALIDATION'));
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      if (!this.socket?.connected) {
+        await this.reconnect();
+        continue;
+      }
+      await this.emitOne(this.socket);
+      if (!this.stopped) await sleep(this.options.intervalMs);
+    }
+  }
+
+  private async emitOne(socket: Socket): Promise<void> {
+    this.category = (this.category + 1 + Math.floor(this.random() * (CATEGORY_ITEMS.length - 1))) % CATEGORY_ITEMS.length;
+    const items = CATEGORY_ITEMS[this.category];
+    const itemId = items[Math.floor(this.random() * items.length)];
+    const sent: SentEvent = { emittedAt: Date.now(), settledAt: null, outcome: null, eventId: null, errorCode: null, via: this.url };
+    this.sent.push(sent);
+    try {
+      const reply = (await socket.timeout(this.options.ackTimeoutMs).emitWithAck('event', { eventType: 'view', itemId })) as { ok: boolean; eventId?: string; error?: { code: string } };
+      sent.settledAt = Date.now();
+      if (reply.ok && typeof reply.eventId === 'string') {
+        sent.outcome = 'acked';
+        sent.eventId = reply.eventId;
+      } else {
+        sent.outcome = 'refused';
+        sent.errorCode = reply.error?.code ?? 'NO_EVENT_ID';
+      }
+    } catch (err) {
+      sent.settledAt = Date.now();
+      sent.outcome = socket.connected ? 'timeout' : 'disconnected';
+      sent.errorCode = err instanceof Error ? err.message : String(err);
+    }
+  }
+
+  private async reconnect(): Promise<void> {
+    const urls = this.options.urls();
+    if (urls.length === 0) {
+      await sleep(100);
+      return;
+    }
+    const next = urls[(urls.indexOf(this.url) + 1) % urls.length];
+    try {
+      await this.open(next);
+    } catch {
+      await sleep(100);
+    }
+  }
+
+  private open(url: string): Promise<void> {
+    this.socket?.removeAllListeners();
+    this.socket?.close();
+    this.url = url;
+    const socket = connectSocket(url, { transports: ['websocket'], auth: { sessionId: this.options.sessionId }, reconnection: false, forceNew: true, timeout: 5000 });
+    this.socket = socket;
+    socket.on('recommendations', (push: RecommendationsPush) => this.pushes.push({ at: Date.now(), eventId: push.cause?.eventId ?? null, via: url }));
+    socket.on('disconnect', (reason) => this.disconnects.push({ url, at: Date.now(), reason }));
+    return new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => {
+        this.connections.push({ url, at: Date.now() });
+        resolve();
+      });
+      socket.once('connect_error', (err) => {
+        socket.close();
+        reject(err);
+      });
+    });
+  }
+}
+
+export interface LoadOptions {
+  sockets: number;
+  /** Socket i connects to urls()[i % n] first. */
+  urls: () => readonly string[];
+  intervalMs: number;
+  ackTimeoutMs?: number;
+  prefix: string;
+}
+
+/** Many LoadClients at once. */
+export class Load {
+  readonly clients: LoadClient[] = [];
+
+  constructor(private readonly options: LoadOptions) {}
+
+  /** Connects `count` more sockets (default: options.sockets), spread over the current URLs, and starts them. */
+  async add(count = this.options.sockets, urls: readonly string[] = this.options.urls()): Promise<LoadClient[]> {
+    const added: LoadClient[] = [];
+    const first = this.clients.length;
+    for (let i = 0; i < count; i++) {
+      const n = first + i;
+      added.push(
+        new LoadClient({
+          sessionId: `${this.options.prefix}-${n}`,
+          urls: this.options.urls,
+          firstUrl: urls[i % urls.length],
+          intervalMs: this.options.intervalMs,
+          ackTimeoutMs: this.options.ackTimeoutMs ?? 10_000,
+          seed: 1000 + n,
+        }),
+      );
+    }
+    await Promise.all(added.map((client) => client.connect()));
+    this.clients.push(...added);
+    for (const client of added) client.start();
+    return added;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.clients.map((client) => client.stop()));
+  }
+
+  close(): void {
+    for (const client of this.clients) client.close();
+  }
+
+  totals(): { sent: number; acked: number; uncertain: number; pushes: number; refusedCodes: Record<string, number> } {
+    const refusedCodes: Record<string, number> = {};
+    let sent = 0;
+    let acked = 0;
+    let uncertain = 0;
+    let pushes = 0;
+    for (const client of this.clients) {
+      sent += client.sent.length;
+      acked += client.acked().length;
+      uncertain += client.uncertain().length;
+      pushes += client.pushes.length;
+      for (const e of client.sent) if (e.outcome !== 'acked') refusedCodes[`${e.outcome}:${e.errorCode}`] = (refusedCodes[`${e.outcome}:${e.errorCode}`] ?? 0) + 1;
+    }
+    return { sent, acked, uncertain, pushes, refusedCodes };
+  }
+}
+
+/**
+ * How long after `since` the client's pushes resumed: the first push reflecting an event the
+ * client emitted after `since`. Null if none came.
+ */
+export function pushResumedAfter(client: LoadClient, since: number): number | null {
+  const after = new Set(client.sent.filter((e) => e.emittedAt > since && e.eventId !== null).map((e) => e.eventId));
+  const push = client.pushes.find((p) => p.at > since && p.eventId !== null && after.has(p.eventId));
+  return push === undefined ? null : push.at - since;
+}
+
+/**
+ * Event ids this client got more than one push for, counting pushes received after `since`: each
+ * means two live activations applied the event. (After a crash the survivor may push again an
+ * event the dead owner already pushed: at-least-once, not a double activation; pass the crash
+ * time plus a delivery margin as `since` to leave those out.)
+ */
+export function duplicatePushes(client: LoadClient, since = -Infinity): string[] {
+  const seen = new Set<string>();
+  const twice = new Set<string>();
+  for (const push of client.pushes) {
+    if (push.at <= since) continue;
+    if (push.eventId === null) continue;
+    if (seen.has(push.eventId)) twice.add(push.eventId);
+    seen.add(push.eventId);
+  }
+  return [...twice];
+}
+
+// ---------------------------------------------------------------------------------------------
+// What Redis holds
+
+export interface StoredSnapshotView {
+  /** The `id` field: the last event id the snapshot covers. */
+  lastEventId: string | null;
+  /** The fencing epoch it was written under (absent for unfenced puts). */
+  epoch: number | null;
+  eventCount: number;
+  stateLastEventId: string | null;
+}
+
+export interface KeyRecord {
+  key: string;
+  shard: number;
+  logIds: string[];
+  snapshot: StoredSnapshotView | null;
+}
+
+/** A plain client for reading what the nodes wrote; the caller disconnects it. */
+export function inspector(redisUrl: string): Redis {
+  return new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 });
+}
+
+export async function readSnapshot(redis: Redis, keyspace: RedisKeyspace, key: string): Promise<StoredSnapshotView | null> {
+  const [bytes, id, epoch] = await redis.hmgetBuffer(keyspace.snapshot(key), 'bytes', 'id', 'epoch');
+  if (bytes === null) return null;
+  const lastEventId = id === null || id.length === 0 ? null : id.toString();
+  const decoded = decodeSnapshot({ key, lastEventId, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) });
+  return { lastEventId, epoch: epoch === null ? null : Number(epoch.toString()), eventCount: decoded.state.eventCount, stateLastEventId: decoded.state.lastEventId };
+}
+
+export async function readKeys(redisUrl: string, keys: readonly string[], shards: number): Promise<KeyRecord[]> {
+  const redis = inspector(redisUrl);
+  const keyspace = new RedisKeyspace('attune', shards);
+  try {
+    const records: KeyRecord[] = [];
+    for (const key of keys) {
+      const entries = await redis.xrange(keyspace.log(key), '-', '+');
+      records.push({ key, shard: shardOf(key, shards), logIds: entries.map(([id]) => id), snapshot: await readSnapshot(redis, keyspace, key) });
+    }
+    return records;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Orders `<ms>-<seq>` stream ids. */
+export function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number);
+  const [bm, bs] = b.split('-').map(Number);
+  return am - bm || as - bs;
+}
+
+export interface KeyVerdict {
+  key: string;
+  acked: number;
+  uncertain: number;
+  logged: number;
+  /** Acked event ids the log does not hold: acknowledged, then lost. */
+  missing: string[];
+  /** Log entries no ack accounts for, beyond what the uncertain sends can explain. */
+  unexplained: number;
+  /** eventCount of the final snapshot. */
+  applied: number | null;
+  /** Log entries up to the snapshot's last event id: what it must have applied, once each. */
+  coveredByLog: number | null;
+  /** Whether the final snapshot covers the whole log. */
+  complete: boolean;
+}
+
+/**
+ * Exactly once, per key: every acked id is in the log; the log holds nothing beyond the acked
+ * and the uncertain sends; the final snapshot's eventCount equals the log entries it covers
+ * (more would be a double apply, fewer a skip); and it covers the whole log.
+ */
+export function verdicts(clients: readonly LoadClient[], records: readonly KeyRecord[]): KeyVerdict[] {
+  const byKey = new Map(records.map((r) => [r.key, r]));
+  return clients.map((client) => {
+    const record = byKey.get(client.key);
+    const logIds = record?.logIds ?? [];
+    const logged = new Set(logIds);
+    const ackedIds = client.acked().map((e) => e.eventId ?? '');
+    const missing = ackedIds.filter((id) => !logged.has(id));
+    const uncertain = client.uncertain().length;
+    const snapshot = record?.snapshot ?? null;
+    const last = snapshot?.lastEventId ?? null;
+    const coveredByLog = snapshot === null ? null : last === null ? 0 : logIds.filter((id) => compareIds(id, last) <= 0).length;
+    return {
+      key: client.key,
+      acked: ackedIds.length,
+      uncertain,
+      logged: logIds.length,
+      missing,
+      unexplained: Math.max(0, logIds.length - ackedIds.length - uncertain),
+      applied: snapshot?.eventCount ?? null,
+      coveredByLog,
+      complete: logIds.length === 0 ? snapshot === null || snapshot.eventCount === 0 : snapshot !== null && last === logIds[logIds.length - 1],
+    };
+  });
+}
