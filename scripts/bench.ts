@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { ArgsError, parseArgs, USAGE, type BenchArgs } from './bench-lib/args.js';
 import { assertPortFree, freePort, SetupError, startServerChild, stopServerChild, type ServerChild } from './bench-lib/child.js';
 import { runCluster, type ClusterReport, type ClusterRun } from './bench-lib/cluster-run.js';
-import { runLoad } from './bench-lib/load.js';
+import { loadShape, runLoad } from './bench-lib/load.js';
 import { processCpuMs, processRssMB, UsageWindow } from './bench-lib/proc-stats.js';
 import { scrape, serverView, type Scrape } from './bench-lib/prom.js';
 import { toReport, type RunReport } from './bench-lib/report.js';
@@ -108,14 +108,7 @@ async function measure(label: string, child: ServerChild, args: BenchArgs, withM
     {
       label,
       url: child.url,
-      sockets: args.sockets,
-      rate: args.rate,
-      seconds: args.seconds,
-      warmup: args.warmup,
-      connectBatch: args.connectBatch,
-      connectTimeoutMs: 15_000,
-      drainMs: 5_000,
-      seed: 20261125,
+      ...loadShape(args),
     },
     {
       progress,

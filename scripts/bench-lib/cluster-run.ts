@@ -4,7 +4,7 @@ import { ensureDemoModel } from '../../src/model/demo-model.js';
 import { shardOf } from '../../src/store/shard.js';
 import type { BenchArgs } from './args.js';
 import { assertPortFree, freePort, SetupError } from './child.js';
-import { runLoad, type GroupResult } from './load.js';
+import { loadShape, runLoad, type GroupResult } from './load.js';
 import { startNodeChild, stopNodeChild, waitForSettled, type NodeChild } from './nodes.js';
 import { processCpuMs, UsageWindow } from './proc-stats.js';
 import { scrape, serverView, type Scrape, type ServerView } from './prom.js';
@@ -130,14 +130,7 @@ export async function runCluster(
         url: nodes[0].url,
         urls: nodes.map((n) => n.url),
         groupOf,
-        sockets: args.sockets,
-        rate: args.rate,
-        seconds: args.seconds,
-        warmup: args.warmup,
-        connectBatch: args.connectBatch,
-        connectTimeoutMs: 15_000,
-        drainMs: 5_000,
-        seed: 20261125,
+        ...loadShape(args),
       },
       {
         progress,

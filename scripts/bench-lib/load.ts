@@ -3,6 +3,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { io, type Socket } from 'socket.io-client';
 import { demoCatalog } from '../../src/demo/catalog.js';
+import { seededRandom } from '../../src/demo/random.js';
+import type { BenchArgs } from './args.js';
 import { SetupError } from './child.js';
 import type { AckReply, BenchEvent, ClientToServer, RecommendationsPush, ServerToClient } from './protocol.js';
 import { round, sortedCopy, summarize } from './stats.js';
@@ -142,15 +144,18 @@ interface RunState {
 
 const LOOP_DELAY_RESOLUTION_MS = 5;
 
-/** A small, fast, seedable PRNG (mulberry32): the same event sequence on every run. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+/** The load every run of one bench invocation offers, single node or cluster alike. */
+export function loadShape(args: Pick<BenchArgs, 'sockets' | 'rate' | 'seconds' | 'warmup' | 'connectBatch'>) {
+  return {
+    sockets: args.sockets,
+    rate: args.rate,
+    seconds: args.seconds,
+    warmup: args.warmup,
+    connectBatch: args.connectBatch,
+    connectTimeoutMs: 15_000,
+    drainMs: 5_000,
+    // The same event sequence on every run.
+    seed: 20261125,
   };
 }
 
