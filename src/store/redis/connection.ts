@@ -137,8 +137,11 @@ export class RedisConnection {
 
   /** ioredis's own message for a disconnected client ("Stream isn't writeable...") says less than the connection's last error. */
   private reason(err: unknown): string {
-    if (this.client.status === 'ready') return messageOf(err);
-    return `not connected (${this.lastError ? messageOf(this.lastError) : this.client.status})`;
+    // ioredis may still say 'ready' for a moment after the socket closed; its offline-queue refusal says it is not.
+    const disconnected = this.client.status !== 'ready' || (err instanceof Error && err.message.startsWith("Stream isn't writeable"));
+    if (!disconnected) return messageOf(err);
+    const state = this.client.status === 'ready' ? 'connection closed' : this.client.status;
+    return `not connected (${this.lastError ? messageOf(this.lastError) : state})`;
   }
 
   async close(): Promise<void> {

@@ -39,6 +39,8 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
     // A cluster routes SSUBSCRIBE by slot only with sharded subscribers (one per master).
     // Subscriptions wait out a reconnect in the queue (and are restored after it) rather than fail.
     const copy = client instanceof Cluster ? client.duplicate(undefined, { shardedSubscribers: forSubscribing }) : client.duplicate({ enableOfflineQueue: forSubscribing });
+    // It reconnects by itself; without a listener ioredis prints every failed attempt.
+    copy.on('error', () => {});
     await copy.connect();
     return copy;
   };
