@@ -10,13 +10,26 @@ export function rendezvousOwner(shard: number, nodes: readonly string[]): string
   let best: string | null = null;
   let bestScore = -1;
   for (const node of nodes) {
-    const score = fnv1a32(`${node}#${shard}`);
+    const score = fmix32(fnv1a32(`${node}#${shard}`));
     if (score > bestScore || (score === bestScore && best !== null && node < best)) {
       best = node;
       bestScore = score;
     }
   }
   return best;
+}
+
+/**
+ * MurmurHash3's finalizer. FNV-1a of strings that differ only in their last characters differ
+ * mostly in the low bits, so unmixed scores let one node win almost every shard of a range.
+ */
+function fmix32(hash: number): number {
+  let h = hash ^ (hash >>> 16);
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }
 
 export function assignedShards(nodeId: string, nodes: readonly string[], shardCount: number): number[] {
@@ -106,7 +119,8 @@ export class ShardOwnership {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.ticking;
-    for (const shard of this.ownedShards()) await this.letGo(shard, 'shutdown');
+    const handedOff = await Promise.allSettled(this.ownedShards().map((shard) => this.letGo(shard, 'shutdown')));
+    for (const outcome of handedOff) if (outcome.status === 'rejected') this.options.onError(outcome.reason, 'hand a shard off');
     await this.options.leases.leave(this.options.nodeId).catch((err: unknown) => this.options.onError(err, 'leave'));
   }
 
@@ -117,24 +131,26 @@ export class ShardOwnership {
       await leases.heartbeat(nodeId, leaseTtlMs);
       const nodes = await leases.liveNodes();
       const target = new Set(assignedShards(nodeId, nodes.includes(nodeId) ? nodes : [...nodes, nodeId], shardCount));
-      for (const shard of this.ownedShards()) {
-        if (!target.has(shard)) await this.letGo(shard, 'rebalance');
-        else await this.renew(shard);
-      }
-      for (const shard of target) if (!this.owned.has(shard)) await this.take(shard);
+      // All shards at once: one at a time, a round over many shards outlasts the lease it renews.
+      const kept = await Promise.allSettled(this.ownedShards().map((shard) => (target.has(shard) ? this.renew(shard) : this.letGo(shard, 'rebalance'))));
+      const taken = await Promise.allSettled([...target].filter((shard) => !this.owned.has(shard)).map((shard) => this.take(shard)));
+      const failed = [...kept, ...taken].find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+      if (failed) throw failed.reason;
       this.lastRoundOkAt = startedAt;
     } catch (err) {
       this.options.onError(err, 'shard ownership round');
       // Without the store we cannot prove ownership: give up what the clock says has lapsed.
-      for (const shard of this.ownedShards()) if (this.fence(shard) === null) await this.lose(shard);
+      await Promise.all(this.ownedShards().filter((shard) => this.fence(shard) === null).map((shard) => this.lose(shard)));
     }
   }
 
   private async take(shard: number): Promise<void> {
+    // The store started the lease's TTL at some instant after this one: counting from here never overestimates it.
+    const startedAt = this.monotonicNow();
     const lease = await this.options.leases.acquire(shard, this.options.nodeId, this.options.leaseTtlMs);
     if (lease === null) return; // still held by its previous owner, who hands it off on its next round
     const fence = { shard, epoch: lease.epoch };
-    this.owned.set(shard, { fence, renewedAt: this.monotonicNow() });
+    this.owned.set(shard, { fence, renewedAt: startedAt });
     await this.options.onGained(shard, fence);
   }
 

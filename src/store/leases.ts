@@ -21,6 +21,10 @@ export interface LeaseStore {
    * is strictly larger than every earlier epoch of the shard. When `nodeId` already holds the
    * lease it gets a new, larger epoch too: a re-acquisition fences off whatever was written
    * under the old one, and a retry after a lost reply still succeeds.
+   *
+   * A store that can lose its records while nodes run (Redis without persistence) also answers
+   * null for `ttlMs` after it finds a shard with no record, so that a node that held the lost
+   * lease stops acting as owner before anyone else starts. Epochs are not consecutive then.
    */
   acquire(shard: number, nodeId: string, ttlMs: number): Promise<Lease | null>;
   /** Extends the lease to `ttlMs` from now; false (and no change) unless `nodeId` holds it at `epoch`. */

@@ -19,6 +19,13 @@ t.test('rendezvous: every shard has one owner, and a join moves only the shards 
   t.ok(Math.min(...shares) > 256 / 3 / 2, `balanced enough: ${shares.join(', ')}`);
 });
 
+t.test('rendezvous: node ids that differ only in their last character still share the shards', async (t) => {
+  for (const nodes of [['node-0', 'node-1'], ['node-0', 'node-1', 'node-2'], ['amber', 'basil', 'cedar', 'dune']]) {
+    const shares = nodes.map((n) => assignedShards(n, nodes, 32).length);
+    t.ok(Math.min(...shares) >= 32 / nodes.length / 2, `${nodes.join(', ')} over 32 shards: ${shares.join(', ')}`);
+  }
+});
+
 function cluster(now: { ms: number }) {
   const leases = new MemoryLeaseStore(SHARDS, () => now.ms);
   const log: string[] = [];

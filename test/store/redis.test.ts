@@ -91,6 +91,10 @@ t.test('redis stops mid-test: operations reject with a retryable error, then rec
   const stores = await fresh({ url: flaky.url, commandTimeoutMs: 300 })();
   t.teardown(() => stores.close());
   await stores.log.append('s:a', entry);
+  t.equal(await stores.leases.acquire(0, 'node-a', 100), null, 'a shard with no record is quarantined for one TTL');
+  await waitFor('the quarantine to end', async () => (await stores.leases.acquire(0, 'node-a', 60_000)) !== null);
+  const before = (await stores.leases.holder(0))?.epoch ?? 0;
+  t.ok(before > Date.now() * 1000 - 60_000_000, `epochs start at the store's clock in microseconds (${before})`);
 
   await flaky.stop();
   const down = { name: 'StoreUnavailableError', retryable: true, message: /unavailable: append failed: / };
@@ -103,7 +107,11 @@ t.test('redis stops mid-test: operations reject with a retryable error, then rec
   await waitFor('the client to reconnect', () => stores.identities.userOf('x').then(() => true, () => false), 10_000);
   const after = await stores.log.append('s:a', entry);
   t.strictSame(await stores.log.read('s:a', null), [after], 'the restarted redis kept nothing (no persistence); the log works again');
-  t.strictSame(await stores.leases.acquire(0, 'node-a', 1000), { epoch: 1 }, 'scripts are loaded again after the restart');
+  t.equal(await stores.leases.acquire(0, 'node-a', 100), null, 'scripts are loaded again after the restart; the emptied store quarantines the shard');
+  t.equal(await stores.leases.acquire(0, 'node-b', 100), null, 'for every node');
+  await waitFor('the quarantine to end', async () => (await stores.leases.acquire(0, 'node-b', 1000)) !== null);
+  const epochAfter = (await stores.leases.holder(0))?.epoch ?? 0;
+  t.ok(epochAfter > before, `the epoch after the restart (${epochAfter}) exceeds the one before (${before}), though the counter was lost`);
 });
 
 t.test('a paused redis: commands time out instead of hanging, and work once it resumes', async (t) => {

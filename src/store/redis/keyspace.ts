@@ -13,6 +13,7 @@ import { assertShardCount, shardOf } from '../shard.js';
  *   <prefix>:{<shard>}:ident:<sessionId> string: the user id (shard of `s:<sessionId>`)
  *   <prefix>:{<shard>}:lease             hash: node, epoch; expires by PEXPIRE
  *   <prefix>:{<shard>}:epoch             counter, never expires: epochs only grow
+ *   <prefix>:{<shard>}:quarantine        string, expires by PX: no lease is granted while it exists
  *   <prefix>:catalog                     hash: itemId -> item JSON
  *   <prefix>:nodes                       sorted set: nodeId scored by heartbeat expiry (ms)
  */
@@ -52,6 +53,10 @@ export class RedisKeyspace {
 
   epoch(shard: number): string {
     return `${this.shard(shard)}:epoch`;
+  }
+
+  quarantine(shard: number): string {
+    return `${this.shard(shard)}:quarantine`;
   }
 
   /** The sharded pub/sub channel that tells the shard's owner a key has new log entries. */

@@ -9,10 +9,30 @@ import { LuaScript } from './lua-script.js';
  * server's clock, so nodes with skewed clocks still agree on who holds what.
  */
 
-/** KEYS: lease, epoch counter. ARGV: node id, ttl ms. Returns the new epoch, or nil when held by another node. */
+/*
+ * A Redis without persistence can come back empty: no leases, no epoch counters. Nodes that
+ * held leases before still believe so until their next renewal fails, at most one TTL. So a
+ * shard with no counter (a new or emptied store) grants no lease for one TTL, and its counter
+ * starts at Redis's clock in microseconds, above any epoch the lost counter could have reached
+ * (it grows by one per acquisition, far slower than a microsecond clock).
+ */
+
+/**
+ * KEYS: lease, epoch counter, quarantine. ARGV: node id, ttl ms. Returns the new epoch, or nil
+ * when another node holds the lease or the shard is in quarantine.
+ */
 const ACQUIRE = new LuaScript(`
 local holder = redis.call('HGET', KEYS[1], 'node')
 if holder and holder ~= ARGV[1] then return false end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  local now = redis.call('TIME')
+  redis.call('SET', KEYS[2], now[1] .. string.rep('0', 6 - #now[2]) .. now[2])
+  if not holder then
+    redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
+    return false
+  end
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then return false end
 local epoch = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], 'node', ARGV[1], 'epoch', epoch)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -85,7 +105,7 @@ export class RedisLeaseStore implements LeaseStore {
     this.assertShard(shard);
     assertNodeId(nodeId);
     assertTtl(ttlMs);
-    const keys = [this.keyspace.lease(shard), this.keyspace.epoch(shard)];
+    const keys = [this.keyspace.lease(shard), this.keyspace.epoch(shard), this.keyspace.quarantine(shard)];
     const epoch = await this.redis.call('lease acquire', (client) => ACQUIRE.run(client, keys, [nodeId, ttlMs]));
     return epoch === null ? null : { epoch: Number(epoch) };
   }
