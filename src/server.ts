@@ -73,6 +73,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
         onGained: async (shard, fence) => {
           // Logged before anything is applied under the lease, so the log's ownership intervals are conservative.
           reportOwnership({ event: 'shard-gained', nodeId, shard, epoch: fence.epoch });
+          host.adoptShard(shard);
           mailboxes.set(shard, await stores.mailbox.subscribe(shard, (key) => void host.onWake(key).catch((err: unknown) => reportError(err, `wake ${key}`))));
         },
         onLost: async (shard, reason, fence) => {

@@ -81,6 +81,11 @@ export interface ActorHostDeps {
 export class ActorHost {
   private readonly actors = new Map<string, LiveActor>();
   private readonly lanes = new KeyedLanes();
+  /**
+   * Shards being or already given up. Set before the first await of `dropShard`, so no actor of
+   * the shard is activated here once the handoff has begun, even while its lease still holds.
+   */
+  private readonly droppedShards = new Set<number>();
   private readonly now: () => number;
   private stopped = false;
 
@@ -120,7 +125,7 @@ export class ActorHost {
       const linked = await this.deps.stores.identities.userOf(identity.sessionId);
       const key = linked === null ? sKey : userKey(linked);
       const append = async (): Promise<InteractionEntry[]> => {
-        const live = this.owns(key) ? await this.activate(key) : null;
+        const live = (await this.activate(key))?.live ?? null;
         const accepted: InteractionEntry[] = [];
         for (const [i, event] of events.entries()) {
           const entry = (await this.deps.stores.log.append(key, {
@@ -172,7 +177,7 @@ export class ActorHost {
         anonymous.actor.send({ type: 'PASSIVATE' });
       }
       await this.lanes.run(uKey, async () => {
-        const live = this.owns(uKey) ? await this.activate(uKey) : null;
+        const live = (await this.activate(uKey))?.live ?? null;
         if (sessionState.eventCount === 0) return;
         const entry = await this.deps.stores.log.append(uKey, { kind: 'merge', fromKey: sKey, receivedAt: this.now(), state: sessionState });
         if (live === null) await this.wakeOwner(uKey);
@@ -195,7 +200,7 @@ export class ActorHost {
    */
   async listOnConnect(key: string, userId: string | null): Promise<RecommendationsPush> {
     const state = await this.currentState(key);
-    const live = state.eventCount > 0 && this.owns(key) ? await this.lanes.run(key, () => this.activate(key)) : undefined;
+    const live = state.eventCount > 0 ? (await this.lanes.run(key, () => this.activate(key)))?.live : undefined;
     const list = await recommendForState(this.deps.model().scorer, this.deps.catalog, state.eventCount === 0 ? null : state, this.deps.config.pushSize);
     if (live && live.lastPushedIds === null) live.lastPushedIds = list.items.map((i) => i.itemId);
     return toPush(list, null);
@@ -207,9 +212,24 @@ export class ActorHost {
    */
   onWake(key: string): Promise<void> {
     return this.lanes.run(key, async () => {
-      if (!this.owns(key)) return;
-      await this.catchUp(await this.activate(key));
+      const activation = await this.activate(key);
+      if (activation === null) return;
+      const { live, replayed } = activation;
+      if (replayed === null) {
+        await this.catchUp(live);
+        return;
+      }
+      // Activated by this note: the state already holds the new entries, but no list reflecting
+      // them has been pushed (the socket may be on another node). The latest one is the cause.
+      const latest = replayed.findLast((entry): entry is InteractionEntry => entry.kind === 'interaction');
+      if (latest !== undefined) live.unscored.push(latest);
+      this.scheduleScore(live);
     });
+  }
+
+  /** The shard is this node's (again): its keys may be activated here. */
+  adoptShard(shard: number): void {
+    this.droppedShards.delete(shard);
   }
 
   /**
@@ -217,6 +237,7 @@ export class ActorHost {
    * last, still-fenced snapshot first; after a lost lease they cannot, and the log has it all.
    */
   async dropShard(shard: number, flush: boolean): Promise<void> {
+    this.droppedShards.add(shard);
     const leaving = [...this.actors.values()].filter((live) => shardOf(live.key, this.deps.stores.shardCount) === shard);
     await Promise.all(
       leaving.map((live) =>
@@ -257,24 +278,33 @@ export class ActorHost {
     return (await this.loadState(key)).state;
   }
 
-  private async loadState(key: string): Promise<{ state: SessionState; userId: string | null }> {
+  private async loadState(key: string): Promise<{ state: SessionState; userId: string | null; replayed: LogEntry[] }> {
     const stored = await this.deps.stores.snapshots.get(key);
     const snapshot = stored === null ? null : decodeSnapshot(stored);
     const base = snapshot?.state ?? initialState();
-    const entries: LogEntry[] = await this.deps.stores.log.read(key, base.lastEventId);
+    const replayed: LogEntry[] = await this.deps.stores.log.read(key, base.lastEventId);
     return {
-      state: entries.reduce((s, e) => reduce(s, e, this.deps.model().reducer), base),
+      state: replayed.reduce((s, e) => reduce(s, e, this.deps.model().reducer), base),
       userId: snapshot?.userId ?? null,
+      replayed,
     };
   }
 
-  /** Must run inside the key's lane, so a rehydration never races an append of the same key. */
-  private async activate(key: string): Promise<LiveActor> {
+  /**
+   * The key's actor, activated from snapshot + log when it is not live; null when the key is
+   * not this node's. `replayed` holds the log entries folded in by this activation (null when
+   * the actor was live already). Must run inside the key's lane, so a rehydration never races
+   * an append of the same key.
+   */
+  private async activate(key: string): Promise<{ live: LiveActor; replayed: LogEntry[] | null } | null> {
+    if (!this.owns(key)) return null;
     const existing = this.actors.get(key);
-    if (existing) return existing;
+    if (existing) return { live: existing, replayed: null };
     const loaded = await this.loadState(key);
+    // The shard may have been handed off while the state loaded.
+    if (!this.owns(key)) return null;
     const raced = this.actors.get(key);
-    if (raced) return raced;
+    if (raced) return { live: raced, replayed: null };
     const live = new LiveActor(key, key.startsWith('u:') ? key.slice(2) : loaded.userId, loaded.state, this.now, this.deps.config.actors);
     live.actor.subscribe({
       complete: () => this.passivated(live),
@@ -283,7 +313,7 @@ export class ActorHost {
     this.actors.set(key, live);
     this.deps.metrics.liveActors.set(this.actors.size);
     live.actor.start();
-    return live;
+    return { live, replayed: loaded.replayed };
   }
 
   private passivated(live: LiveActor): void {
@@ -370,7 +400,9 @@ export class ActorHost {
   }
 
   private owns(key: string): boolean {
-    return this.deps.ownership === undefined || this.deps.ownership.fence(shardOf(key, this.deps.stores.shardCount)) !== null;
+    if (this.deps.ownership === undefined) return true;
+    const shard = shardOf(key, this.deps.stores.shardCount);
+    return !this.droppedShards.has(shard) && this.deps.ownership.fence(shard) !== null;
   }
 
   private async catchUp(live: LiveActor): Promise<void> {

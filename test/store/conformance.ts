@@ -2,7 +2,7 @@ import type { Test } from 'tap';
 import type { Stores } from '../../src/store/types.js';
 import { compareEventIds } from '../../src/store/types.js';
 import { initialState } from '../../src/actors/state.js';
-import { interaction, merge } from '../helpers.js';
+import { interaction, merge, waitFor } from '../helpers.js';
 
 /**
  * The behaviour every store implementation owes the rest of Attune. Each implementation's test
@@ -120,6 +120,26 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
     await mailbox.notify(3, 'u:late');
     await new Promise((r) => setTimeout(r, 50));
     t.strictSame(got, ['u:alice', 's:tab']);
+  });
+
+  withStores('mailbox: notes sent while the shard has no subscriber reach the next one, once per key', async (t, { mailbox }) => {
+    await mailbox.notify(5, 'u:quiet');
+    await mailbox.notify(5, 's:tab');
+    await mailbox.notify(5, 'u:quiet');
+    await mailbox.notify(6, 'u:elsewhere');
+    const got: string[] = [];
+    const unsubscribe = await mailbox.subscribe(5, (key) => got.push(key));
+    await waitFor('the kept notes', () => got.length >= 2);
+    await mailbox.notify(5, 'u:live');
+    await waitFor('the live note', () => got.includes('u:live'));
+    t.strictSame(got.slice(0, 2).sort(), ['s:tab', 'u:quiet'], 'the kept notes first, each key once, none of another shard');
+    t.strictSame(got.slice(2), ['u:live']);
+    await unsubscribe();
+    const again: string[] = [];
+    const second = await mailbox.subscribe(5, (key) => again.push(key));
+    await new Promise((r) => setTimeout(r, 50));
+    t.strictSame(again, [], 'delivered notes are not kept');
+    await second();
   });
 
   withStores('identities: a session links to one user', async (t, { identities }) => {

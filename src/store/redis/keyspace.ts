@@ -14,6 +14,7 @@ import { assertShardCount, shardOf } from '../shard.js';
  *   <prefix>:{<shard>}:lease             hash: node, epoch; expires by PEXPIRE
  *   <prefix>:{<shard>}:epoch             counter, never expires: epochs only grow
  *   <prefix>:{<shard>}:quarantine        string, expires by PX: no lease is granted while it exists
+ *   <prefix>:{<shard>}:kept              set of actor keys whose wake note found no subscriber
  *   <prefix>:catalog                     hash: itemId -> item JSON
  *   <prefix>:nodes                       sorted set: nodeId scored by heartbeat expiry (ms)
  */
@@ -57,6 +58,10 @@ export class RedisKeyspace {
 
   quarantine(shard: number): string {
     return `${this.shard(shard)}:quarantine`;
+  }
+
+  keptNotes(shard: number): string {
+    return `${this.shard(shard)}:kept`;
   }
 
   /** The sharded pub/sub channel that tells the shard's owner a key has new log entries. */
