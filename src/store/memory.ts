@@ -94,8 +94,10 @@ export class MemorySnapshotStore implements SnapshotStore {
 
 export class MemoryCatalogStore implements CatalogStore {
   private readonly items = new Map<string, CatalogItem>();
+  private changes = 0;
 
   async upsert(updates: readonly CatalogItemUpdate[]): Promise<CatalogItem[]> {
+    if (updates.length > 0) this.changes++;
     return updates.map((update) => {
       const merged = mergeItem(this.items.get(update.itemId), update);
       this.items.set(merged.itemId, merged);
@@ -105,6 +107,14 @@ export class MemoryCatalogStore implements CatalogStore {
 
   async list(): Promise<CatalogItem[]> {
     return [...this.items.values()];
+  }
+
+  async get(itemIds: readonly string[]): Promise<CatalogItem[]> {
+    return itemIds.flatMap((id) => this.items.get(id) ?? []);
+  }
+
+  async version(): Promise<number> {
+    return this.changes;
   }
 }
 

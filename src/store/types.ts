@@ -66,6 +66,13 @@ export interface CatalogStore {
   /** Merges each update into the stored item (or creates it); returns the items as now stored. */
   upsert(updates: readonly CatalogItemUpdate[]): Promise<CatalogItem[]>;
   list(): Promise<CatalogItem[]>;
+  /** The stored items among `itemIds`, in their order; unknown ids are left out. */
+  get(itemIds: readonly string[]): Promise<CatalogItem[]>;
+  /**
+   * A number that changes with every upsert (it only grows): a node that has applied the
+   * catalog as of version V and reads another knows it missed changes.
+   */
+  version(): Promise<number>;
 }
 
 /** Which user an anonymous session was identified as. */

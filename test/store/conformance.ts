@@ -98,6 +98,21 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
     const [twice] = await catalog.upsert([{ itemId: 'c', price: 12.99 }, { itemId: 'c', title: 'C' }]).then((items) => items.slice(1));
     t.strictSame(twice, { itemId: 'c', title: 'C', category: 'uncategorized', price: 12.99, inStock: true }, 'updates of one item in a batch apply in order');
     t.strictSame(await catalog.upsert([]), []);
+    t.strictSame(await catalog.get(['c', 'nope', 'a']), [twice, updated], 'get: stored items in the order asked, unknown ids left out');
+    t.strictSame(await catalog.get([]), []);
+  });
+
+  withStores('catalog: the version grows with every write', async (t, { catalog }) => {
+    const start = await catalog.version();
+    await catalog.upsert([{ itemId: 'a' }]);
+    const afterOne = await catalog.version();
+    t.ok(afterOne > start, `${afterOne} > ${start}`);
+    await catalog.upsert([{ itemId: 'a', inStock: false }, { itemId: 'b' }]);
+    t.ok((await catalog.version()) > afterOne);
+    const unchanged = await catalog.version();
+    await catalog.list();
+    await catalog.get(['a']);
+    t.equal(await catalog.version(), unchanged, 'reads do not change it');
   });
 
   withStores('mailbox: notes reach the shard\'s subscriber until it unsubscribes', async (t, { mailbox }) => {

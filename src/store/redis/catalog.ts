@@ -14,6 +14,7 @@ for i = 1, #ARGV, 3 do
   if (redis.call('HGET', KEYS[1], ARGV[i]) or '') ~= ARGV[i + 1] then return 0 end
 end
 for i = 1, #ARGV, 3 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2]) end
+redis.call('INCR', KEYS[2])
 return 1
 `);
 
@@ -39,6 +40,17 @@ export class RedisCatalogStore implements CatalogStore {
     return values.map(parseItem);
   }
 
+  async get(itemIds: readonly string[]): Promise<CatalogItem[]> {
+    if (itemIds.length === 0) return [];
+    const values = await this.redis.call('catalog get', (client) => client.hmget(this.keyspace.catalog, ...itemIds));
+    return values.flatMap((json) => (json === null ? [] : [parseItem(json)]));
+  }
+
+  async version(): Promise<number> {
+    const version = await this.redis.call('catalog version', (client) => client.get(this.keyspace.catalogVersion));
+    return version === null ? 0 : Number(version);
+  }
+
   /** Retries when a concurrent upsert changed one of the items between the read and the write. */
   private async upsertChunk(updates: readonly CatalogItemUpdate[]): Promise<CatalogItem[]> {
     const ids = [...new Set(updates.map((update) => update.itemId))];
@@ -55,7 +67,7 @@ export class RedisCatalogStore implements CatalogStore {
         return merged;
       });
       const args = ids.flatMap((id, i) => [id, before[i] ?? '', JSON.stringify(items.get(id))]);
-      const written = await this.redis.call('catalog upsert', (client) => COMPARE_AND_SET.run(client, [this.keyspace.catalog], args));
+      const written = await this.redis.call('catalog upsert', (client) => COMPARE_AND_SET.run(client, [this.keyspace.catalog, this.keyspace.catalogVersion], args));
       if (written === 1) return stored;
     }
     throw new Error(`catalog upsert lost ${MAX_ATTEMPTS} races with concurrent upserts of the same items`);

@@ -15,7 +15,8 @@ import { assertShardCount, shardOf } from '../shard.js';
  *   <prefix>:{<shard>}:epoch             counter, never expires: epochs only grow
  *   <prefix>:{<shard>}:quarantine        string, expires by PX: no lease is granted while it exists
  *   <prefix>:{<shard>}:kept              set of actor keys whose wake note found no subscriber
- *   <prefix>:catalog                     hash: itemId -> item JSON
+ *   <prefix>:{catalog}:items             hash: itemId -> item JSON
+ *   <prefix>:{catalog}:version           counter, incremented by every catalog write
  *   <prefix>:nodes                       sorted set: nodeId scored by heartbeat expiry (ms)
  */
 export class RedisKeyspace {
@@ -69,8 +70,13 @@ export class RedisKeyspace {
     return `${this.shard(shard)}:wake`;
   }
 
+  /** The items hash and its version counter share a hash tag, so one script writes both. */
   get catalog(): string {
-    return `${this.prefix}:catalog`;
+    return `${this.prefix}:{catalog}:items`;
+  }
+
+  get catalogVersion(): string {
+    return `${this.prefix}:{catalog}:version`;
   }
 
   get nodes(): string {
