@@ -92,12 +92,23 @@ export class MemorySnapshotStore implements SnapshotStore {
   }
 }
 
+/** How many catalog writes the change log remembers (memory and Redis alike). */
+export const CATALOG_CHANGES_KEPT = 10_000;
+
 export class MemoryCatalogStore implements CatalogStore {
   private readonly items = new Map<string, CatalogItem>();
   private changes = 0;
+  /** The latest writes' item ids, oldest first; the last one is version `changes`. */
+  private readonly changeLog: string[][] = [];
+
+  constructor(private readonly changesKept = CATALOG_CHANGES_KEPT) {}
 
   async upsert(updates: readonly CatalogItemUpdate[]): Promise<CatalogItem[]> {
-    if (updates.length > 0) this.changes++;
+    if (updates.length > 0) {
+      this.changes++;
+      this.changeLog.push([...new Set(updates.map((update) => update.itemId))]);
+      if (this.changeLog.length > this.changesKept) this.changeLog.shift();
+    }
     return updates.map((update) => {
       const merged = mergeItem(this.items.get(update.itemId), update);
       this.items.set(merged.itemId, merged);
@@ -115,6 +126,12 @@ export class MemoryCatalogStore implements CatalogStore {
 
   async version(): Promise<number> {
     return this.changes;
+  }
+
+  async changesSince(version: number): Promise<{ version: number; itemIds: string[] } | null> {
+    const missed = this.changes - version;
+    if (missed < 0 || missed > this.changeLog.length) return null;
+    return { version: this.changes, itemIds: [...new Set(this.changeLog.slice(this.changeLog.length - missed).flat())] };
   }
 }
 

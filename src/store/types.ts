@@ -68,11 +68,14 @@ export interface CatalogStore {
   list(): Promise<CatalogItem[]>;
   /** The stored items among `itemIds`, in their order; unknown ids are left out. */
   get(itemIds: readonly string[]): Promise<CatalogItem[]>;
-  /**
-   * A number that changes with every upsert (it only grows): a node that has applied the
-   * catalog as of version V and reads another knows it missed changes.
-   */
+  /** Counts the writes: every upsert of at least one item adds one. */
   version(): Promise<number>;
+  /**
+   * The ids written by the upserts after `version`, up to `version` as returned: what a node
+   * holding a copy of the catalog as of `version` must re-read. Null when the change log no
+   * longer reaches back that far (it keeps the latest writes only): re-read the whole catalog.
+   */
+  changesSince(version: number): Promise<{ version: number; itemIds: string[] } | null>;
 }
 
 /** Which user an anonymous session was identified as. */

@@ -113,6 +113,12 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
     await catalog.list();
     await catalog.get(['a']);
     t.equal(await catalog.version(), unchanged, 'reads do not change it');
+    t.strictSame(await catalog.changesSince(unchanged), { version: unchanged, itemIds: [] }, 'nothing since the current version');
+    t.strictSame(await catalog.changesSince(afterOne), { version: unchanged, itemIds: ['a', 'b'] }, 'the ids written since, once each');
+    t.strictSame(await catalog.changesSince(start), { version: unchanged, itemIds: ['a', 'b'] });
+    await catalog.upsert([{ itemId: 'c' }]);
+    t.strictSame(await catalog.changesSince(unchanged), { version: unchanged + 1, itemIds: ['c'] });
+    t.equal(await catalog.changesSince(unchanged + 5), null, 'a version from the future: re-read everything');
   });
 
   withStores('mailbox: notes reach the shard\'s subscriber until it unsubscribes', async (t, { mailbox }) => {

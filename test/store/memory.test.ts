@@ -1,5 +1,5 @@
 import t from 'tap';
-import { createMemoryStores } from '../../src/store/memory.js';
+import { createMemoryStores, MemoryCatalogStore } from '../../src/store/memory.js';
 import { compareEventIds } from '../../src/store/types.js';
 import { storeConformance } from './conformance.js';
 
@@ -10,4 +10,11 @@ t.test('event ids compare as (ms, seq) numbers, not strings', async (t) => {
   t.ok(compareEventIds('10-2', '10-10') < 0);
   t.equal(compareEventIds('10-2', '10-2'), 0);
   t.ok(compareEventIds(null, '0-0') < 0);
+});
+
+t.test('memory catalog: a copy older than the change log reaches must re-read everything', async (t) => {
+  const catalog = new MemoryCatalogStore(2);
+  for (const itemId of ['a', 'b', 'c']) await catalog.upsert([{ itemId }]);
+  t.strictSame(await catalog.changesSince(1), { version: 3, itemIds: ['b', 'c'] });
+  t.equal(await catalog.changesSince(0), null, 'the first write is no longer logged');
 });

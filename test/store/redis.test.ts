@@ -114,6 +114,19 @@ t.test('redis stops mid-test: operations reject with a retryable error, then rec
   t.ok(epochAfter > before, `the epoch after the restart (${epochAfter}) exceeds the one before (${before}), though the counter was lost`);
 });
 
+t.test('redis catalog: a copy older than the change log reaches must re-read everything', async (t) => {
+  const stores = await createRedisStores({ url: server.url, shardCount: 16, keyPrefix: 'trim-test' });
+  t.teardown(() => stores.close());
+  for (const itemId of ['a', 'b', 'c']) await stores.catalog.upsert([{ itemId }]);
+  const keyspace = new RedisKeyspace('trim-test', 16);
+  const client = new Redis(server.port, '127.0.0.1');
+  t.teardown(() => client.disconnect());
+  t.equal(await client.xlen(keyspace.catalogChanges), 3);
+  await client.xtrim(keyspace.catalogChanges, 'MAXLEN', 2);
+  t.strictSame(await stores.catalog.changesSince(1), { version: 3, itemIds: ['b', 'c'] });
+  t.equal(await stores.catalog.changesSince(0), null, 'the first write is no longer logged');
+});
+
 t.test('a paused redis: commands time out instead of hanging, and work once it resumes', async (t) => {
   const paused = await startRedis();
   t.teardown(() => paused.stop());

@@ -17,6 +17,7 @@ import { assertShardCount, shardOf } from '../shard.js';
  *   <prefix>:{<shard>}:kept              set of actor keys whose wake note found no subscriber
  *   <prefix>:{catalog}:items             hash: itemId -> item JSON
  *   <prefix>:{catalog}:version           counter, incremented by every catalog write
+ *   <prefix>:{catalog}:changes           stream, entry id <version>-0 holds that write's item ids
  *   <prefix>:nodes                       sorted set: nodeId scored by heartbeat expiry (ms)
  */
 export class RedisKeyspace {
@@ -77,6 +78,10 @@ export class RedisKeyspace {
 
   get catalogVersion(): string {
     return `${this.prefix}:{catalog}:version`;
+  }
+
+  get catalogChanges(): string {
+    return `${this.prefix}:{catalog}:changes`;
   }
 
   get nodes(): string {
