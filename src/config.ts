@@ -56,6 +56,20 @@ export interface AttuneConfig {
     count: number;
     refreshMs: number;
   };
+  /** Cached lists for keys with no live actor here (cold users, anonymous GETs, crawlers) and related items. */
+  cache: {
+    enabled: boolean;
+    /** Entries per cache per node (the first layer). */
+    localMax: number;
+    /** A cached list is served as is for this long... */
+    freshMs: number;
+    /** ...and then, stale, for this much longer while one refresh runs. */
+    staleMs: number;
+    /** How long a node with nothing cached waits for another node's computation of the same list. */
+    lockWaitMs: number;
+    /** How often each node asks the catalog store for changes made through other nodes. */
+    catalogPollMs: number;
+  };
   reducer: ReducerConfig;
 }
 
@@ -74,11 +88,12 @@ export const defaultConfig: AttuneConfig = {
   cluster: { nodeId: null, shardCount: 256, leaseTtlMs: 5000 },
   trends: { popularHalfLifeMs: 7 * 24 * 3600_000, trendingHalfLifeMs: 3600_000 },
   segments: { count: 8, refreshMs: 60_000 },
+  cache: { enabled: true, localMax: 10_000, freshMs: 2000, staleMs: 60_000, lockWaitMs: 250, catalogPollMs: 250 },
   reducer: defaultReducerConfig,
 };
 
 /** A partial config, as tests and embedders pass it; nested groups merge key by key. */
-export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 'http' | 'redis' | 'cluster' | 'trends' | 'segments' | 'reducer'>> & {
+export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 'http' | 'redis' | 'cluster' | 'trends' | 'segments' | 'cache' | 'reducer'>> & {
   redis?: Partial<AttuneConfig['redis']>;
   cluster?: Partial<AttuneConfig['cluster']>;
   actors?: Partial<AttuneConfig['actors']>;
@@ -86,6 +101,7 @@ export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 
   http?: Partial<AttuneConfig['http']>;
   trends?: Partial<AttuneConfig['trends']>;
   segments?: Partial<AttuneConfig['segments']>;
+  cache?: Partial<AttuneConfig['cache']>;
   reducer?: Partial<ReducerConfig>;
 };
 
@@ -100,6 +116,7 @@ export function mergeConfig(overrides: ConfigOverrides = {}, base: AttuneConfig 
     cluster: { ...base.cluster, ...overrides.cluster },
     trends: { ...base.trends, ...overrides.trends },
     segments: { ...base.segments, ...overrides.segments },
+    cache: { ...base.cache, ...overrides.cache },
     reducer: { ...base.reducer, ...overrides.reducer },
   };
 }
@@ -171,6 +188,12 @@ export const OPTIONS: readonly OptionSpec[] = [
   option<number>('trending-half-life-ms', ['ATTUNE_TRENDING_HALF_LIFE_MS'], 'half-life of the live trending counts', int(1, 365 * 86_400_000), (o, v) => (o.trends = { ...o.trends, trendingHalfLifeMs: v })),
   option<number>('segments', ['ATTUNE_SEGMENTS'], 'number of user segments', int(1, 1000), (o, v) => (o.segments = { ...o.segments, count: v })),
   option<number>('segments-refresh-ms', ['ATTUNE_SEGMENTS_REFRESH_MS'], 'how old segments may get before a request recomputes them', int(0, 86_400_000), (o, v) => (o.segments = { ...o.segments, refreshMs: v })),
+  option<boolean>('cache', ['ATTUNE_CACHE'], 'cache lists for keys with no live actor on this node, and related items (false: compute every time)', bool, (o, v) => (o.cache = { ...o.cache, enabled: v })),
+  option<number>('cache-local-max', ['ATTUNE_CACHE_LOCAL_MAX'], 'entries per cache kept in each node\'s memory', int(1, 10_000_000), (o, v) => (o.cache = { ...o.cache, localMax: v })),
+  option<number>('cache-fresh-ms', ['ATTUNE_CACHE_FRESH_MS'], 'ms a cached list is served without a refresh', int(1, 86_400_000), (o, v) => (o.cache = { ...o.cache, freshMs: v })),
+  option<number>('cache-stale-ms', ['ATTUNE_CACHE_STALE_MS'], 'ms after that a stale list is served while one refresh runs', int(0, 86_400_000), (o, v) => (o.cache = { ...o.cache, staleMs: v })),
+  option<number>('cache-lock-wait-ms', ['ATTUNE_CACHE_LOCK_WAIT_MS'], 'ms a node with nothing cached waits for another node\'s computation', int(0, 60_000), (o, v) => (o.cache = { ...o.cache, lockWaitMs: v })),
+  option<number>('catalog-poll-ms', ['ATTUNE_CATALOG_POLL_MS'], 'ms between checks for catalog changes made through other nodes', int(10, 60_000), (o, v) => (o.cache = { ...o.cache, catalogPollMs: v })),
 ];
 
 /** Reads env, then `--flag value` / `--flag=value` arguments, over the defaults. */

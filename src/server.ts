@@ -10,6 +10,7 @@ import { ActorHost } from './actors/actor-host.js';
 import type { AttuneConfig } from './config.js';
 import { demoCatalog } from './demo/catalog.js';
 import { CatalogIndex } from './model/catalog.js';
+import { CatalogSync } from './model/catalog-sync.js';
 import { ensureDemoModel } from './model/demo-model.js';
 import { ItemTrends } from './model/item-trends.js';
 import { ModelSlot } from './model/model-slot.js';
@@ -49,8 +50,17 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const stores = options.stores ?? redisStores ?? createMemoryStores({ shardCount: config.cluster.shardCount });
   const nodeId = config.cluster.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const metrics = createMetrics();
-  if (config.demoCatalog) await stores.catalog.upsert(demoCatalog());
-  const catalog = new CatalogIndex(await stores.catalog.list());
+  if (config.demoCatalog) await seedDemoCatalog(stores);
+  const catalog = new CatalogIndex();
+  let reportError: (err: unknown, context: string) => void = (err, context) => console.error(`attune: ${context}:`, err);
+  // Item updates made through other nodes reach this node's filters through the store's change log.
+  const catalogSync = await CatalogSync.load({
+    store: stores.catalog,
+    index: catalog,
+    pollMs: config.cache.catalogPollMs,
+    onStockChanged: (itemIds) => host.onStockChanged(itemIds),
+    onError: (err, context) => reportError(err, context),
+  });
 
   const log = (message: string): void => {
     if (config.logLevel !== 'silent' && config.logLevel !== 'error' && config.logLevel !== 'warn') console.log(`attune: ${message}`);
@@ -59,7 +69,6 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const model = await ModelSlot.load(modelDir, config.scoring, config.reducer);
 
   const trends = new ItemTrends(config.trends.popularHalfLifeMs, config.trends.trendingHalfLifeMs);
-  let reportError: (err: unknown, context: string) => void = (err, context) => console.error(`attune: ${context}:`, err);
   let io: AttuneSocketServer | null = null;
   let reportOwnership: (change: Record<string, unknown>) => void = () => {};
   // Stores shared with other nodes: this node acts only for the shards it leases.
@@ -133,6 +142,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const url = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`;
   ownership?.start();
+  if (stores.sharedByNodes) catalogSync.start();
   log(`serving ${catalog.size} items with model ${model.manifest.version} on ${url}`);
 
   let closing: Promise<void> | null = null;
@@ -152,6 +162,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       (closing ??= (async () => {
         // Hand the shards off first (fenced snapshots, released leases) so others take over at once.
         await ownership?.stop();
+        await catalogSync.stop();
         io?.close();
         await app.close();
         await host.stop();
@@ -160,6 +171,14 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
         await stores.close();
       })()),
   };
+}
+
+/** Adds the demo items the catalog lacks; items already there (maybe updated since) stay as they are. */
+async function seedDemoCatalog(stores: Stores): Promise<void> {
+  const demo = demoCatalog();
+  const present = new Set((await stores.catalog.get(demo.map((item) => item.itemId))).map((item) => item.itemId));
+  const missing = demo.filter((item) => !present.has(item.itemId));
+  if (missing.length > 0) await stores.catalog.upsert(missing);
 }
 
 function usesRedis(config: AttuneConfig): boolean {
