@@ -3,7 +3,10 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createShardedAdapter } from '@socket.io/redis-adapter';
 import { ShardOwnership } from './actors/shard-ownership.js';
-import { createRedisStores, type RedisStores } from './store/redis/index.js';
+import { createRedisStores, type RedisConnectionOptions, type RedisStores } from './store/redis/index.js';
+import { ListCache } from './cache/list-cache.js';
+import { RedisSharedLayer } from './cache/redis-shared-layer.js';
+import { MemorySharedLayer, type SharedLayer } from './cache/shared-layer.js';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { ActorHost } from './actors/actor-host.js';
@@ -45,7 +48,7 @@ function findWebDir(): string {
 }
 
 /** Wires stores, model, actors, HTTP and sockets of one node, and starts listening. */
-export async function startServer(config: AttuneConfig, options: { stores?: Stores } = {}): Promise<RunningServer> {
+export async function startServer(config: AttuneConfig, options: { stores?: Stores; cacheLayer?: SharedLayer } = {}): Promise<RunningServer> {
   const redisStores = options.stores === undefined && usesRedis(config) ? await openRedisStores(config) : null;
   const stores = options.stores ?? redisStores ?? createMemoryStores({ shardCount: config.cluster.shardCount });
   const nodeId = config.cluster.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -113,6 +116,16 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     refreshMs: config.segments.refreshMs,
   });
 
+  // The cache's shared layer: Redis (own connections) when the stores are, else this process's memory.
+  const cacheLayer = options.cacheLayer ?? (usesRedis(config) ? await RedisSharedLayer.open(redisConnectionOptions(config)) : new MemorySharedLayer());
+  const lists = config.cache.enabled
+    ? {
+        recommendations: new ListCache('recommendations', cacheLayer, config.cache, metrics, catalog, (err, context) => reportError(err, context)),
+        related: new ListCache('related', cacheLayer, config.cache, metrics, catalog, (err, context) => reportError(err, context)),
+      }
+    : null;
+  for (const cache of Object.values(lists ?? {})) await cache.listen();
+
   const app = createHttpApp({
     config,
     host,
@@ -122,6 +135,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     trends,
     segmenter,
     metrics,
+    lists,
     webDir: findWebDir(),
     now: Date.now,
     notReadyReason: () => (ownership === null || ownership.connected() ? null : 'this node has not reached the lease store within a lease TTL'),
@@ -167,6 +181,8 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
         await app.close();
         await host.stop();
         await model.close();
+        for (const cache of Object.values(lists ?? {})) await cache.close();
+        if (options.cacheLayer === undefined) await cacheLayer.close();
         for (const client of adapterClients ?? []) client.disconnect();
         await stores.close();
       })()),
@@ -185,10 +201,13 @@ function usesRedis(config: AttuneConfig): boolean {
   return config.redis.url !== null || config.redis.cluster.length > 0;
 }
 
-function openRedisStores(config: AttuneConfig): Promise<RedisStores> {
-  return createRedisStores({
+function redisConnectionOptions(config: AttuneConfig): RedisConnectionOptions {
+  return {
     ...(config.redis.cluster.length > 0 ? { cluster: [...config.redis.cluster] } : { url: config.redis.url ?? undefined }),
     ...(config.redis.password === null ? {} : { password: config.redis.password }),
-    shardCount: config.cluster.shardCount,
-  });
+  };
+}
+
+function openRedisStores(config: AttuneConfig): Promise<RedisStores> {
+  return createRedisStores({ ...redisConnectionOptions(config), shardCount: config.cluster.shardCount });
 }

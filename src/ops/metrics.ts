@@ -69,6 +69,30 @@ export function createMetrics() {
       help: 'Open socket.io connections on this node.',
       registers: [registry],
     }),
+    cacheLookups: new Counter({
+      name: 'attune_cache_lookups_total',
+      help: 'Cached-list lookups by cache and outcome: hit_local, hit_shared, stale (served while one refresh runs) or miss.',
+      labelNames: ['cache', 'outcome'],
+      registers: [registry],
+    }),
+    cacheRefreshes: new Counter({
+      name: 'attune_cache_refreshes_total',
+      help: 'Lists computed for a cache (cold loads and background refreshes): the recomputations the cache let through.',
+      labelNames: ['cache'],
+      registers: [registry],
+    }),
+    cacheLockWaits: new Counter({
+      name: 'attune_cache_lock_waits_total',
+      help: 'Loads that waited for another node computing the same list.',
+      labelNames: ['cache'],
+      registers: [registry],
+    }),
+    cacheFallbacks: new Counter({
+      name: 'attune_cache_fallbacks_total',
+      help: 'Lookups answered with the popularity fallback because the list could not be computed and nothing stale was cached, by reason.',
+      labelNames: ['cache', 'reason'],
+      registers: [registry],
+    }),
   };
 }
 

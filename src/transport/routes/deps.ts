@@ -1,4 +1,5 @@
 import type { ActorHost } from '../../actors/actor-host.js';
+import type { ListCache } from '../../cache/list-cache.js';
 import type { AttuneConfig } from '../../config.js';
 import type { CatalogIndex } from '../../model/catalog.js';
 import type { ItemTrends } from '../../model/item-trends.js';
@@ -17,6 +18,8 @@ export interface HttpDeps {
   trends: ItemTrends;
   segmenter: Segmenter;
   metrics: Metrics;
+  /** Cached lists for keys with no live actor here and for related items; null when caching is off. */
+  lists: { recommendations: ListCache; related: ListCache } | null;
   webDir: string;
   now: () => number;
   /** Null when the node can serve; otherwise why not (the stores are unreachable...). */

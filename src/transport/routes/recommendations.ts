@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { AttuneError } from '../../errors.js';
 import { defaultFilter } from '../../model/filters.js';
-import { rankItems, relatedItems, type RecommendationList } from '../../model/recommend.js';
+import { rankItems, recommendForState, relatedItems, type ListOptions, type RecommendationList } from '../../model/recommend.js';
+import { StoreUnavailableError } from '../../store/types.js';
+import { sessionKey } from '../../actors/events.js';
 import { filterFromQuery, filterQueryProperties, identityQueryProperties, keyFor, listOptionsFromQuery, type FilterQuery } from '../list-options.js';
 import { ID_MAX } from '../schemas.js';
 import type { HttpDeps } from './deps.js';
@@ -65,27 +67,65 @@ export function recommendationRoutes(app: FastifyInstance, deps: HttpDeps): void
     return state.eventCount === 0 ? null : state;
   };
 
-  app.get<{ Querystring: ListQuery }>('/v1/recommendations', { schema: { querystring: listQuerySchema() } }, async (request) => {
+  /** The popularity list: what a cache serves when it has nothing and cannot compute. */
+  const popular = (n: number, options: ListOptions) => recommendForState(deps.model.scorer, deps.catalog, null, n, options);
+
+  app.get<{ Querystring: ListQuery }>('/v1/recommendations', { schema: { querystring: listQuerySchema() } }, async (request, reply) => {
     const stop = deps.metrics.recommendationLatency.startTimer({ route: 'recommendations' });
-    const key = await keyFor(request.query, resolve);
+    const options = listOptionsFromQuery(request.query);
+    const n = request.query.numResults;
+    let key: string | null;
+    try {
+      key = await keyFor(request.query, resolve);
+    } catch (err) {
+      // Redis down: with a cache, the session's own cached list (or the fallback) beats an error.
+      if (!(err instanceof StoreUnavailableError) || deps.lists === null || request.query.sessionId === undefined) throw err;
+      key = sessionKey(request.query.sessionId);
+    }
     if (key === null) throw new AttuneError('MISSING_IDENTITY', 'querystring must have sessionId or userId');
-    const list = await deps.host.recommend(key, request.query.numResults, listOptionsFromQuery(request.query));
+    const actorKey = key;
+    // A live actor here is always current; only lists of keys without one are cached.
+    const served =
+      deps.lists === null || deps.host.isLive(actorKey)
+        ? { list: await deps.host.recommend(actorKey, n, options), cache: 'bypass' }
+        : await deps.lists.recommendations.list({
+            key: `${deps.model.scorer.version}|${actorKey}|${n}|${JSON.stringify(options)}`,
+            n,
+            excludeOutOfStock: options.filter?.excludeOutOfStock ?? true,
+            compute: (candidates) => deps.host.recommend(actorKey, candidates, options),
+            fallback: (count) => popular(count, options),
+          });
     stop();
-    return toResponse(list);
+    reply.header('x-attune-cache', served.cache);
+    return toResponse(served.list);
   });
 
   app.get<{ Params: { itemId: string }; Querystring: ListQuery }>(
     '/v1/items/:itemId/related',
     { schema: { params: { type: 'object', properties: { itemId: { type: 'string', minLength: 1, maxLength: ID_MAX } } }, querystring: listQuerySchema() } },
-    async (request) => {
+    async (request, reply) => {
       const stop = deps.metrics.recommendationLatency.startTimer({ route: 'related' });
       const { itemId } = request.params;
       if (deps.catalog.get(itemId) === undefined && !deps.model.scorer.hasItem(itemId)) {
         throw new AttuneError('NOT_FOUND', `item ${itemId} is neither in the catalog nor in the model`);
       }
-      const list = await relatedItems(deps.model.scorer, deps.catalog, itemId, await stateFor(request.query), request.query.numResults, listOptionsFromQuery(request.query));
+      const options = listOptionsFromQuery(request.query);
+      const n = request.query.numResults;
+      const anonymous = request.query.sessionId === undefined && request.query.userId === undefined;
+      // Personalized related lists depend on the caller's state: only the anonymous ones are shared.
+      const served =
+        deps.lists === null || !anonymous
+          ? { list: await relatedItems(deps.model.scorer, deps.catalog, itemId, await stateFor(request.query), n, options), cache: 'bypass' }
+          : await deps.lists.related.list({
+              key: `${deps.model.scorer.version}|${itemId}|${n}|${JSON.stringify(options)}`,
+              n,
+              excludeOutOfStock: options.filter?.excludeOutOfStock ?? true,
+              compute: (candidates) => relatedItems(deps.model.scorer, deps.catalog, itemId, null, candidates, options),
+              fallback: (count) => popular(count, options),
+            });
       stop();
-      return toResponse(list);
+      reply.header('x-attune-cache', served.cache);
+      return toResponse(served.list);
     },
   );
 
