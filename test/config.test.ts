@@ -1,5 +1,6 @@
 import t from 'tap';
-import { ConfigError, defaultConfig, loadConfig, mergeConfig } from '../src/config.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, defaultConfig, loadConfig, mergeConfig, OPTIONS } from '../src/config.js';
 
 t.test('defaults < environment < flags', async (t) => {
   t.strictSame(loadConfig([], {}), defaultConfig);
@@ -29,4 +30,12 @@ t.test('mergeConfig merges nested groups key by key', async (t) => {
   t.strictSame(c.scoring, { ...defaultConfig.scoring, timeoutMs: 5 });
   t.equal(c.reducer.recentMax, defaultConfig.reducer.recentMax);
   t.equal(c.reducer.halfLifeMs, 10);
+});
+
+t.test('the README documents every option, with its environment variables', async (t) => {
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  for (const option of OPTIONS) {
+    const row = readme.split('\n').find((line) => line.startsWith(`| \`--${option.flag}\` |`));
+    t.ok(row !== undefined && option.env.every((name) => row.includes(`\`${name}\``)), `--${option.flag} (${option.env.join(', ')})`);
+  }
 });
