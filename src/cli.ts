@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig, optionsHelp } from './config.js';
 import { runEvaluate } from './model/evaluate-command.js';
 import { runTrain } from './model/train-command.js';
+import { runReplay } from './ops/replay-command.js';
 import { startServer } from './server.js';
 
 const USAGE = `usage: attune <command> [options]
@@ -9,6 +10,7 @@ commands:
   serve     run the server (HTTP API, sockets, demo page)
   train     train a model bundle from interaction data (attune train --help)
   evaluate  measure a model offline against published protocols (attune evaluate --help)
+  replay    run a session's or user's logged events again beside its recorded pushes (attune replay --help)
   help      show this help
 
 options (flag, environment variable, meaning):
@@ -32,6 +34,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return runTrain(rest);
     case 'evaluate':
       return runEvaluate(rest);
+    case 'replay':
+      return runReplay(rest);
     case undefined:
     case 'help':
     case '--help':

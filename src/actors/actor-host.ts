@@ -390,6 +390,9 @@ export class ActorHost {
         this.deps.publish(live.key, toPush(list, latest ?? null));
         this.deps.metrics.pushes.inc();
         const pushedAt = this.now();
+        // Kept for replay, which compares its lists with what was actually pushed.
+        const record = { at: pushedAt, cause: latest?.eventId ?? null, items: ids, modelVersion: list.modelVersion, recommendationId: list.recommendationId };
+        this.deps.stores.pushes.record(live.key, record).catch((err: unknown) => this.deps.onError(err, `record a push of ${live.key}`));
         for (const event of events) this.deps.metrics.eventToPush.observe((pushedAt - event.receivedAt) / 1000);
       } while (live.rescore);
     } catch (err) {

@@ -11,6 +11,8 @@ import {
   type CatalogStore,
   type EventLog,
   type IdentityStore,
+  type PushLog,
+  type PushRecord,
   type SnapshotStore,
   type StoredSnapshot,
   type Stores,
@@ -92,6 +94,9 @@ export class MemorySnapshotStore implements SnapshotStore {
   }
 }
 
+/** Pushes kept per actor key for replay (memory and Redis alike). */
+export const PUSHES_KEPT = 1000;
+
 /** How many catalog writes the change log remembers (memory and Redis alike). */
 export const CATALOG_CHANGES_KEPT = 10_000;
 
@@ -147,6 +152,23 @@ export function mergeItem(current: CatalogItem | undefined, update: CatalogItemU
   };
 }
 
+export class MemoryPushLog implements PushLog {
+  private readonly pushes = new Map<string, PushRecord[]>();
+
+  constructor(private readonly keep: number) {}
+
+  async record(key: string, push: PushRecord): Promise<void> {
+    const list = this.pushes.get(key) ?? [];
+    list.push(structuredClone(push));
+    if (list.length > this.keep) list.splice(0, list.length - this.keep);
+    this.pushes.set(key, list);
+  }
+
+  async read(key: string): Promise<PushRecord[]> {
+    return structuredClone(this.pushes.get(key) ?? []);
+  }
+}
+
 export class MemoryIdentityStore implements IdentityStore {
   private readonly users = new Map<string, string>();
 
@@ -164,6 +186,8 @@ export interface MemoryStoresOptions {
   now?: () => number;
   /** Several in-process nodes share these stores (tests of sharding without Redis). */
   sharedByNodes?: boolean;
+  /** Pushes kept per key for replay. Default 1000. */
+  pushesKept?: number;
 }
 
 export function createMemoryStores(options: MemoryStoresOptions = {}): Stores {
@@ -172,6 +196,7 @@ export function createMemoryStores(options: MemoryStoresOptions = {}): Stores {
   const leases = new MemoryLeaseStore(shardCount, options.now);
   return {
     log: new MemoryEventLog(options.now),
+    pushes: new MemoryPushLog(options.pushesKept ?? PUSHES_KEPT),
     snapshots: new MemorySnapshotStore(leases, shardCount),
     catalog: new MemoryCatalogStore(),
     identities: new MemoryIdentityStore(),

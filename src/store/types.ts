@@ -84,8 +84,26 @@ export interface IdentityStore {
   link(sessionId: string, userId: string): Promise<void>;
 }
 
+/** One `recommendations` push as it left the owner: what replay compares its lists against. */
+export interface PushRecord {
+  /** Epoch ms when it was emitted. */
+  at: number;
+  /** The latest event the list reflects; null for a re-score with no new event (a stock change). */
+  cause: string | null;
+  items: string[];
+  modelVersion: string;
+  recommendationId: string;
+}
+
+/** The pushes of each actor key, oldest first; it keeps the latest `keep` per key. */
+export interface PushLog {
+  record(key: string, push: PushRecord): Promise<void>;
+  read(key: string): Promise<PushRecord[]>;
+}
+
 export interface Stores {
   log: EventLog;
+  pushes: PushLog;
   snapshots: SnapshotStore;
   catalog: CatalogStore;
   identities: IdentityStore;

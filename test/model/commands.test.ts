@@ -6,23 +6,7 @@ import { runEvaluate } from '../../src/model/evaluate-command.js';
 import { readBundle } from '../../src/model/bundle.js';
 import { Scorer } from '../../src/model/scorer.js';
 import { seededRandom } from '../../src/model/synthetic.js';
-
-/** Runs a command with stdout and stderr captured. */
-async function capture(run: () => Promise<number>): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stdoutWrite = process.stdout.write;
-  const stderrWrite = process.stderr.write;
-  process.stdout.write = ((chunk: string | Uint8Array) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
-  try {
-    const code = await run();
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    process.stdout.write = stdoutWrite;
-    process.stderr.write = stderrWrite;
-  }
-}
+import { capture } from '../helpers.js';
 
 /** 60 users walking clustered paths over 60 items: 1,200 interactions in s3rec format. */
 function s3recText(users = 60, length = 20): string {

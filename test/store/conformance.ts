@@ -163,6 +163,17 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
     await second();
   });
 
+  withStores('pushes: recorded per key, read back oldest first', async (t, { pushes }) => {
+    t.strictSame(await pushes.read('u:none'), []);
+    const first = { at: 1000, cause: '1-0', items: ['a', 'b'], modelVersion: 'm1', recommendationId: 'r1' };
+    const second = { at: 2000, cause: null, items: ['b', 'a'], modelVersion: 'm1', recommendationId: 'r2' };
+    await pushes.record('u:p', first);
+    await pushes.record('u:other', { ...first, recommendationId: 'elsewhere' });
+    await pushes.record('u:p', second);
+    t.strictSame(await pushes.read('u:p'), [first, second]);
+    t.strictSame((await pushes.read('u:other')).map((p) => p.recommendationId), ['elsewhere']);
+  });
+
   withStores('identities: a session links to one user', async (t, { identities }) => {
     t.equal(await identities.userOf('s1'), null);
     await identities.link('s1', 'alice');

@@ -7,6 +7,7 @@ import { RedisIdentityStore } from './identities.js';
 import { RedisKeyspace } from './keyspace.js';
 import { RedisLeaseStore } from './leases.js';
 import { RedisShardMailbox } from './mailbox.js';
+import { RedisPushLog } from './pushes.js';
 import { RedisSnapshotStore } from './snapshots.js';
 
 export { parseRedisUrl, parseSeed, redactUrl, type RedisConnectionOptions, type RedisEndpoint } from './connection.js';
@@ -48,6 +49,7 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
   const mailbox = new RedisShardMailbox(redis.client, subscriber, keyspace);
   return {
     log: new RedisEventLog(redis, keyspace),
+    pushes: new RedisPushLog(redis, keyspace),
     snapshots: new RedisSnapshotStore(redis, keyspace),
     catalog: new RedisCatalogStore(redis, keyspace),
     identities: new RedisIdentityStore(redis, keyspace),

@@ -9,6 +9,7 @@ import { assertShardCount, shardOf } from '../shard.js';
  *
  *   <prefix>:{<shard>}:log:<actorKey>    stream, one entry per event (field `e`: msgpack)
  *   <prefix>:{<shard>}:keys              set of the shard's actor keys that have a log
+ *   <prefix>:{<shard>}:push:<actorKey>   stream, the key's latest pushes (field `p`: msgpack)
  *   <prefix>:{<shard>}:snap:<actorKey>   hash: bytes, id (last event id, '' for none), epoch
  *   <prefix>:{<shard>}:ident:<sessionId> string: the user id (shard of `s:<sessionId>`)
  *   <prefix>:{<shard>}:lease             hash: node, epoch; expires by PEXPIRE
@@ -40,6 +41,10 @@ export class RedisKeyspace {
 
   logKeys(shard: number): string {
     return `${this.shard(shard)}:keys`;
+  }
+
+  pushes(actorKey: string): string {
+    return `${this.shard(this.shardOf(actorKey))}:push:${actorKey}`;
   }
 
   snapshot(actorKey: string): string {

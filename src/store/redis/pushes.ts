@@ -1,0 +1,26 @@
+import { Packr } from 'msgpackr';
+import { PUSHES_KEPT } from '../memory.js';
+import type { PushLog, PushRecord } from '../types.js';
+import type { RedisConnection } from './connection.js';
+import type { RedisKeyspace } from './keyspace.js';
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+
+/** One capped Redis Stream per actor key, in the key's shard slot beside its event log. */
+export class RedisPushLog implements PushLog {
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly keyspace: RedisKeyspace,
+    private readonly keep = PUSHES_KEPT,
+  ) {}
+
+  async record(key: string, push: PushRecord): Promise<void> {
+    await this.redis.call('push record', (client) => client.xadd(this.keyspace.pushes(key), 'MAXLEN', '~', this.keep, '*', 'p', packr.pack(push)));
+  }
+
+  async read(key: string): Promise<PushRecord[]> {
+    const entries = await this.redis.call('push read', (client) => client.xrangeBuffer(this.keyspace.pushes(key), '-', '+'));
+    // MAXLEN ~ trims whole stream nodes, so the stream may hold a few more than `keep`.
+    return entries.slice(-this.keep).map(([, fields]) => packr.unpack(fields[1]) as PushRecord);
+  }
+}

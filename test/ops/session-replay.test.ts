@@ -1,0 +1,71 @@
+import t from 'tap';
+import { sessionKey } from '../../src/actors/events.js';
+import { mergeConfig } from '../../src/config.js';
+import { defaultFilter } from '../../src/model/filters.js';
+import { formatTimeline, replayKey } from '../../src/ops/session-replay.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { connectClient, demoModelDir } from '../helpers.js';
+
+async function replayOf(server: RunningServer, key: string, options = {}) {
+  const model = server.model.get();
+  return replayKey({
+    key,
+    entries: await server.stores.log.read(key, null),
+    pushes: await server.stores.pushes.read(key),
+    scorer: model.scorer,
+    catalog: server.catalog,
+    reducer: model.reducer,
+    listSize: 20,
+    options,
+  });
+}
+
+t.test('a replay with the live model reproduces every recorded push exactly, and twice the same', async (t) => {
+  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', pushSize: 20 }));
+  t.teardown(() => server.close());
+  const client = await connectClient(server.url, { sessionId: 'replayed' });
+  t.teardown(() => client.close());
+  await client.push();
+  const events = [
+    ['view', 'jackets-001'],
+    ['view', 'jackets-002'],
+    ['view', 'books-001'],
+    ['add-to-cart', 'jackets-002'],
+    ['purchase', 'jackets-002'],
+    ['view', 'watches-003'],
+    ['view', 'watches-004'],
+  ];
+  let last = '';
+  for (const [eventType, itemId] of events) {
+    const ack = await client.emit<{ ok: boolean; eventId: string }>('event', { eventType, itemId });
+    last = ack.eventId;
+    // One event at a time, so each is scored on its own (a burst is scored once, for its latest event).
+    await client.push((p) => p.cause?.eventId === ack.eventId).catch(() => undefined);
+  }
+  await new Promise((r) => setTimeout(r, 100));
+  const key = sessionKey('replayed');
+  const recorded = await server.stores.pushes.read(key);
+  t.ok(recorded.length >= 4, `${recorded.length} pushes recorded`);
+  t.strictSame(recorded.map((p) => p.items), client.pushes.slice(1).map((p) => p.items.map((i) => i.itemId)), 'the record is what the socket received');
+
+  const timeline = await replayOf(server, key);
+  t.equal(timeline.steps.length, events.length);
+  t.equal(timeline.steps.at(-1)?.eventId, last);
+  t.equal(timeline.pushes.withEvent, recorded.filter((p) => p.cause !== null).length);
+  t.equal(timeline.pushes.reproduced, timeline.pushes.withEvent, `every recorded push reproduced (${timeline.pushes.reproduced})`);
+  t.ok(timeline.steps.every((step) => step.recorded === null || step.changed), 'a push is recorded only where the list changed');
+  const purchase = timeline.steps[4];
+  t.notOk(purchase.list.some((item) => item.itemId === 'jackets-002'), 'after the purchase the item leaves the list');
+  t.equal(timeline.steps[1].categories[0].name, 'jackets');
+  t.ok((timeline.steps[1].categories[0].before ?? 0) < timeline.steps[1].categories[0].weight, 'the category weight grew with the second view');
+
+  const again = await replayOf(server, key);
+  t.strictSame(again, timeline, 'deterministic');
+  t.equal(formatTimeline(again), formatTimeline(timeline), 'the same text too');
+  t.match(formatTimeline(timeline), /reproduced exactly: \d+/);
+
+  // What-if: the same events with another filter give other lists, which no longer match the pushes.
+  const whatIf = await replayOf(server, key, { filter: { ...defaultFilter, includeCategories: ['books'] } });
+  t.ok(whatIf.steps.every((step) => step.list.every((item) => server.catalog.get(item.itemId)?.category === 'books')));
+  t.equal(whatIf.pushes.reproduced, 0, 'the what-if lists differ from every push');
+});
