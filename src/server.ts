@@ -131,6 +131,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     host,
     catalog,
     catalogStore: stores.catalog,
+    stores,
     model,
     trends,
     segmenter,

@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import { AttuneError, ErrorCodes, errorBody, fromStoreFailure, type ErrorKind } from '../errors.js';
 import type { HttpDeps } from './routes/deps.js';
+import { replayRoutes } from './routes/replay.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { eventRoutes } from './routes/events.js';
 import { operationRoutes } from './routes/operations.js';
@@ -34,6 +35,7 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   catalogRoutes(app, deps);
   segmentRoutes(app, deps);
   operationRoutes(app, deps);
+  replayRoutes(app, deps);
   return app;
 }
 

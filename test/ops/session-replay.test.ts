@@ -69,3 +69,28 @@ t.test('a replay with the live model reproduces every recorded push exactly, and
   t.ok(whatIf.steps.every((step) => step.list.every((item) => server.catalog.get(item.itemId)?.category === 'books')));
   t.equal(whatIf.pushes.reproduced, 0, 'the what-if lists differ from every push');
 });
+
+t.test('GET /v1/admin/replay: the timeline over HTTP, what-if filters and models, clear errors', async (t) => {
+  const modelDir = await demoModelDir();
+  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir, logLevel: 'silent' }));
+  t.teardown(() => server.close());
+  const client = await connectClient(server.url, { sessionId: 'over-http' });
+  t.teardown(() => client.close());
+  await client.push();
+  const ack = await client.emit<{ eventId: string }>('event', { eventType: 'view', itemId: 'plants-001' });
+  await client.push((p) => p.cause?.eventId === ack.eventId);
+  const get = async (query: string) => {
+    const response = await fetch(`${server.url}/v1/admin/replay?${query}`);
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+  const live = await get('sessionId=over-http');
+  t.equal(live.status, 200);
+  t.strictSame(live.body, JSON.parse(JSON.stringify(await replayOf(server, sessionKey('over-http')))), 'the same timeline as in process');
+  t.match(live.body, { pushes: { recorded: 1, withEvent: 1, reproduced: 1 } });
+  t.match(await get('sessionId=over-http&category=books'), { status: 200, body: { pushes: { reproduced: 0 } } }, 'a what-if filter');
+  t.match(await get(`sessionId=over-http&modelDir=${encodeURIComponent(modelDir)}`), { status: 200, body: { pushes: { reproduced: 1 } } }, 'the same bundle loaded again reproduces the push');
+  t.match(await get('sessionId=over-http&modelDir=/no/such/bundle'), { status: 400, body: { error: { code: 'ATTUNE_ERR_INVALID_MODEL' } } });
+  t.match(await get('sessionId=never-seen'), { status: 404, body: { error: { code: 'ATTUNE_ERR_NOT_FOUND' } } });
+  t.match(await get(''), { status: 400, body: { error: { code: 'ATTUNE_ERR_MISSING_IDENTITY' } } });
+  t.match(await get('sessionId=x&colour=red'), { status: 400, body: { error: { code: 'ATTUNE_ERR_VALIDATION' } } });
+});

@@ -6,7 +6,7 @@ import type { ItemTrends } from '../../model/item-trends.js';
 import type { ModelSlot } from '../../model/model-slot.js';
 import type { Segmenter } from '../../model/segmenter.js';
 import type { Metrics } from '../../ops/metrics.js';
-import type { CatalogStore } from '../../store/types.js';
+import type { CatalogStore, Stores } from '../../store/types.js';
 
 /** What the HTTP routes use of the node. */
 export interface HttpDeps {
@@ -14,6 +14,8 @@ export interface HttpDeps {
   host: ActorHost;
   catalog: CatalogIndex;
   catalogStore: CatalogStore;
+  /** The log and the recorded pushes, for replay. */
+  stores: Pick<Stores, 'log' | 'pushes'>;
   model: ModelSlot;
   trends: ItemTrends;
   segmenter: Segmenter;

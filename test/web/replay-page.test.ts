@@ -1,0 +1,51 @@
+/// <reference lib="dom" />
+import { existsSync } from 'node:fs';
+import t from 'tap';
+import { chromium } from 'playwright-core';
+import { mergeConfig } from '../../src/config.js';
+import { startServer } from '../../src/server.js';
+import { connectClient, demoModelDir } from '../helpers.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+t.test('the replay page steps through a session: events, state, list moves, recorded pushes', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium)` }, async (t) => {
+  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent' }));
+  t.teardown(() => server.close());
+  const client = await connectClient(server.url, { sessionId: 'stepped' });
+  t.teardown(() => client.close());
+  await client.push();
+  const ack = await client.emit<{ eventId: string }>('event', { eventType: 'view', itemId: 'coffee-001' });
+  await client.push((p) => p.cause?.eventId === ack.eventId);
+  // A second view of the same category leaves the top 20 as it was: no push.
+  await client.emit('event', { eventType: 'view', itemId: 'coffee-002' });
+  await new Promise((r) => setTimeout(r, 200));
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] });
+  t.teardown(() => browser.close());
+  const page = await browser.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  await page.goto(`${server.url}/replay.html`);
+  await page.fill('#who', 'stepped');
+  await page.click('#replay-form button');
+  await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('reproduced exactly') === true);
+  const pushed = client.pushes.length - 1;
+  t.match(await page.textContent('#status'), new RegExp(`s:stepped, model \\S+: 2 log entries; ${pushed} pushes recorded, ${pushed} caused by these events, ${pushed} reproduced exactly\\.`));
+  t.match(await page.textContent('#event'), /: view coffee-001/);
+  t.equal(await page.textContent('#recorded'), `Pushed: the same list (model ${server.model.manifest.version}).`);
+  t.equal(await page.isDisabled('#prev'), true);
+  await page.click('#next');
+  t.match(await page.textContent('#event'), /: view coffee-002/);
+  t.match(await page.textContent('#categories li:first-child'), /^coffee [\d.]+ \(\+[\d.]+\)$/, 'the category weight grew');
+  if (pushed === 1) {
+    t.equal(await page.textContent('#changed'), '(unchanged)');
+    t.equal(await page.textContent('#recorded'), 'No push was recorded for this event.');
+  }
+  t.equal(await page.$$eval('#list li', (items) => items.length), 20);
+  t.equal(await page.isDisabled('#next'), true);
+
+  await page.fill('#who', 'nobody-here');
+  await page.click('#replay-form button');
+  await page.waitForFunction(() => document.querySelector('#status')?.textContent?.startsWith('ATTUNE_ERR_NOT_FOUND') === true);
+  t.strictSame(pageErrors, [], 'no errors in the page');
+});
