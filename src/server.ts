@@ -49,10 +49,11 @@ function findWebDir(): string {
 
 /** Wires stores, model, actors, HTTP and sockets of one node, and starts listening. */
 export async function startServer(config: AttuneConfig, options: { stores?: Stores; cacheLayer?: SharedLayer } = {}): Promise<RunningServer> {
-  const redisStores = options.stores === undefined && usesRedis(config) ? await openRedisStores(config) : null;
+  const metrics = createMetrics();
+  const countRedisFailure = (operation: string, kind: 'unavailable' | 'reply'): void => metrics.redisErrors.inc({ operation, kind });
+  const redisStores = options.stores === undefined && usesRedis(config) ? await openRedisStores(config, countRedisFailure) : null;
   const stores = options.stores ?? redisStores ?? createMemoryStores({ shardCount: config.cluster.shardCount });
   const nodeId = config.cluster.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const metrics = createMetrics();
   if (config.demoCatalog) await seedDemoCatalog(stores);
   const catalog = new CatalogIndex();
   let reportError: (err: unknown, context: string) => void = (err, context) => console.error(`attune: ${context}:`, err);
@@ -85,12 +86,14 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
         onGained: async (shard, fence) => {
           // Logged before anything is applied under the lease, so the log's ownership intervals are conservative.
           reportOwnership({ event: 'shard-gained', nodeId, shard, epoch: fence.epoch });
+          metrics.shardsOwned.inc();
           host.adoptShard(shard);
           mailboxes.set(shard, await stores.mailbox.subscribe(shard, (key) => void host.onWake(key).catch((err: unknown) => reportError(err, `wake ${key}`))));
         },
         onLost: async (shard, reason, fence) => {
           await mailboxes.get(shard)?.();
           mailboxes.delete(shard);
+          metrics.shardsOwned.dec();
           await host.dropShard(shard, reason !== 'lease-lost');
           reportOwnership({ event: 'shard-lost', nodeId, shard, epoch: fence.epoch, reason });
         },
@@ -117,7 +120,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   });
 
   // The cache's shared layer: Redis (own connections) when the stores are, else this process's memory.
-  const cacheLayer = options.cacheLayer ?? (usesRedis(config) ? await RedisSharedLayer.open(redisConnectionOptions(config)) : new MemorySharedLayer());
+  const cacheLayer = options.cacheLayer ?? (usesRedis(config) ? await RedisSharedLayer.open({ ...redisConnectionOptions(config), onFailure: countRedisFailure }) : new MemorySharedLayer());
   const lists = config.cache.enabled
     ? {
         recommendations: new ListCache('recommendations', cacheLayer, config.cache, metrics, catalog, (err, context) => reportError(err, context)),
@@ -156,6 +159,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
   const url = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`;
+  metrics.shardsOwned.set(ownership === null ? stores.shardCount : 0);
   ownership?.start();
   if (stores.sharedByNodes) catalogSync.start();
   log(`serving ${catalog.size} items with model ${model.manifest.version} on ${url}`);
@@ -209,6 +213,6 @@ function redisConnectionOptions(config: AttuneConfig): RedisConnectionOptions {
   };
 }
 
-function openRedisStores(config: AttuneConfig): Promise<RedisStores> {
-  return createRedisStores({ ...redisConnectionOptions(config), shardCount: config.cluster.shardCount });
+function openRedisStores(config: AttuneConfig, onFailure: RedisConnectionOptions['onFailure']): Promise<RedisStores> {
+  return createRedisStores({ ...redisConnectionOptions(config), ...(onFailure === undefined ? {} : { onFailure }), shardCount: config.cluster.shardCount });
 }

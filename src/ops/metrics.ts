@@ -69,6 +69,17 @@ export function createMetrics() {
       help: 'Open socket.io connections on this node.',
       registers: [registry],
     }),
+    redisErrors: new Counter({
+      name: 'attune_redis_errors_total',
+      help: 'Failed Redis store operations, by operation and kind (unavailable: down, slow or disconnected; reply: a command Redis refused).',
+      labelNames: ['operation', 'kind'],
+      registers: [registry],
+    }),
+    shardsOwned: new Gauge({
+      name: 'attune_shards_owned',
+      help: 'Shards this node holds the lease of (every shard in the embedded mode).',
+      registers: [registry],
+    }),
     cacheLookups: new Counter({
       name: 'attune_cache_lookups_total',
       help: 'Cached-list lookups by cache and outcome: hit_local, hit_shared, stale (served while one refresh runs) or miss.',

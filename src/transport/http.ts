@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import { AttuneError, ErrorCodes, errorBody, fromStoreFailure, type ErrorKind } from '../errors.js';
 import type { HttpDeps } from './routes/deps.js';
@@ -11,12 +12,23 @@ import { bodyAjv, describeErrors, queryAjv } from './schemas.js';
 
 export type { HttpDeps } from './routes/deps.js';
 
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
 export function createHttpApp(deps: HttpDeps): FastifyInstance {
   const app = Fastify({
     logger: deps.config.logLevel === 'silent' ? false : { level: deps.config.logLevel },
     bodyLimit: deps.config.http.bodyLimitBytes,
     // One line per request is noise on a hot API; debug turns it back on.
     logController: new LogController({ disableRequestLogging: deps.config.logLevel !== 'debug' }),
+    // Every log line of a request carries its id: the caller's x-request-id when it is a sane one.
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+  });
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
   });
 
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : queryAjv).compile(schema));

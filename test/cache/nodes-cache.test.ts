@@ -26,7 +26,7 @@ async function recommendations(server: RunningServer, query: string): Promise<An
   return { status: response.status, cache: response.headers.get('x-attune-cache'), items: (body.items ?? []).map((i) => i.itemId) };
 }
 
-async function metricSum(servers: readonly RunningServer[], metric: 'cacheRefreshes' | 'cacheLockWaits' | 'cacheFallbacks' | 'cacheLookups', labels: Record<string, string> = {}): Promise<number> {
+async function metricSum(servers: readonly RunningServer[], metric: 'cacheRefreshes' | 'cacheLockWaits' | 'cacheFallbacks' | 'cacheLookups' | 'redisErrors', labels: Record<string, string> = {}): Promise<number> {
   let sum = 0;
   for (const server of servers) {
     for (const value of (await server.metrics[metric].get()).values) {
@@ -131,6 +131,7 @@ t.test('three nodes share one cache: one recomputation per expiry, stale served 
     const unknown = await recommendations(amber, 'sessionId=never-seen&numResults=10');
     t.strictSame([unknown.status, unknown.cache, unknown.items.length], [200, 'fallback', 10], 'a key never cached gets the popular list');
     t.ok((await metricSum(nodes, 'cacheFallbacks', { cache: 'recommendations' })) > fallbacksBefore, 'fallbacks are counted');
+    t.ok((await metricSum(nodes, 'redisErrors', { kind: 'unavailable' })) > 0, 'and the Redis failures behind them');
 
     await redis.restart();
     await waitFor('a node to compute lists again', async () => (await recommendations(amber, 'sessionId=after-restart&numResults=10')).cache === 'computed', 15_000);

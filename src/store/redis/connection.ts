@@ -19,6 +19,8 @@ export interface RedisConnectionOptions {
   commandTimeoutMs?: number;
   /** How long to wait for the first connection before giving up. Default 5000. */
   connectTimeoutMs?: number;
+  /** Told of every failed store operation (for a metric): its name and whether Redis was unavailable or refused the command. */
+  onFailure?: (operation: string, kind: 'unavailable' | 'reply') => void;
 }
 
 export interface RedisEndpoint {
@@ -94,6 +96,7 @@ export class RedisConnection {
      * costs a few microseconds per call.
      */
     private readonly deadlinePerCall: boolean,
+    private readonly onFailure: (operation: string, kind: 'unavailable' | 'reply') => void = () => {},
   ) {
     // Without a listener ioredis prints every reconnect failure; keep the latest for messages.
     client.on('error', (err: Error) => {
@@ -108,7 +111,7 @@ export class RedisConnection {
     const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     const { client, description } = createClient(options, commandTimeoutMs, connectTimeoutMs);
-    const connection = new RedisConnection(client, description, commandTimeoutMs, client instanceof Cluster);
+    const connection = new RedisConnection(client, description, commandTimeoutMs, client instanceof Cluster, options.onFailure);
     try {
       await withDeadline(client.connect(), connectTimeoutMs, () => new Error(`no connection within ${connectTimeoutMs} ms`));
       // ioredis 6 reports ready before authentication is proven; one round trip proves it.
@@ -130,7 +133,9 @@ export class RedisConnection {
       const result = run(this.client);
       return await (this.deadlinePerCall ? withDeadline(result, this.commandTimeoutMs, () => new Error(`no answer within ${this.commandTimeoutMs} ms`)) : result);
     } catch (err) {
-      if (err instanceof Error && err.name === 'ReplyError' && !UNAVAILABLE_REPLIES.test(err.message)) throw err;
+      const refused = err instanceof Error && err.name === 'ReplyError' && !UNAVAILABLE_REPLIES.test(err.message);
+      this.onFailure(operation, refused ? 'reply' : 'unavailable');
+      if (refused) throw err;
       throw new StoreUnavailableError(`redis at ${this.description} unavailable: ${operation} failed: ${this.reason(err)}`, { cause: err });
     }
   }
