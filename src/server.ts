@@ -41,6 +41,9 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** Inference runs failing in a row before /readyz reports the node not ready. */
+const MODEL_FAILURES_NOT_READY = 5;
+
 /** The web/ folder, both from src/ (tests) and from dist/src/ (built). */
 function findWebDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
@@ -142,7 +145,13 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     lists,
     webDir: findWebDir(),
     now: Date.now,
-    notReadyReason: () => (ownership === null || ownership.connected() ? null : 'this node has not reached the lease store within a lease TTL'),
+    notReadyReason: () => {
+      if (ownership !== null && !ownership.connected()) return 'this node has not reached the lease store within a lease TTL';
+      const failed = model.scorer.stats.failedInARow;
+      // Lists still go out (popular items), but another node would serve better ones.
+      if (failed >= MODEL_FAILURES_NOT_READY) return `the model failed or ran late on its last ${failed} runs (serving popular items)`;
+      return null;
+    },
   });
   reportError = (err, context) => app.log.error({ err }, context);
   // One JSON line per ownership change (pino's `time` is epoch ms): handoffs and failovers can be audited.

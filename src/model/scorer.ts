@@ -19,6 +19,8 @@ export interface ScorerStats {
   rows: number;
   /** Largest batch run so far. */
   maxBatch: number;
+  /** Runs that failed or ran late in a row since the last good one: what readiness looks at. */
+  failedInARow: number;
 }
 
 export type FallbackReason = 'timeout' | 'error';
@@ -89,7 +91,7 @@ export class Scorer {
   private readonly indexOf: ReadonlyMap<string, number>;
   private readonly popularity: readonly PopularityEntry[];
   private readonly options: Required<ScorerOptions>;
-  private readonly counters: ScorerStats = { runs: 0, rows: 0, maxBatch: 0 };
+  private readonly counters: ScorerStats = { runs: 0, rows: 0, maxBatch: 0, failedInARow: 0 };
   private queue: PendingRow[] = [];
   private flushScheduled = false;
   private readonly inFlight = new Set<Promise<void>>();
@@ -251,7 +253,9 @@ export class Scorer {
         return answer;
       });
       batch.forEach((request, r) => request.resolve(answers[r]));
+      this.counters.failedInARow = 0;
     } catch (error) {
+      this.counters.failedInARow++;
       for (const request of batch) request.reject(error);
     } finally {
       clearTimeout(timer);

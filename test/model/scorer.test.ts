@@ -54,7 +54,7 @@ t.test('bundle round trip: Scorer equals scoreReference', async (t) => {
     t.equal(actual.length, k);
     assertClose(t, actual, expected, `input ${n} (${input.itemIds.length} slots, k=${k})`);
   }
-  t.strictSame(scorer.stats, { runs: 30, rows: 30, maxBatch: 1 });
+  t.strictSame(scorer.stats, { runs: 30, rows: 30, maxBatch: 1, failedInARow: 0 });
 });
 
 t.test('score clamps k to itemCount and answers k <= 0 without a run', async (t) => {
@@ -77,14 +77,14 @@ t.test('micro-batching: ten calls in one tick share one run', async (t) => {
   const inputs = randomInputs(10, 8);
   const ks = inputs.map((_, n) => 1 + ((n * 7) % 15));
   const batched = await Promise.all(inputs.map((input, n) => scorer.score(input, ks[n])));
-  t.strictSame(scorer.stats, { runs: 1, rows: 10, maxBatch: 10 });
+  t.strictSame(scorer.stats, { runs: 1, rows: 10, maxBatch: 10, failedInARow: 0 });
 
   for (const [n, input] of inputs.entries()) {
     const single = await scorer.score(input, ks[n]);
     t.strictSame(batched[n], single, `request ${n}: batched answer equals the single-call answer`);
     assertClose(t, single, scoreReference(model, input, ks[n], HISTORY_LENGTH), `request ${n} vs reference`);
   }
-  t.strictSame(scorer.stats, { runs: 11, rows: 20, maxBatch: 10 });
+  t.strictSame(scorer.stats, { runs: 11, rows: 20, maxBatch: 10, failedInARow: 0 });
 });
 
 t.test('micro-batching: a full queue flushes at maxBatch', async (t) => {
@@ -92,7 +92,7 @@ t.test('micro-batching: a full queue flushes at maxBatch', async (t) => {
   t.teardown(() => scorer.close());
   const inputs = randomInputs(10, 9);
   const results = await Promise.all(inputs.map((input) => scorer.score(input, 5)));
-  t.strictSame(scorer.stats, { runs: 3, rows: 10, maxBatch: 4 });
+  t.strictSame(scorer.stats, { runs: 3, rows: 10, maxBatch: 4, failedInARow: 0 });
   results.forEach((result, n) => assertClose(t, result, scoreReference(model, inputs[n], 5, HISTORY_LENGTH), `request ${n}`));
 });
 
@@ -135,6 +135,7 @@ t.test('scoreOrFallback: a failing run falls back to popular with reason error',
   t.equal(outcome.fallback, 'error');
   t.match(outcome.error, { message: 'kernel exploded' });
   await t.rejects(scorer.score({ itemIds: [], weights: [] }, 3), /kernel exploded/);
+  t.equal(scorer.stats.failedInARow, 2, 'failed runs in a row are counted (readiness looks at them)');
 
   const corrupted = await scorer.scoreOrFallback({ itemIds: ['a', 'b'], weights: [1] }, 4);
   t.strictSame(corrupted.items, scorer.popular(4));
@@ -160,7 +161,7 @@ t.test('scoreOrFallback: a run slower than timeoutMs falls back with reason time
     ['timeout', scorer.popular(5)],
   ]);
   t.type(outcomes[0].error, ScoringTimeoutError);
-  t.strictSame(scorer.stats, { runs: 1, rows: 2, maxBatch: 2 });
+  t.strictSame(scorer.stats, { runs: 1, rows: 2, maxBatch: 2, failedInARow: 0 });
   await scorer.close();
 });
 
