@@ -161,7 +161,7 @@ t.test('scoreOrFallback: a run slower than timeoutMs falls back with reason time
     ['timeout', scorer.popular(5)],
   ]);
   t.type(outcomes[0].error, ScoringTimeoutError);
-  t.strictSame(scorer.stats, { runs: 1, rows: 2, maxBatch: 2, failedInARow: 0 });
+  t.strictSame(scorer.stats, { runs: 1, rows: 2, maxBatch: 2, failedInARow: 1 }, 'a late run counts as failed');
   await scorer.close();
 });
 
