@@ -1,22 +1,68 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Cluster, type Redis } from 'ioredis';
 import { RedisConnection, type RedisClient, type RedisConnectionOptions } from '../store/redis/connection.js';
-import { LuaScript } from '../store/redis/lua-script.js';
-import { deliver, entryLifetime, lockLifetime, parseInvalidation, type InvalidationHandler, type InvalidationMessage, type SharedEntry, type SharedLayer } from './shared-layer.js';
+import { deliver, entryLifetime, lockLifetime, parseInvalidation, type EntryAndLock, type InvalidationHandler, type InvalidationMessage, type SharedEntry, type SharedLayer } from './shared-layer.js';
 
 /**
- * KEYS: the entry hash. ARGV: value, storedAt, freshUntil, staleUntil, lifetime ms. Replacing the
- * fields and setting the expiry are one step, so no reader sees an entry that never expires.
+ * A Lua script run by hash, its reply's strings left as Buffers (LuaScript's replies are decoded
+ * as UTF-8, which would mangle a binary value). EVALSHA sends only the hash; a server that has
+ * not seen the script (a restart, a failover) answers NOSCRIPT, and the source goes once by EVAL.
+ * Its keys must share a hash slot in a cluster.
  */
-const SET = new LuaScript(`
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'storedAt', ARGV[2], 'freshUntil', ARGV[3], 'staleUntil', ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return 1
+class BufferScript {
+  private readonly sha: string;
+
+  constructor(readonly source: string) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  async run(client: RedisClient, keys: readonly string[], args: ReadonlyArray<string | Buffer | number>): Promise<unknown> {
+    try {
+      return await client.callBuffer('EVALSHA', this.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return client.callBuffer('EVAL', this.source, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+/**
+ * KEYS: the entry, the lock. ARGV: the entry's payload, its lifetime ms, the holder's token.
+ * Stores the entry in any case; deletes the lock only while that token holds it. Returns 1 when
+ * it released the lock.
+ */
+const SET_AND_UNLOCK = new BufferScript(`
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if redis.call('GET', KEYS[2]) == ARGV[3] then
+  redis.call('DEL', KEYS[2])
+  return 1
+end
+return 0
+`);
+
+/**
+ * KEYS: the entry, the lock. ARGV: now (the caller's clock), a new token, the lock's ttl ms.
+ * Returns { payload, locked }: the entry's payload (nil when there is none, or it is past
+ * staleUntil by `now` though Redis has not expired it yet), and 1 when the entry is missing or
+ * stale and the lock was free and is now this token's.
+ */
+const GET_OR_LOCK = new BufferScript(`
+local now = tonumber(ARGV[1])
+local payload = redis.call('GET', KEYS[1])
+if payload then
+  local freshUntil, staleUntil = string.match(payload, '^%S+ (%S+) (%S+)\\n')
+  if not staleUntil or tonumber(staleUntil) <= now then
+    payload = false
+  elseif tonumber(freshUntil) > now then
+    return { payload, 0 }
+  end
+end
+local taken = redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3], 'NX')
+return { payload, taken and 1 or 0 }
 `);
 
 /** KEYS: the lock. ARGV: the holder's token. Deletes the lock only while that token holds it. */
-const UNLOCK = new LuaScript(`
+const UNLOCK = new BufferScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `);
@@ -31,15 +77,26 @@ export interface RedisSharedLayerOptions {
 /**
  * The shared layer on Redis or Redis Cluster:
  *
- *   <prefix>:cache:<key>        hash: v (bytes), storedAt, freshUntil, staleUntil; expires by PEXPIRE
- *   <prefix>:cache-lock:<key>   string: the holder's token; expires by PX
- *   <prefix>:cache:invalidate   pub/sub channel, JSON messages
+ *   <prefix>:cache:{#<key>}        string: '<storedAt> <freshUntil> <staleUntil>\n' then the value's bytes; expires by PX
+ *   <prefix>:cache-lock:{#<key>}   string: the holder's token; expires by PX
+ *   <prefix>:cache:invalidate      pub/sub channel, JSON messages
  *
- * Every script touches one key, so keys need no hash tag and spread over a cluster's slots. The
- * channel is plain (not sharded) pub/sub: in a cluster a PUBLISH reaches the subscribers of every
- * node. The subscriber is its own connection (a connection in subscribe mode can run nothing
- * else); ioredis subscribes it again by itself after a reconnect. Messages published while a
- * subscriber is disconnected are lost: entries still expire by their fresh window.
+ * An entry and its lock share a hash tag, so a script can touch both in one step on a cluster:
+ * the tag is the text from the first '{' to the next '}', and the prefix has no braces, so both
+ * names' tags are '#' followed by the key up to its own first '}' (if any): the same for both,
+ * and never empty (an empty tag would hash the whole name). Different keys still spread over
+ * the cluster's slots. The channel is plain (not sharded) pub/sub: in a cluster a PUBLISH
+ * reaches the subscribers of every node. The subscriber is its own connection (a connection in
+ * subscribe mode can run nothing else); ioredis subscribes it again by itself after a
+ * reconnect. Messages published while a subscriber is disconnected are lost: entries still
+ * expire by their fresh window.
+ *
+ * Every operation but deletePrefix is one round trip: get is a GET, set a SET PX (entry and expiry
+ * in one command, so no reader sees an entry that never expires), getOrLock, setAndUnlock and
+ * unlock one script each. The entry is one string rather than a hash so that a store is one
+ * command, also inside a script: Redis counts every command a script runs. Freshness in
+ * getOrLock is judged by this layer's `now`, sent with the script, the same clock that wrote
+ * storedAt and freshUntil.
  *
  * Every operation rejects with StoreUnavailableError when Redis is down or slow (RedisConnection).
  */
@@ -87,11 +144,16 @@ export class RedisSharedLayer implements SharedLayer {
   }
 
   entryKey(key: string): string {
-    return `${this.prefix}:cache:${key}`;
+    return `${this.entryHead}${key}}`;
   }
 
   lockKey(key: string): string {
-    return `${this.prefix}:cache-lock:${key}`;
+    return `${this.prefix}:cache-lock:{#${key}}`;
+  }
+
+  /** What every entry key starts with, up to the key itself. */
+  private get entryHead(): string {
+    return `${this.prefix}:cache:{#`;
   }
 
   get channel(): string {
@@ -99,22 +161,27 @@ export class RedisSharedLayer implements SharedLayer {
   }
 
   async get(key: string): Promise<SharedEntry | null> {
-    const [value, storedAt, freshUntil, staleUntil] = await this.redis.call('cache get', (client) => client.hmgetBuffer(this.entryKey(key), 'v', 'storedAt', 'freshUntil', 'staleUntil'));
-    if (value === null || storedAt === null || freshUntil === null || staleUntil === null) return null;
-    return {
-      // A view, not a copy: callers expect a plain Uint8Array, not a Buffer.
-      value: new Uint8Array(value.buffer, value.byteOffset, value.byteLength),
-      storedAt: Number(storedAt.toString()),
-      freshUntil: Number(freshUntil.toString()),
-      staleUntil: Number(staleUntil.toString()),
-    };
+    return parseEntry(await this.redis.call('cache get', (client) => client.getBuffer(this.entryKey(key))));
+  }
+
+  async getOrLock(key: string, lockTtlMs: number): Promise<EntryAndLock> {
+    const lifetime = lockLifetime(lockTtlMs);
+    const token = randomUUID();
+    const reply = await this.redis.call('cache get or lock', (client) => GET_OR_LOCK.run(client, [this.entryKey(key), this.lockKey(key)], [this.now(), token, lifetime]));
+    if (!Array.isArray(reply) || reply.length !== 2) throw new Error(`unexpected reply to cache get or lock: ${String(reply)}`);
+    const [payload, locked]: unknown[] = reply;
+    return { entry: parseEntry(payload), lock: Number(locked) === 1 ? token : null };
   }
 
   async set(key: string, value: Uint8Array, freshMs: number, staleMs: number): Promise<void> {
-    const lifetime = entryLifetime(freshMs, staleMs);
-    const storedAt = this.now();
-    const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    await this.redis.call('cache set', (client) => SET.run(client, [this.entryKey(key)], [bytes, storedAt, storedAt + freshMs, storedAt + lifetime, lifetime]));
+    const { payload, lifetime } = this.payload(value, freshMs, staleMs);
+    await this.redis.call('cache set', (client) => client.set(this.entryKey(key), payload, 'PX', lifetime));
+  }
+
+  async setAndUnlock(key: string, value: Uint8Array, freshMs: number, staleMs: number, token: string): Promise<boolean> {
+    const { payload, lifetime } = this.payload(value, freshMs, staleMs);
+    const released = await this.redis.call('cache set and unlock', (client) => SET_AND_UNLOCK.run(client, [this.entryKey(key), this.lockKey(key)], [payload, lifetime, token]));
+    return Number(released) === 1;
   }
 
   async delete(keys: readonly string[]): Promise<void> {
@@ -124,21 +191,16 @@ export class RedisSharedLayer implements SharedLayer {
   }
 
   async deletePrefix(prefix: string): Promise<number> {
-    const full = this.entryKey(prefix);
-    const pattern = `${escapeGlob(full)}*`;
+    const head = this.entryHead;
+    const pattern = `${escapeGlob(head + prefix)}*`;
+    // The pattern also matches names whose closing '}' falls inside the prefix (key 'a' for prefix 'a}'): the key itself must start with it.
+    const under = (name: string): boolean => name.startsWith(head) && name.endsWith('}') && name.slice(head.length, -1).startsWith(prefix);
     return this.redis.call('cache delete prefix', async (client) => {
       const masters: Redis[] = client instanceof Cluster ? client.nodes('master') : [client];
-      const found = (await Promise.all(masters.map((node) => scanKeys(node, pattern)))).flat().filter((key) => key.startsWith(full));
-      const deleted = await Promise.all(found.map((key) => client.unlink(key)));
+      const found = (await Promise.all(masters.map((node) => scanKeys(node, pattern)))).flat().filter(under);
+      const deleted = await Promise.all(found.map((name) => client.unlink(name)));
       return deleted.reduce((sum, count) => sum + count, 0);
     });
-  }
-
-  async tryLock(key: string, ttlMs: number): Promise<string | null> {
-    const lifetime = lockLifetime(ttlMs);
-    const token = randomUUID();
-    const reply = await this.redis.call('cache lock', (client) => client.set(this.lockKey(key), token, 'PX', lifetime, 'NX'));
-    return reply === 'OK' ? token : null;
   }
 
   async unlock(key: string, token: string): Promise<boolean> {
@@ -177,6 +239,25 @@ export class RedisSharedLayer implements SharedLayer {
     this.subscriber.disconnect();
     await this.ownedConnection?.close();
   }
+
+  /** An entry as stored, stamped by this layer's clock; validates before anything is sent. */
+  private payload(value: Uint8Array, freshMs: number, staleMs: number): { payload: Buffer; lifetime: number } {
+    const lifetime = entryLifetime(freshMs, staleMs);
+    const storedAt = this.now();
+    const header = Buffer.from(`${storedAt} ${storedAt + freshMs} ${storedAt + lifetime}\n`, 'latin1');
+    return { payload: Buffer.concat([header, value]), lifetime };
+  }
+}
+
+/** An entry from its stored payload (a Buffer, or null when missing); null when it is not one. */
+function parseEntry(payload: unknown): SharedEntry | null {
+  if (!Buffer.isBuffer(payload)) return null;
+  const end = payload.indexOf(0x0a);
+  if (end < 0) return null;
+  const [storedAt, freshUntil, staleUntil, ...rest] = payload.subarray(0, end).toString('latin1').split(' ').map(Number);
+  if (rest.length > 0 || ![storedAt, freshUntil, staleUntil].every(Number.isFinite)) return null;
+  // A view, not a copy: callers expect a plain Uint8Array, not a Buffer.
+  return { value: new Uint8Array(payload.buffer, payload.byteOffset + end + 1, payload.byteLength - end - 1), storedAt, freshUntil, staleUntil };
 }
 
 /** Like createRedisStores' subscriber: its subscription waits out a reconnect in the queue rather than fail. */

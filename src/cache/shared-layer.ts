@@ -42,17 +42,49 @@ export interface InvalidationMessage {
 
 export type InvalidationHandler = (message: InvalidationMessage) => void;
 
+/** What getOrLock found, and the lock when it took one. */
+export interface EntryAndLock {
+  /** The entry, fresh or stale, or null (as get() would answer). */
+  entry: SharedEntry | null;
+  /**
+   * The key's lock token when this call took it; null when the entry is fresh (no lock is tried)
+   * or when another holder has it.
+   */
+  lock: string | null;
+}
+
+/**
+ * What SwrCache needs of the shared layer. A key's entry and its single-flight lock are checked
+ * and changed together, each in one round trip (one Lua script on Redis): getOrLock reads the
+ * entry and takes the lock in one atomic step, and setAndUnlock stores a value and releases the
+ * lock in one, so a node that takes a lock after another released it always sees the value the
+ * other stored. Every operation but deletePrefix is one round trip.
+ */
 export interface SharedLayer {
   /** The entry, fresh or stale, or null once it is gone (after `staleUntil`) or was never set. */
   get(key: string): Promise<SharedEntry | null>;
+  /**
+   * Reads the entry and, when it is missing or no longer fresh (by the layer's clock), tries to
+   * take the key's lock in the same atomic step: a fresh random token that expires after
+   * `lockTtlMs`, or null while another holder has it. Never takes the lock for a fresh entry.
+   */
+  getOrLock(key: string, lockTtlMs: number): Promise<EntryAndLock>;
   /** Stores `value`, fresh for `freshMs` and readable (stale) for `staleMs` more; replaces any entry. */
   set(key: string, value: Uint8Array, freshMs: number, staleMs: number): Promise<void>;
+  /**
+   * As set(), and in the same atomic step releases the key's lock if `token` still holds it;
+   * true when released. The value is stored in any case, even when the lock expired meanwhile
+   * (and maybe another node took it): it was computed just now, so it is at least as recent as
+   * whatever it replaces, and the next holder's value replaces it in turn.
+   */
+  setAndUnlock(key: string, value: Uint8Array, freshMs: number, staleMs: number, token: string): Promise<boolean>;
   delete(keys: readonly string[]): Promise<void>;
   /** Deletes every entry whose key starts with `prefix` (literally); returns how many. Locks are left alone. */
   deletePrefix(prefix: string): Promise<number>;
-  /** A single-flight lock: a fresh random token when taken, null while another holder has it. It expires after `ttlMs`. */
-  tryLock(key: string, ttlMs: number): Promise<string | null>;
-  /** Releases the lock only if `token` still holds it (not after it expired and another took it); true when released. */
+  /**
+   * Releases the lock only if `token` still holds it (not after it expired and another took it);
+   * true when released. For a lock holder that has nothing to store (its computation failed).
+   */
   unlock(key: string, token: string): Promise<boolean>;
   publishInvalidation(message: InvalidationMessage): Promise<void>;
   /** Delivers every message published from now on, on every node, until the returned function is called. */
@@ -122,20 +154,25 @@ export class MemorySharedLayer implements SharedLayer {
   constructor(private readonly now: () => number = Date.now) {}
 
   async get(key: string): Promise<SharedEntry | null> {
-    const entry = this.entries.get(key);
-    if (entry === undefined) return null;
-    if (this.now() >= entry.staleUntil) {
-      this.entries.delete(key);
-      return null;
-    }
-    return { ...entry, value: entry.value.slice() };
+    const entry = this.live(key, this.now());
+    return entry === null ? null : copyOf(entry);
+  }
+
+  async getOrLock(key: string, lockTtlMs: number): Promise<EntryAndLock> {
+    const lifetime = lockLifetime(lockTtlMs);
+    const now = this.now();
+    const entry = this.live(key, now);
+    if (entry !== null && now < entry.freshUntil) return { entry: copyOf(entry), lock: null };
+    return { entry: entry === null ? null : copyOf(entry), lock: this.lock(key, lifetime, now) };
   }
 
   async set(key: string, value: Uint8Array, freshMs: number, staleMs: number): Promise<void> {
-    const lifetime = entryLifetime(freshMs, staleMs);
-    const storedAt = this.now();
-    this.entries.set(key, { value: value.slice(), storedAt, freshUntil: storedAt + freshMs, staleUntil: storedAt + lifetime });
-    if (++this.setsSinceSweep >= SWEEP_EVERY) this.sweep();
+    this.store(key, value, freshMs, staleMs);
+  }
+
+  async setAndUnlock(key: string, value: Uint8Array, freshMs: number, staleMs: number, token: string): Promise<boolean> {
+    this.store(key, value, freshMs, staleMs);
+    return this.release(key, token);
   }
 
   async delete(keys: readonly string[]): Promise<void> {
@@ -153,21 +190,8 @@ export class MemorySharedLayer implements SharedLayer {
     return deleted;
   }
 
-  async tryLock(key: string, ttlMs: number): Promise<string | null> {
-    const lifetime = lockLifetime(ttlMs);
-    const now = this.now();
-    const held = this.locks.get(key);
-    if (held !== undefined && now < held.expiresAt) return null;
-    const token = randomUUID();
-    this.locks.set(key, { token, expiresAt: now + lifetime });
-    return token;
-  }
-
   async unlock(key: string, token: string): Promise<boolean> {
-    const held = this.locks.get(key);
-    if (held === undefined || held.token !== token || this.now() >= held.expiresAt) return false;
-    this.locks.delete(key);
-    return true;
+    return this.release(key, token);
   }
 
   async publishInvalidation(message: InvalidationMessage): Promise<void> {
@@ -190,10 +214,48 @@ export class MemorySharedLayer implements SharedLayer {
     this.handlers.clear();
   }
 
+  /** The entry while it is readable; an expired one is dropped. */
+  private live(key: string, now: number): SharedEntry | null {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return null;
+    if (now >= entry.staleUntil) {
+      this.entries.delete(key);
+      return null;
+    }
+    return entry;
+  }
+
+  /** Validates before it changes anything, as a network store would refuse a bad command whole. */
+  private store(key: string, value: Uint8Array, freshMs: number, staleMs: number): void {
+    const lifetime = entryLifetime(freshMs, staleMs);
+    const storedAt = this.now();
+    this.entries.set(key, { value: value.slice(), storedAt, freshUntil: storedAt + freshMs, staleUntil: storedAt + lifetime });
+    if (++this.setsSinceSweep >= SWEEP_EVERY) this.sweep();
+  }
+
+  private lock(key: string, lifetime: number, now: number): string | null {
+    const held = this.locks.get(key);
+    if (held !== undefined && now < held.expiresAt) return null;
+    const token = randomUUID();
+    this.locks.set(key, { token, expiresAt: now + lifetime });
+    return token;
+  }
+
+  private release(key: string, token: string): boolean {
+    const held = this.locks.get(key);
+    if (held === undefined || held.token !== token || this.now() >= held.expiresAt) return false;
+    this.locks.delete(key);
+    return true;
+  }
+
   private sweep(): void {
     this.setsSinceSweep = 0;
     const now = this.now();
     for (const [key, entry] of this.entries) if (now >= entry.staleUntil) this.entries.delete(key);
     for (const [key, lock] of this.locks) if (now >= lock.expiresAt) this.locks.delete(key);
   }
+}
+
+function copyOf(entry: SharedEntry): SharedEntry {
+  return { ...entry, value: entry.value.slice() };
 }

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import { Packr } from 'msgpackr';
-import type { InvalidationMessage, SharedEntry, SharedLayer } from './shared-layer.js';
+import type { InvalidationMessage, SharedLayer } from './shared-layer.js';
 
 /** Where a get() found its value. */
 export type CacheSource = 'local' | 'shared' | 'computed' | 'stale' | 'fallback';
@@ -37,10 +37,15 @@ export interface CacheCounters {
   fallback(reason: FallbackReason): void;
 }
 
+/**
+ * Where a failure happened: `shared-get` the read that also takes the lock (getOrLock),
+ * `shared-set` a write (set, or setAndUnlock by the lock holder), `unlock` a lock holder's
+ * release after a failed computation.
+ */
 export interface CacheErrorContext {
   cache: string;
   key: string;
-  operation: 'shared-get' | 'shared-set' | 'lock' | 'unlock' | 'compute' | 'encode' | 'decode';
+  operation: 'shared-get' | 'shared-set' | 'unlock' | 'compute' | 'encode' | 'decode';
 }
 
 export interface SwrCacheOptions<T> {
@@ -60,8 +65,10 @@ export interface SwrCacheOptions<T> {
   lockTtlMs: number;
   /** How long a node with nothing cached waits for another node's computation before computing itself. */
   lockWaitMs: number;
-  /** Poll interval of that wait. Default 15 ms. */
+  /** First poll interval of that wait; each next one is twice as long, up to pollMaxMs. Default 10 ms. */
   pollMs?: number;
+  /** Longest poll interval of that wait. Default 100 ms. */
+  pollMaxMs?: number;
   /** Default: msgpack (plain maps and arrays, so any node and version decodes it). */
   encode?: (value: T) => Uint8Array;
   decode?: (bytes: Uint8Array) => T;
@@ -97,6 +104,16 @@ interface InFlight<R> {
 
 type Shared<R> = { ok: true; value: R } | { ok: false };
 
+/** What one getOrLock found, decoded. */
+interface Lookup<T> {
+  /** Null when there is none, it is past its stale window by this node's clock, or it could not be decoded. */
+  entry: LocalEntry<T> | null;
+  /** The key's lock, when this lookup took it (the entry was missing or stale, and the lock free). */
+  lock: string | null;
+  /** The layer had an entry this node could not decode. */
+  undecodable: boolean;
+}
+
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
 const noCounters: CacheCounters = {
@@ -112,20 +129,31 @@ const noCounters: CacheCounters = {
  * A two-layer stale-while-revalidate cache for one kind of value: an in-memory LRU per node
  * (L1) in front of a SharedLayer (L2), with single-flight computation across nodes.
  *
+ * Every look at L2 is one getOrLock: it reads the entry and, when the entry is missing or stale,
+ * tries to take the key's lock in the same atomic step. A lock holder stores its value and
+ * releases the lock in one step too (setAndUnlock). So a miss or a refresh costs two shared-layer
+ * round trips around the computation, and since a node that takes the lock has seen the entry as
+ * it was when the previous holder released, one expiry of a key is computed once in all.
+ *
  * get(key, compute, fallback):
- * - fresh in L1: served.
+ * - fresh in L1: served, no shared-layer call.
  * - stale in L1 (past fresh, within stale): served at once; one background refresh per node.
- * - not in L1: concurrent gets of the key on this node share one load, which reads L2: fresh is
- *   served and kept in L1; stale is served, kept, and refreshed in the background; nothing: the
- *   node that takes the key's lock computes and writes L2, the others poll L2 for up to
- *   lockWaitMs (taking the lock themselves if it is released without a value), then compute.
- * - a refresh re-reads L2 (another node may have refreshed it: adopted, no computation), then
- *   takes the lock; if another node holds it, this node keeps serving stale. Whoever takes the
- *   lock reads L2 once more before computing, so one expiry of a key is computed once in all.
+ * - not in L1: concurrent gets of the key on this node share one load, which does getOrLock:
+ *   fresh is served and kept in L1 (one call); stale is served and kept, and refreshed in the
+ *   background if the lookup took the lock (otherwise another node is refreshing it); nothing:
+ *   with the lock, the node computes and setAndUnlocks; without it, it polls with getOrLock
+ *   (pollMs apart, then twice as long each time up to pollMaxMs: 10, 20, 40, 80, 100, 100 ... ms
+ *   by default) for up to lockWaitMs, adopting the holder's value or taking the lock over if it
+ *   is released without one (the holder's computation failed) or expires (its node died); after
+ *   lockWaitMs it computes alone and writes L2 with set.
+ * - a refresh does getOrLock: a fresh entry (another node refreshed it) is adopted without
+ *   computing; with the lock it computes and setAndUnlocks; without it this node keeps serving
+ *   stale.
  * - failures never reach the caller: a failing shared layer (Redis down) leaves each node on its
  *   own L1, computing without a lock (still one load per key per node); a failing computation
- *   serves a stale value if there is one and the caller's fallback() otherwise. Each failure
- *   goes to onError.
+ *   releases the lock (unlock) and serves a stale value if there is one and the caller's
+ *   fallback() otherwise. An L2 entry this node cannot decode is recomputed and overwritten. Each
+ *   failure goes to onError.
  *
  * Coalesced gets share the first caller's compute; each caller gets its own fallback(), which
  * must not throw.
@@ -146,6 +174,7 @@ export class SwrCache<T> {
   private readonly lockTtlMs: number;
   private readonly lockWaitMs: number;
   private readonly pollMs: number;
+  private readonly pollMaxMs: number;
   private readonly encode: (value: T) => Uint8Array;
   private readonly decode: (bytes: Uint8Array) => T;
   private readonly counters: CacheCounters;
@@ -168,7 +197,11 @@ export class SwrCache<T> {
     this.staleMs = options.staleMs;
     this.lockTtlMs = options.lockTtlMs;
     this.lockWaitMs = options.lockWaitMs;
-    this.pollMs = options.pollMs ?? 15;
+    this.pollMs = options.pollMs ?? 10;
+    this.pollMaxMs = Math.max(this.pollMs, options.pollMaxMs ?? 100);
+    for (const [field, value] of [['pollMs', this.pollMs], ['pollMaxMs', this.pollMaxMs]] as const) {
+      if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${field} must be a positive number, got ${value}`);
+    }
     this.encode = options.encode ?? ((value) => packr.pack(value));
     this.decode = options.decode ?? ((bytes) => packr.unpack(bytes) as T);
     this.counters = options.counters ?? noCounters;
@@ -266,81 +299,108 @@ export class SwrCache<T> {
     return `${this.name}:${key}`;
   }
 
-  /** An L1 miss: read L2; fresh or stale there is served, nothing there is computed once across nodes. */
+  /**
+   * An L1 miss: one getOrLock. Fresh is served; stale is served and, when the lookup took the
+   * lock, refreshed in the background; nothing is computed under the lock, or waited for.
+   */
   private async load(key: string, compute: () => Promise<T>, flight: Flight): Promise<Outcome<T>> {
-    const read = await this.readShared(key);
-    if (!read.ok) return this.computeAlone(key, compute, flight, 'none', true);
-    if (read.value !== null) return this.adopt(key, read.value, compute, flight, read.value.freshUntil > this.now() ? 'shared' : 'stale');
-    return this.singleFlight(key, compute, flight);
+    const found = await this.lookup(key);
+    if (!found.ok) return this.computeAlone(key, compute, flight, 'none', true);
+    const { entry, lock, undecodable } = found.value;
+    if (entry !== null) return this.serve(key, entry, lock, compute, flight, entry.freshUntil > this.now() ? 'shared' : 'stale');
+    if (lock !== null) return this.underLock(key, compute, flight, lock, null);
+    if (undecodable) return this.computeAlone(key, compute, flight, 'none', false);
+    return this.waitForHolder(key, compute, flight);
   }
 
-  /** Nothing in L2: take the lock and compute, or wait for the holder's value. */
-  private async singleFlight(key: string, compute: () => Promise<T>, flight: Flight): Promise<Outcome<T>> {
-    const lock = await this.shared(key, 'lock', () => this.layer.tryLock(this.sharedKey(key), this.lockTtlMs));
-    if (!lock.ok) return this.computeAlone(key, compute, flight, 'none', true);
-    if (lock.value !== null) return this.underLock(key, compute, flight, lock.value);
+  /**
+   * Nothing in L2 and another node holds the lock: poll with getOrLock, at growing intervals, for
+   * its value; take the lock over if it is released without one or expires; compute alone after
+   * lockWaitMs.
+   */
+  private async waitForHolder(key: string, compute: () => Promise<T>, flight: Flight): Promise<Outcome<T>> {
     this.counters.lockWait();
     const started = performance.now();
-    for (;;) {
-      await sleep(this.pollMs);
-      const read = await this.readShared(key);
-      if (!read.ok) return this.computeAlone(key, compute, flight, 'none', true);
-      if (read.value !== null) return this.adopt(key, read.value, compute, flight, 'none');
-      if (performance.now() - started >= this.lockWaitMs) break;
-      // Released without a value (its computation failed) or expired (its node died): take over.
-      const retry = await this.shared(key, 'lock', () => this.layer.tryLock(this.sharedKey(key), this.lockTtlMs));
-      if (!retry.ok) return this.computeAlone(key, compute, flight, 'none', true);
-      if (retry.value !== null) return this.underLock(key, compute, flight, retry.value);
+    for (let delay = this.pollMs; ; delay = Math.min(delay * 2, this.pollMaxMs)) {
+      const left = this.lockWaitMs - (performance.now() - started);
+      if (left <= 0) break;
+      await sleep(Math.min(delay, left));
+      const found = await this.lookup(key);
+      if (!found.ok) return this.computeAlone(key, compute, flight, 'none', true);
+      const { entry, lock, undecodable } = found.value;
+      if (entry !== null) return this.serve(key, entry, lock, compute, flight, 'none');
+      // Released without a value (its computation failed) or expired (its node died): taken over.
+      if (lock !== null) return this.underLock(key, compute, flight, lock, null);
+      if (undecodable) return this.computeAlone(key, compute, flight, 'none', false);
     }
     return this.computeAlone(key, compute, flight, 'none', false);
   }
 
   /**
-   * Holding the lock: read L2 once more (the previous holder may have just written it), else
-   * compute, write L2, and release. A failed computation serves L2's stale value if it had one.
+   * Holding the lock, taken by the getOrLock that found `stale` (or nothing): compute, then store
+   * and release in one step. A failed computation (or one invalidated meanwhile, or whose value
+   * cannot be encoded) just releases the lock; a failed one serves `stale` if there was one.
    */
-  private async underLock(key: string, compute: () => Promise<T>, flight: Flight, token: string): Promise<Outcome<T>> {
+  private async underLock(key: string, compute: () => Promise<T>, flight: Flight, token: string, stale: LocalEntry<T> | null): Promise<Outcome<T>> {
+    let held = true;
     try {
-      const read = await this.readShared(key);
-      if (!read.ok) return await this.computeAlone(key, compute, flight, 'none', true);
-      const entry = read.value;
-      if (entry !== null && entry.freshUntil > this.now()) return this.adopt(key, entry, compute, flight, 'none');
       const computed = await this.runCompute(key, compute);
       if (!computed.ok) {
-        if (entry === null) return { kind: 'fallback', reason: 'compute-error', found: 'none' };
-        this.fillLocal(key, entry, flight);
-        return { kind: 'value', value: entry.value, source: 'stale', found: 'none' };
+        if (stale === null) return { kind: 'fallback', reason: 'compute-error', found: 'none' };
+        this.fillLocal(key, stale, flight);
+        return { kind: 'value', value: stale.value, source: 'stale', found: 'none' };
       }
-      await this.store(key, computed.value, flight, true);
+      this.keepLocal(key, computed.value, flight);
+      const bytes = this.encodeFor(key, computed.value, flight);
+      if (bytes !== null) {
+        // Failed or not, it is not retried as an unlock: with the layer down that would fail too, and the lock expires anyway.
+        held = false;
+        await this.shared(key, 'shared-set', () => this.layer.setAndUnlock(this.sharedKey(key), bytes, this.freshMs, this.staleMs, token));
+      }
       return { kind: 'value', value: computed.value, source: 'computed', found: 'none' };
     } finally {
-      await this.shared(key, 'unlock', () => this.layer.unlock(this.sharedKey(key), token));
+      if (held) await this.release(key, token);
     }
   }
 
-  /** Without the lock: the shared layer failed, or the lock holder took longer than lockWaitMs. */
+  /** Without the lock: the shared layer failed, the lock holder took longer than lockWaitMs, or L2's entry is undecodable here. */
   private async computeAlone(key: string, compute: () => Promise<T>, flight: Flight, found: Found, sharedDown: boolean): Promise<Outcome<T>> {
     const computed = await this.runCompute(key, compute);
     if (!computed.ok) return { kind: 'fallback', reason: sharedDown ? 'shared-unavailable' : 'compute-error', found };
-    await this.store(key, computed.value, flight, !sharedDown);
+    this.keepLocal(key, computed.value, flight);
+    const bytes = sharedDown ? null : this.encodeFor(key, computed.value, flight);
+    if (bytes !== null) await this.shared(key, 'shared-set', () => this.layer.set(this.sharedKey(key), bytes, this.freshMs, this.staleMs));
     return { kind: 'value', value: computed.value, source: 'computed', found };
   }
 
-  /** Serves an L2 entry: keeps it in L1, and refreshes it in the background when stale. */
-  private adopt(key: string, entry: LocalEntry<T>, compute: () => Promise<T>, flight: Flight, found: Found): Outcome<T> {
+  /**
+   * Serves an L2 entry and keeps it in L1. A stale one is refreshed in the background when its
+   * lookup took the lock; without the lock, another node is refreshing it.
+   */
+  private serve(key: string, entry: LocalEntry<T>, lock: string | null, compute: () => Promise<T>, flight: Flight, found: Found): Outcome<T> {
     this.fillLocal(key, entry, flight);
-    if (entry.freshUntil > this.now()) return { kind: 'value', value: entry.value, source: 'shared', found };
-    this.refresh(key, compute);
+    if (entry.freshUntil > this.now()) {
+      // Stale by the layer's clock, fresh by this node's: the clocks differ, and there is nothing to refresh yet.
+      if (lock !== null) void this.release(key, lock);
+      return { kind: 'value', value: entry.value, source: 'shared', found };
+    }
+    if (lock !== null) this.refresh(key, compute, { lock, stale: entry });
     return { kind: 'value', value: entry.value, source: 'stale', found };
   }
 
-  /** One background refresh of a key per node at a time; it never rejects. */
-  private refresh(key: string, compute: () => Promise<T>): void {
-    if (this.refreshing.has(key)) return;
+  /**
+   * One background refresh of a key per node at a time; it never rejects. `held`: the lock,
+   * already taken by the lookup that found the stale entry; released if a refresh is running.
+   */
+  private refresh(key: string, compute: () => Promise<T>, held?: { lock: string; stale: LocalEntry<T> }): void {
+    if (this.refreshing.has(key)) {
+      if (held !== undefined) void this.release(key, held.lock);
+      return;
+    }
     const flight: Flight = { invalidated: false };
     const started: InFlight<void> = {
       flight,
-      promise: this.runRefresh(key, compute, flight)
+      promise: this.runRefresh(key, compute, flight, held)
         .catch(() => undefined)
         .finally(() => {
           if (this.refreshing.get(key) === started) this.refreshing.delete(key);
@@ -349,39 +409,47 @@ export class SwrCache<T> {
     this.refreshing.set(key, started);
   }
 
-  private async runRefresh(key: string, compute: () => Promise<T>, flight: Flight): Promise<void> {
-    const read = await this.readShared(key);
-    if (!read.ok) {
+  private async runRefresh(key: string, compute: () => Promise<T>, flight: Flight, held?: { lock: string; stale: LocalEntry<T> }): Promise<void> {
+    if (held !== undefined) {
+      await this.underLock(key, compute, flight, held.lock, held.stale);
+      return;
+    }
+    const found = await this.lookup(key);
+    if (!found.ok) {
       await this.computeAlone(key, compute, flight, 'none', true);
       return;
     }
-    if (read.value !== null && read.value.freshUntil > this.now()) {
-      this.fillLocal(key, read.value, flight);
+    const { entry, lock, undecodable } = found.value;
+    if (entry !== null && entry.freshUntil > this.now()) {
+      // Another node refreshed it: adopted, no computation.
+      this.serve(key, entry, lock, compute, flight, 'shared');
       return;
     }
-    const lock = await this.shared(key, 'lock', () => this.layer.tryLock(this.sharedKey(key), this.lockTtlMs));
-    if (!lock.ok) {
-      await this.computeAlone(key, compute, flight, 'none', true);
-      return;
-    }
-    // Another node is refreshing it: keep serving stale; a later get adopts its value.
-    if (lock.value === null) return;
-    await this.underLock(key, compute, flight, lock.value);
+    if (lock !== null) await this.underLock(key, compute, flight, lock, entry);
+    else if (undecodable) await this.computeAlone(key, compute, flight, 'none', false);
+    // Otherwise another node is refreshing it: keep serving stale; a later get adopts its value.
   }
 
-  /** Reads and decodes the L2 entry; an undecodable entry counts as none (and is overwritten by the next computation). */
-  private async readShared(key: string): Promise<Shared<LocalEntry<T> | null>> {
-    const read = await this.shared(key, 'shared-get', () => this.layer.get(this.sharedKey(key)));
+  /**
+   * getOrLock, decoded. An undecodable entry counts as none (it is recomputed and overwritten);
+   * so does one past its stale window by this node's clock that the layer still returned.
+   */
+  private async lookup(key: string): Promise<Shared<Lookup<T>>> {
+    const read = await this.shared(key, 'shared-get', () => this.layer.getOrLock(this.sharedKey(key), this.lockTtlMs));
     if (!read.ok) return read;
-    const entry: SharedEntry | null = read.value;
-    // Past its stale window by this node's clock, though the store has not dropped it yet (clocks differ).
-    if (entry === null || entry.staleUntil <= this.now()) return { ok: true, value: null };
+    const { entry, lock } = read.value;
+    if (entry === null || entry.staleUntil <= this.now()) return { ok: true, value: { entry: null, lock, undecodable: false } };
     try {
-      return { ok: true, value: { value: this.decode(entry.value), freshUntil: entry.freshUntil, staleUntil: entry.staleUntil } };
+      return { ok: true, value: { entry: { value: this.decode(entry.value), freshUntil: entry.freshUntil, staleUntil: entry.staleUntil }, lock, undecodable: false } };
     } catch (err) {
       this.report(err, key, 'decode');
-      return { ok: true, value: null };
+      return { ok: true, value: { entry: null, lock, undecodable: true } };
     }
+  }
+
+  /** Releases a lock this node holds and has nothing to store under; never rejects. */
+  private async release(key: string, token: string): Promise<void> {
+    await this.shared(key, 'unlock', () => this.layer.unlock(this.sharedKey(key), token));
   }
 
   private async runCompute(key: string, compute: () => Promise<T>): Promise<Shared<T>> {
@@ -394,19 +462,21 @@ export class SwrCache<T> {
     }
   }
 
-  /** A computed value: into L1, and into L2 unless the shared layer is known to be down. Not cached if invalidated meanwhile. */
-  private async store(key: string, value: T, flight: Flight, writeShared: boolean): Promise<void> {
+  /** A computed value into L1, fresh from now; not kept if invalidated meanwhile. */
+  private keepLocal(key: string, value: T, flight: Flight): void {
     const now = this.now();
     this.fillLocal(key, { value, freshUntil: now + this.freshMs, staleUntil: now + this.freshMs + this.staleMs }, flight);
-    if (!writeShared || flight.invalidated) return;
-    let bytes: Uint8Array;
+  }
+
+  /** A computed value's bytes for L2; null when it was invalidated meanwhile (not cached) or cannot be encoded. */
+  private encodeFor(key: string, value: T, flight: Flight): Uint8Array | null {
+    if (flight.invalidated) return null;
     try {
-      bytes = this.encode(value);
+      return this.encode(value);
     } catch (err) {
       this.report(err, key, 'encode');
-      return;
+      return null;
     }
-    await this.shared(key, 'shared-set', () => this.layer.set(this.sharedKey(key), bytes, this.freshMs, this.staleMs));
   }
 
   private fillLocal(key: string, entry: LocalEntry<T>, flight: Flight): void {

@@ -1,5 +1,5 @@
 import type { Test } from 'tap';
-import { MemorySharedLayer, type InvalidationMessage, type SharedLayer } from '../../src/cache/shared-layer.js';
+import { MemorySharedLayer, type EntryAndLock, type InvalidationMessage, type SharedLayer } from '../../src/cache/shared-layer.js';
 import { RedisSharedLayer } from '../../src/cache/redis-shared-layer.js';
 import type { RedisConnectionOptions } from '../../src/store/redis/connection.js';
 import { waitFor } from '../helpers.js';
@@ -40,6 +40,9 @@ export function redisWorld(options: RedisConnectionOptions): WorldFactory {
 }
 
 const bytes = (...values: number[]): Uint8Array => new Uint8Array(values);
+
+/** A getOrLock answer with its value as a plain array and its lock as taken or not, for comparisons. */
+const seen = ({ entry, lock }: EntryAndLock) => ({ entry: entry === null ? null : { ...entry, value: Array.from(entry.value) }, locked: lock !== null });
 
 /** The behaviour every shared layer owes SwrCache; each implementation's test file runs it against its own world. */
 export function sharedLayerConformance(t: Test, name: string, createWorld: WorldFactory): void {
@@ -119,32 +122,96 @@ export function sharedLayerConformance(t: Test, name: string, createWorld: World
 
   withWorld('locks: one holder at a time, released only with its token, expiring after their ttl', async (t, world, layer) => {
     const other = await world.node();
-    const token = await layer.tryLock('popular:all', 10_000);
+    const { lock: token } = await layer.getOrLock('popular:all', 10_000);
     if (token === null) throw new Error('a free lock was refused');
-    t.equal(await layer.tryLock('popular:all', 10_000), null, 'held: refused to the same node');
-    t.equal(await other.tryLock('popular:all', 10_000), null, 'held: refused to another node');
-    t.not(await other.tryLock('popular:other', 10_000), null, 'locks are per key');
+    t.equal((await layer.getOrLock('popular:all', 10_000)).lock, null, 'held: refused to the same node');
+    t.equal((await other.getOrLock('popular:all', 10_000)).lock, null, 'held: refused to another node');
+    t.not((await other.getOrLock('popular:other', 10_000)).lock, null, 'locks are per key');
     t.equal(await layer.get('popular:all'), null, 'a lock is not an entry');
 
     t.equal(await other.unlock('popular:all', 'not-the-token'), false, 'a wrong token releases nothing');
-    t.equal(await other.tryLock('popular:all', 10_000), null, 'still held');
+    t.equal((await other.getOrLock('popular:all', 10_000)).lock, null, 'still held');
     t.equal(await other.unlock('popular:all', token), true, 'the holder\'s token releases it, from any node');
     t.equal(await layer.unlock('popular:all', token), false, 'released once');
-    const next = await other.tryLock('popular:all', 10_000);
+    const { lock: next } = await other.getOrLock('popular:all', 10_000);
     t.ok(next !== null && next !== token, 'free again, with a new token');
 
-    await layer.set('popular:set', bytes(1), 60_000, 0);
-    t.not(await layer.tryLock('popular:set', 10_000), null, 'an entry is not a lock');
+    await layer.set('popular:set', bytes(1), 0, 60_000);
+    t.not((await layer.getOrLock('popular:set', 10_000)).lock, null, 'an entry (stale at once) is not a lock');
 
-    const short = await layer.tryLock('short', 50);
-    t.not(short, null);
+    const { lock: short } = await layer.getOrLock('short', 50);
+    if (short === null) throw new Error('a free lock was refused');
     let taken: string | null = null;
-    await waitFor('the lock to expire', async () => (taken = await other.tryLock('short', 10_000)) !== null);
-    if (short === null) throw new Error('unreachable');
+    await waitFor('the lock to expire', async () => (taken = (await other.getOrLock('short', 10_000)).lock) !== null);
     t.equal(await layer.unlock('short', short), false, 'an expired token does not release the next holder\'s lock');
-    t.equal(await layer.tryLock('short', 10_000), null, 'the next holder keeps it');
-    t.equal(await other.unlock('short', taken ?? ''), true);
-    await t.rejects(layer.tryLock('bad', 0), RangeError);
+    t.equal(await layer.setAndUnlock('short', bytes(9), 60_000, 0, short), false, 'nor does a setAndUnlock with it ...');
+    t.strictSame(Array.from((await layer.get('short'))?.value ?? []), [9], '... which stores its value even so');
+    t.equal(await other.unlock('short', taken ?? ''), true, 'the next holder kept the lock');
+    await t.rejects(layer.getOrLock('bad', 0), RangeError);
+  });
+
+  t.test(`${name}: getOrLock reads the entry and takes the lock in one step, never for a fresh entry; setAndUnlock stores and releases in one`, async (t) => {
+    let clock = 1_700_000_000_000;
+    const world = await createWorld(() => clock);
+    t.teardown(() => world.close());
+    const [layer, other] = [await world.node(), await world.node()];
+
+    const cold = await layer.getOrLock('popular:k', 10_000);
+    t.strictSame(seen(cold), { entry: null, locked: true }, 'nothing there: the lock is taken');
+    if (cold.lock === null) throw new Error('unreachable');
+    t.strictSame(seen(await other.getOrLock('popular:k', 10_000)), { entry: null, locked: false }, 'held: another node gets neither');
+    t.strictSame(seen(await layer.getOrLock('popular:k', 10_000)), { entry: null, locked: false }, 'held: nor does the same node');
+
+    t.equal(await layer.setAndUnlock('popular:k', bytes(1, 2), 1_000, 60_000, cold.lock), true, 'stored, and released');
+    const stored = { value: [1, 2], storedAt: clock, freshUntil: clock + 1_000, staleUntil: clock + 61_000 };
+    t.strictSame(seen(await other.getOrLock('popular:k', 10_000)), { entry: stored, locked: false }, 'fresh: the entry, and no lock taken');
+    const fresh = await other.getOrLock('popular:k', 10_000);
+    t.equal(Object.getPrototypeOf(fresh.entry?.value), Uint8Array.prototype, 'a plain Uint8Array, not a Buffer');
+    clock += 999;
+    t.strictSame(seen(await other.getOrLock('popular:k', 10_000)), { entry: stored, locked: false }, 'still fresh');
+
+    clock += 1; // freshUntil: stale from now on
+    const stale = await other.getOrLock('popular:k', 10_000);
+    t.strictSame(seen(stale), { entry: stored, locked: true }, 'stale: the entry, and the lock taken with it (so the fresh reads took none)');
+    if (stale.lock === null) throw new Error('unreachable');
+    t.strictSame(seen(await layer.getOrLock('popular:k', 10_000)), { entry: stored, locked: false }, 'stale and held: the entry alone');
+
+    t.equal(await layer.setAndUnlock('popular:k', bytes(3), 0, 60_000, 'not-the-token'), false, 'a wrong token releases nothing ...');
+    t.strictSame(Array.from((await layer.get('popular:k'))?.value ?? []), [3], '... and the value is stored all the same');
+    t.equal((await layer.getOrLock('popular:k', 10_000)).lock, null, 'the holder still has the lock');
+    await t.rejects(other.setAndUnlock('popular:k', bytes(5), 0, 0, stale.lock), RangeError, 'an entry must live at least 1 ms ...');
+    t.strictSame(Array.from((await layer.get('popular:k'))?.value ?? []), [3], '... and a refused one changes nothing:');
+    t.equal((await layer.getOrLock('popular:k', 10_000)).lock, null, 'neither the value nor the lock');
+    t.equal(await other.setAndUnlock('popular:k', bytes(4), 1_000, 60_000, stale.lock), true, 'the holder\'s token releases it');
+    t.strictSame(seen(await layer.getOrLock('popular:k', 10_000)), { entry: { value: [4], storedAt: clock, freshUntil: clock + 1_000, staleUntil: clock + 61_000 }, locked: false });
+
+    clock += 61_000; // the entry's staleUntil, by the layer's clock
+    const gone = await layer.getOrLock('popular:k', 10_000);
+    t.strictSame(seen(gone), { entry: null, locked: true }, 'past its stale window the entry is gone, and the lock free');
+    t.equal(await layer.get('popular:other'), null);
+    await t.rejects(layer.getOrLock('popular:k', 0.5), RangeError, 'a lock must live at least 1 ms');
+  });
+
+  withWorld('an entry and its lock go together for any key: empty, braces anywhere', async (t, _world, layer) => {
+    const keys = ['', '}', '}x', '{', '{}', 'a', 'a}b{c}', 'x{y}z', '{popular}:a'];
+    for (const [i, key] of keys.entries()) {
+      const { entry, lock } = await layer.getOrLock(key, 10_000);
+      t.equal(entry, null);
+      if (lock === null) throw new Error(`the free lock of "${key}" was refused`);
+      t.equal(await layer.setAndUnlock(key, bytes(i), 60_000, 0, lock), true, `"${key}": stored and released in one step`);
+    }
+    for (const [i, key] of keys.entries()) {
+      const found = await layer.getOrLock(key, 10_000);
+      t.strictSame([Array.from(found.entry?.value ?? []), found.lock], [[i], null], `"${key}" reads back, fresh: no lock taken`);
+    }
+    const { lock: held } = await layer.getOrLock('}held', 10_000);
+    t.not(held, null);
+    t.equal(await layer.deletePrefix('a}'), 1, 'a prefix ending where a key\'s brace would close: "a}b{c}" only, not "a"');
+    t.not(await layer.get('a'), null);
+    t.equal(await layer.deletePrefix('}'), 2, '"}" and "}x"; a lock is not an entry');
+    t.equal((await layer.getOrLock('}held', 10_000)).lock, null, 'a prefix delete leaves locks alone');
+    t.equal(await layer.deletePrefix(''), keys.length - 3, 'the empty prefix: every entry left');
+    t.equal(await layer.get(''), null);
   });
 
   withWorld('invalidation messages reach every subscriber of every node, until it unsubscribes', async (t, world, layer) => {

@@ -17,16 +17,19 @@ t.test('memory: expiry follows the injected clock', async (t) => {
   t.not(await layer.get('k'), null, 'stale, still readable');
   clock = 1_150;
   t.equal(await layer.get('k'), null, 'gone at staleUntil');
-  const token = await layer.tryLock('k', 10);
-  t.not(token, null);
+  t.not((await layer.getOrLock('k', 10)).lock, null);
   clock = 1_159;
-  t.equal(await layer.tryLock('k', 10), null);
+  t.equal((await layer.getOrLock('k', 10)).lock, null);
   clock = 1_160;
-  t.not(await layer.tryLock('k', 10), null, 'a lock expires at its ttl');
+  t.not((await layer.getOrLock('k', 10)).lock, null, 'a lock expires at its ttl');
   const value = new Uint8Array([5]);
   await layer.set('copy', value, 100, 0);
   value[0] = 6;
   t.strictSame(Array.from((await layer.get('copy'))?.value ?? []), [5], 'the layer keeps a copy, as a network store would');
+  const read = await layer.getOrLock('copy', 10);
+  if (read.entry === null) throw new Error('entry missing');
+  read.entry.value[0] = 7;
+  t.strictSame(Array.from((await layer.get('copy'))?.value ?? []), [5], 'and hands out copies');
 });
 
 t.test('invalidation payloads from the network are checked field by field', async (t) => {
@@ -50,18 +53,30 @@ t.test('redis: key layout, expiry by PEXPIRE, and malformed messages ignored', a
   const raw = new Redis(server.port, '127.0.0.1');
   t.teardown(() => raw.disconnect());
 
-  t.equal(layer.entryKey('popular:all'), 'layout:cache:popular:all');
-  t.equal(layer.lockKey('popular:all'), 'layout:cache-lock:popular:all');
+  t.equal(layer.entryKey('popular:all'), 'layout:cache:{#popular:all}');
+  t.equal(layer.lockKey('popular:all'), 'layout:cache-lock:{#popular:all}');
+  t.equal(layer.entryKey('a}b'), 'layout:cache:{#a}b}', 'the tag of both is the text between the first { and the next }: #a');
   t.equal(layer.channel, 'layout:cache:invalidate');
   t.throws(() => new RedisSharedLayer(null as never, raw, { keyPrefix: 'a{b}' }), RangeError, 'a brace in the prefix would become a hash tag');
 
   await layer.set('popular:all', new Uint8Array([1, 2]), 1_000, 9_000);
-  t.strictSame((await raw.hkeys('layout:cache:popular:all')).sort(), ['freshUntil', 'staleUntil', 'storedAt', 'v']);
-  const ttl = await raw.pttl('layout:cache:popular:all');
+  const stored = await layer.get('popular:all');
+  const payload = await raw.getBuffer('layout:cache:{#popular:all}');
+  t.strictSame(payload, Buffer.concat([Buffer.from(`${stored?.storedAt} ${stored?.freshUntil} ${stored?.staleUntil}\n`), Buffer.from([1, 2])]), 'one string: the times, a newline, the bytes');
+  await raw.set('layout:cache:{#bad}', 'no header');
+  t.equal(await layer.get('bad'), null, 'a string that is not an entry reads as none');
+  t.strictSame((await layer.getOrLock('bad', 1_000)).entry, null, 'for getOrLock too');
+  await raw.del('layout:cache:{#bad}', 'layout:cache-lock:{#bad}');
+  const ttl = await raw.pttl('layout:cache:{#popular:all}');
   t.ok(ttl > 9_000 && ttl <= 10_000, `the entry expires after freshMs + staleMs (pttl ${ttl})`);
-  await layer.tryLock('popular:all', 5_000);
-  const lockTtl = await raw.pttl('layout:cache-lock:popular:all');
+  const { lock } = await layer.getOrLock('popular:none', 5_000);
+  const lockTtl = await raw.pttl('layout:cache-lock:{#popular:none}');
   t.ok(lockTtl > 4_000 && lockTtl <= 5_000, `the lock expires after its ttl (pttl ${lockTtl})`);
+  await layer.setAndUnlock('popular:none', new Uint8Array([3]), 2_000, 0, lock ?? '');
+  t.equal(await raw.exists('layout:cache-lock:{#popular:none}'), 0, 'setAndUnlock deleted the lock');
+  const entryTtl = await raw.pttl('layout:cache:{#popular:none}');
+  t.ok(entryTtl > 1_000 && entryTtl <= 2_000, `and set the entry's expiry (pttl ${entryTtl})`);
+  t.strictSame((await raw.keys('layout:*')).sort(), ['layout:cache:{#popular:all}', 'layout:cache:{#popular:none}'], 'nothing else');
 
   const got: InvalidationMessage[] = [];
   await layer.subscribeInvalidations((m) => got.push(m));
@@ -88,15 +103,18 @@ t.test('redis down: every operation rejects with StoreUnavailableError, and work
   await t.rejects(layer.set('k', new Uint8Array([2]), 60_000, 0), down);
   await t.rejects(layer.delete(['k']), down);
   await t.rejects(layer.deletePrefix('k'), down);
-  await t.rejects(layer.tryLock('k', 1_000), down);
+  await t.rejects(layer.getOrLock('k', 1_000), down);
+  await t.rejects(layer.setAndUnlock('k', new Uint8Array([2]), 60_000, 0, 'token'), down);
   await t.rejects(layer.unlock('k', 'token'), down);
   await t.rejects(layer.publishInvalidation({ keys: ['k'] }), down);
 
   await flaky.restart();
   await waitFor('the client to reconnect', () => layer.get('k').then(() => true, () => false), 10_000);
   t.equal(await layer.get('k'), null, 'the restarted redis kept nothing');
-  t.not(await layer.tryLock('k', 1_000), null, 'scripts and locks work again');
+  const { lock } = await layer.getOrLock('k', 1_000);
+  t.not(lock, null, 'scripts and locks work again');
   t.equal(await layer.unlock('k', 'wrong'), false, 'the unlock script is loaded again');
+  t.equal(await layer.setAndUnlock('k', new Uint8Array([3]), 60_000, 0, lock ?? ''), true, 'and the store scripts');
   await waitFor('the subscriber to resubscribe', async () => {
     await layer.publishInvalidation({ keys: ['after-restart'] });
     return got.length > 0;
@@ -121,7 +139,7 @@ t.test('a three-master redis cluster', { skip: cluster ? false : 'redis-server l
         nodes.nodes.map(async (node) => {
           const client = new Redis(node.port, '127.0.0.1');
           try {
-            return (await client.keys('spread:cache:k:*')).length;
+            return (await client.keys('spread:cache:{#k:*')).length;
           } finally {
             client.disconnect();
           }
@@ -135,5 +153,16 @@ t.test('a three-master redis cluster', { skip: cluster ? false : 'redis-server l
     await layer.set('b', new Uint8Array([2]), 60_000, 0);
     await layer.delete(['a', 'b']);
     t.equal(await layer.get('a'), null, 'a multi-key delete across slots works');
+
+    const raw = new Redis(nodes.nodes[0].port, '127.0.0.1');
+    t.teardown(() => raw.disconnect());
+    const slot = async (name: string): Promise<number> => Number(await raw.call('CLUSTER', 'KEYSLOT', name));
+    const slots = new Set<number>();
+    for (const key of ['popular:all', 'k:1', 'k:2', '', '}', '}x', '{', 'a}b{c}', '{popular}:a']) {
+      const entrySlot = await slot(layer.entryKey(key));
+      t.equal(await slot(layer.lockKey(key)), entrySlot, `"${key}": entry and lock in one slot`);
+      slots.add(entrySlot);
+    }
+    t.ok(slots.size > 5, `different keys, different slots (${slots.size} slots for 9 keys)`);
   });
 });

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { Packr } from 'msgpackr';
-import type { InvalidationMessage, SharedEntry, SharedLayer } from '../../src/cache/shared-layer.js';
+import type { EntryAndLock, InvalidationMessage, SharedEntry, SharedLayer } from '../../src/cache/shared-layer.js';
 import { SwrCache, type CacheCounters, type CacheErrorContext, type CacheResult, type FallbackReason, type SwrCacheOptions } from '../../src/cache/swr-cache.js';
 import { waitFor } from '../helpers.js';
 import { startRedis } from '../support/redis-server.js';
@@ -59,17 +59,26 @@ class Clock {
   readonly now = (): number => this.time;
 }
 
+/** The shared-layer operations a cache may call per get (the invalidation bus aside). */
+type Operation = 'get' | 'getOrLock' | 'set' | 'setAndUnlock' | 'delete' | 'deletePrefix' | 'unlock';
+
 /**
- * A node's view of the shared layer that fails every call while `down` (as RedisSharedLayer
- * does while Redis is down) and logs the outcome of each tryLock.
+ * A node's view of the shared layer, counting every call: it fails every call while `down` (as
+ * RedisSharedLayer does while Redis is down), logs each call by name, and logs the outcome of
+ * each getOrLock that tried the lock (its entry missing or stale by `now`).
  */
 class ObservedLayer implements SharedLayer {
   down = false;
+  readonly calls: Operation[] = [];
   readonly locks: Array<'taken' | 'refused'> = [];
   /** Calls not answered yet. */
   pending = 0;
-  constructor(private readonly inner: SharedLayer) {}
-  private async call<R>(run: () => Promise<R>): Promise<R> {
+  constructor(
+    private readonly inner: SharedLayer,
+    private readonly now: () => number,
+  ) {}
+  private async call<R>(operation: Operation, run: () => Promise<R>): Promise<R> {
+    this.calls.push(operation);
     if (this.down) throw Object.assign(new Error('redis unavailable'), { name: 'StoreUnavailableError' });
     this.pending++;
     try {
@@ -79,27 +88,32 @@ class ObservedLayer implements SharedLayer {
     }
   }
   get(key: string): Promise<SharedEntry | null> {
-    return this.call(() => this.inner.get(key));
+    return this.call('get', () => this.inner.get(key));
+  }
+  async getOrLock(key: string, lockTtlMs: number): Promise<EntryAndLock> {
+    const found = await this.call('getOrLock', () => this.inner.getOrLock(key, lockTtlMs));
+    if (found.lock !== null) this.locks.push('taken');
+    else if (found.entry === null || found.entry.freshUntil <= this.now()) this.locks.push('refused');
+    return found;
   }
   set(key: string, value: Uint8Array, freshMs: number, staleMs: number): Promise<void> {
-    return this.call(() => this.inner.set(key, value, freshMs, staleMs));
+    return this.call('set', () => this.inner.set(key, value, freshMs, staleMs));
+  }
+  setAndUnlock(key: string, value: Uint8Array, freshMs: number, staleMs: number, token: string): Promise<boolean> {
+    return this.call('setAndUnlock', () => this.inner.setAndUnlock(key, value, freshMs, staleMs, token));
   }
   delete(keys: readonly string[]): Promise<void> {
-    return this.call(() => this.inner.delete(keys));
+    return this.call('delete', () => this.inner.delete(keys));
   }
   deletePrefix(prefix: string): Promise<number> {
-    return this.call(() => this.inner.deletePrefix(prefix));
-  }
-  async tryLock(key: string, ttlMs: number): Promise<string | null> {
-    const token = await this.call(() => this.inner.tryLock(key, ttlMs));
-    this.locks.push(token === null ? 'refused' : 'taken');
-    return token;
+    return this.call('deletePrefix', () => this.inner.deletePrefix(prefix));
   }
   unlock(key: string, token: string): Promise<boolean> {
-    return this.call(() => this.inner.unlock(key, token));
+    return this.call('unlock', () => this.inner.unlock(key, token));
   }
   publishInvalidation(message: InvalidationMessage): Promise<void> {
-    return this.call(() => this.inner.publishInvalidation(message));
+    if (this.down) return Promise.reject(Object.assign(new Error('redis unavailable'), { name: 'StoreUnavailableError' }));
+    return this.inner.publishInvalidation(message);
   }
   subscribeInvalidations(handler: (message: InvalidationMessage) => void): Promise<() => Promise<void>> {
     return this.inner.subscribeInvalidations(handler);
@@ -113,7 +127,7 @@ class ObservedLayer implements SharedLayer {
 async function nodes(t: Test, world: SharedWorld, clock: Clock, count: number, options: Partial<SwrCacheOptions<Recs>> = {}): Promise<Node[]> {
   const made: Node[] = [];
   for (let i = 0; i < count; i++) {
-    const layer = new ObservedLayer(await world.node());
+    const layer = new ObservedLayer(await world.node(), clock.now);
     const tally = new Tally();
     const errors: CacheErrorContext[] = [];
     const cache = new SwrCache<Recs>({
@@ -148,9 +162,13 @@ function gate(t: Test): { promise: Promise<void>; open(): void } {
 
 /**
  * Until no node has a shared-layer call outstanding: with computations that answer at once, a
- * background refresh has then run to its end (between its calls it only waits for microtasks).
+ * background refresh has then run to its end (between its calls it only waits for microtasks,
+ * so after a turn of the event loop it is either waiting for a call or done).
  */
-const settled = (all: Node[]): Promise<void> => waitFor('background refreshes to finish', () => all.every((node) => node.layer.pending === 0));
+const settled = async (all: Node[]): Promise<void> => {
+  await new Promise((resolve) => setImmediate(resolve));
+  await waitFor('background refreshes to finish', () => all.every((node) => node.layer.pending === 0));
+};
 
 const sum = (all: Node[], pick: (node: Node) => number): number => all.reduce((total, node) => total + pick(node), 0);
 const sources = (results: CacheResult<Recs>[]): Record<string, number> => {
@@ -194,7 +212,7 @@ function swrScenarios(t: Test, name: string, createWorld: WorldFactory): void {
     t.ok(results.every((result) => result.source === 'stale' && result.value.version === 1), 'all 1,000 got the stale value at once');
     // Each node ran one refresh for its 333 or 334 gets: one took the lock, the other two found it taken.
     const locks = () => all.flatMap((node) => node.layer.locks).sort();
-    await waitFor('one refresh per node to reach the lock', () => locks().length === 3);
+    await waitFor('one refresh per node to reach the lock, and the winner its computation', () => locks().length === 3 && computes > 0);
     t.strictSame(locks(), ['refused', 'refused', 'taken']);
     t.equal(computes, 1, 'one computation, still running');
     const during = await Promise.all(all.map((node) => node.cache.get('hot', compute, fallback)));
@@ -210,6 +228,71 @@ function swrScenarios(t: Test, name: string, createWorld: WorldFactory): void {
     t.equal(sum(all, (node) => node.tally.refreshes) - refreshes, 1, 'counted once');
     t.ok(sum(all, (node) => node.tally.stale) >= 1_000, 'every stale answer counted');
     t.strictSame(all.flatMap((node) => node.errors), []);
+  });
+
+  withWorld('shared-layer calls per path: a cold load 2, a fresh L1 hit 0, an L2 hit 1, a refresh 2', async (t, world, clock) => {
+    const [a, b, c] = await nodes(t, world, clock, 3);
+    /** The node's calls since the last look. */
+    const calls = (node: Node): Operation[] => node.layer.calls.splice(0);
+    let computes = 0;
+    const compute = async (): Promise<Recs> => recs(++computes);
+
+    t.strictSame(await a.cache.get('k', compute, fallback), { value: recs(1), source: 'computed' });
+    t.strictSame(calls(a), ['getOrLock', 'setAndUnlock'], 'a cold load: getOrLock (nothing there, lock taken), compute, setAndUnlock');
+    t.strictSame(await a.cache.get('k', compute, fallback), { value: recs(1), source: 'local' });
+    t.strictSame(calls(a), [], 'a fresh L1 hit: no call');
+    t.strictSame(await b.cache.get('k', compute, fallback), { value: recs(1), source: 'shared' });
+    t.strictSame(calls(b), ['getOrLock'], 'an L2 hit on another node: one getOrLock, which takes no lock');
+
+    clock.time += 1_000;
+    t.strictSame(await a.cache.get('k', compute, fallback), { value: recs(1), source: 'stale' });
+    await settled([a]);
+    t.strictSame(calls(a), ['getOrLock', 'setAndUnlock'], 'a refresh of a stale entry: getOrLock (stale, lock taken), compute, setAndUnlock');
+    t.strictSame(await a.cache.get('k', compute, fallback), { value: recs(2), source: 'local' });
+    t.strictSame(await b.cache.get('k', compute, fallback), { value: recs(1), source: 'stale' }, 'the other node still has its stale copy');
+    await settled([b]);
+    t.strictSame(calls(b), ['getOrLock'], 'its refresh finds the refreshed value: adopted with one call, no lock, no computation');
+    t.strictSame(await b.cache.get('k', compute, fallback), { value: recs(2), source: 'local' });
+    t.equal(computes, 2, 'one computation per expiry');
+
+    clock.time += 1_000;
+    t.strictSame(await c.cache.get('k', compute, fallback), { value: recs(2), source: 'stale' }, 'nothing in L1, stale in L2: served stale');
+    await settled([c]);
+    t.strictSame(calls(c), ['getOrLock', 'setAndUnlock'], 'and refreshed under the lock its lookup took: still two calls');
+    t.strictSame(await c.cache.get('k', compute, fallback), { value: recs(3), source: 'local' });
+
+    const failing = async (): Promise<Recs> => {
+      throw new Error('no model');
+    };
+    t.strictSame(await a.cache.get('x', failing, fallback), { value: FALLBACK, source: 'fallback' });
+    t.strictSame(calls(a), ['getOrLock', 'unlock'], 'a failed computation: getOrLock, then the lock released');
+    t.equal(computes, 3);
+    t.strictSame([...a.errors, ...b.errors, ...c.errors], [{ cache: 'popular', key: 'x', operation: 'compute' }]);
+  });
+
+  withWorld('a node waiting for another\'s computation polls with getOrLock, at growing intervals', async (t, world, clock) => {
+    const [a, b] = await nodes(t, world, clock, 2, { pollMs: 10, pollMaxMs: 100 });
+    const blocked = gate(t);
+    const slow = a.cache.get('k', async () => (await blocked.promise, recs(1)), fallback);
+    await waitFor('the first node to compute', () => a.tally.refreshes === 1);
+    const started = performance.now();
+    const waiting = b.cache.get('k', async () => recs(0), fallback);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    blocked.open();
+    t.strictSame(await waiting, { value: recs(1), source: 'shared' }, 'it gets the holder\'s value');
+    const elapsed = performance.now() - started;
+    t.strictSame(await slow, { value: recs(1), source: 'computed' });
+    const polls = b.layer.calls.length - 1;
+    t.ok(b.layer.calls.every((call) => call === 'getOrLock'), `getOrLock only: ${b.layer.calls.join(' ')}`);
+    // Poll i comes at least 10 + 20 + ... (capped at 100) ms after the first lookup.
+    let due = 0;
+    let possible = 0;
+    for (let delay = 10; due + delay <= elapsed; delay = Math.min(delay * 2, 100)) {
+      due += delay;
+      possible++;
+    }
+    t.ok(polls >= 1 && polls <= possible, `${polls} polls in ${Math.round(elapsed)} ms (at most ${possible}; a fixed 15 ms would allow ${Math.floor(elapsed / 15)})`);
+    t.equal(b.tally.lockWaits, 1);
   });
 
   withWorld('a cold start: 300 gets over three nodes, one computation, the other nodes wait for it', async (t, world, clock) => {
@@ -331,8 +414,7 @@ function swrScenarios(t: Test, name: string, createWorld: WorldFactory): void {
 
     await a.layer.set('popular:bad', new Uint8Array([0x92, 0x01]), 60_000, 0); // an array of two, cut after one
     t.strictSame(await a.cache.get('bad', async () => recs(5), fallback), { value: recs(5), source: 'computed' });
-    const decodeError = { cache: 'popular', key: 'bad', operation: 'decode' };
-    t.strictSame(a.errors, [decodeError, decodeError], 'reported by the first read and by the read under the lock');
+    t.strictSame(a.errors, [{ cache: 'popular', key: 'bad', operation: 'decode' }], 'reported by the read');
     const entry = await a.layer.get('popular:bad');
     t.strictSame(Array.from(entry?.value ?? []), Array.from(packr.pack(recs(5))), 'overwritten with the computed value');
   });
