@@ -91,6 +91,15 @@ export class ListCache {
     return { list: { items, recommendationId: randomUUID(), modelVersion: cached.modelVersion, source: cached.source, fallback: null }, cache: result.source };
   }
 
+  /**
+   * Drops the cached lists whose key starts with `prefix` (all of them by default) on every
+   * node: here, in the shared layer, and on the others through the invalidation bus. Rejects
+   * when the shared layer cannot be reached (this node's copies are gone by then).
+   */
+  invalidate(prefix = ''): Promise<void> {
+    return this.cache.invalidatePrefix(prefix);
+  }
+
   close(): Promise<void> {
     return this.cache.close();
   }

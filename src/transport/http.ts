@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyError, type FastifyInstance } from 
 import { AttuneError, ErrorCodes, errorBody, fromStoreFailure, type ErrorKind } from '../errors.js';
 import type { HttpDeps } from './routes/deps.js';
 import { replayRoutes } from './routes/replay.js';
+import { cacheAdminRoutes } from './routes/cache-admin.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { eventRoutes } from './routes/events.js';
 import { operationRoutes } from './routes/operations.js';
@@ -48,6 +49,7 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   segmentRoutes(app, deps);
   operationRoutes(app, deps);
   replayRoutes(app, deps);
+  cacheAdminRoutes(app, deps);
   return app;
 }
 

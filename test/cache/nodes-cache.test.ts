@@ -121,7 +121,20 @@ t.test('three nodes share one cache: one recomputation per expiry, stale served 
     t.equal(personal.headers.get('x-attune-cache'), 'bypass', 'a personalized related list is not shared');
   });
 
+  await t.test('an admin invalidation drops the cached lists on every node', async (t) => {
+    const [, , cedar] = nodes;
+    for (const node of nodes) t.match((await recommendations(node, 'userId=returning&numResults=10')).cache, /^(local|shared|computed)$/);
+    const response = await fetch(`${amber.url}/v1/admin/cache/invalidate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ cache: 'recommendations' }) });
+    t.strictSame(await response.json(), { invalidated: ['recommendations'], prefix: '' });
+    await waitFor('basil to drop its copy and compute', async () => (await recommendations(basil, 'userId=returning&numResults=10')).cache === 'computed');
+    await waitFor('cedar to drop its copy', async () => (await recommendations(cedar, 'userId=returning&numResults=10')).cache !== 'local');
+    t.equal((await recommendations(cedar, 'userId=returning&numResults=10')).cache, 'local', 'cedar took basil\'s new list from the shared layer, then kept it');
+    const bad = await fetch(`${amber.url}/v1/admin/cache/invalidate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ cache: 'everything' }) });
+    t.equal(bad.status, 400);
+  });
+
   await t.test('Redis stops: cached lists are served stale, unknown keys get the popularity fallback, never an error; then it recovers', async (t) => {
+    for (const node of nodes) await recommendations(node, 'userId=returning&numResults=10');
     await sleep(FRESH_MS + 50);
     await redis.kill('SIGKILL');
     const fallbacksBefore = await metricSum(nodes, 'cacheFallbacks', { cache: 'recommendations' });
