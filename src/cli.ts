@@ -2,6 +2,7 @@ import { ConfigError, loadConfig, optionsHelp } from './config.js';
 import { runEvaluate } from './model/evaluate-command.js';
 import { runTrain } from './model/train-command.js';
 import { runReplay } from './ops/replay-command.js';
+import { runImport } from './ops/import-command.js';
 import { startServer } from './server.js';
 
 const USAGE = `usage: attune <command> [options]
@@ -11,6 +12,7 @@ commands:
   train     train a model bundle from interaction data (attune train --help)
   evaluate  measure a model offline against published protocols (attune evaluate --help)
   replay    run a session's or user's logged events again beside its recorded pushes (attune replay --help)
+  import    bulk-import interactions, items and users (CSV or JSONL) into the cluster's Redis (attune import --help)
   help      show this help
 
 options (flag, environment variable, meaning):
@@ -36,6 +38,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return runEvaluate(rest);
     case 'replay':
       return runReplay(rest);
+    case 'import':
+      return runImport(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -13,6 +13,8 @@ export interface AttuneConfig {
   dataDir: string;
   /** Load the demo catalog at start. */
   demoCatalog: boolean;
+  /** Import jobs read files only under this directory; null: any path the process can read. */
+  importDir: string | null;
   /** How many items a `recommendations` push carries. */
   pushSize: number;
   logLevel: 'silent' | 'error' | 'warn' | 'info' | 'debug';
@@ -79,6 +81,7 @@ export const defaultConfig: AttuneConfig = {
   modelDir: null,
   dataDir: 'var',
   demoCatalog: true,
+  importDir: null,
   pushSize: 20,
   logLevel: 'info',
   actors: { idleMs: 60_000, passivateMs: 240_000, snapshotEvery: 50, logKeep: 1000 },
@@ -167,6 +170,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   option<string>('host', ['ATTUNE_HOST'], 'interface to listen on', text, (o, v) => (o.host = v)),
   option<string>('model', ['ATTUNE_MODEL_DIR'], 'model bundle directory (default: train the demo model)', text, (o, v) => (o.modelDir = v)),
   option<string>('data-dir', ['ATTUNE_DATA_DIR'], 'directory for generated files', text, (o, v) => (o.dataDir = v)),
+  option<string>('import-dir', ['ATTUNE_IMPORT_DIR'], 'import jobs (POST /v1/import-jobs) read files only under this directory', text, (o, v) => (o.importDir = v)),
   option<boolean>('demo-catalog', ['ATTUNE_DEMO_CATALOG'], 'load the demo catalog at start', bool, (o, v) => (o.demoCatalog = v)),
   option<number>('push-size', ['ATTUNE_PUSH_SIZE'], 'items per recommendations push', int(1, 500), (o, v) => (o.pushSize = v)),
   option<string>('log-level', ['ATTUNE_LOG_LEVEL'], 'silent|error|warn|info|debug', oneOf(['silent', 'error', 'warn', 'info', 'debug']), (o, v) => (o.logLevel = v as AttuneConfig['logLevel'])),

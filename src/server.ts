@@ -20,6 +20,7 @@ import { ModelSlot } from './model/model-slot.js';
 import { Segmenter } from './model/segmenter.js';
 import { eventWeight } from './actors/state.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
+import { ImportJobs } from './ops/import-jobs.js';
 import { createMemoryStores } from './store/memory.js';
 import type { Stores } from './store/types.js';
 import { createHttpApp } from './transport/http.js';
@@ -132,6 +133,24 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     : null;
   for (const cache of Object.values(lists ?? {})) await cache.listen();
 
+  // Imported history goes to the log and the popular/trending counts, never to sockets.
+  const importJobs = new ImportJobs({
+    stores,
+    categoryOf: (itemId) => catalog.get(itemId)?.category,
+    appendKey: (key, entries) => host.appendHistory(key, entries),
+    onItems: (stored) => {
+      const stockChanged = catalog.apply(stored);
+      if (stockChanged.length > 0) host.onStockChanged(stockChanged);
+    },
+    root: config.importDir,
+    onInteraction: (entry) => trends.record(entry, eventWeight(entry.eventType, model.get().reducer)),
+    counters: {
+      rows: (kind, outcome, count) => metrics.importRows.inc({ kind, outcome }, count),
+      job: (outcome) => metrics.importJobs.inc({ outcome }),
+    },
+    onError: (err, context) => reportError(err, context),
+  });
+
   const app = createHttpApp({
     config,
     host,
@@ -142,6 +161,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     trends,
     segmenter,
     metrics,
+    importJobs,
     lists,
     webDir: findWebDir(),
     now: Date.now,
@@ -189,6 +209,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     close: () =>
       (closing ??= (async () => {
         // Hand the shards off first (fenced snapshots, released leases) so others take over at once.
+        await importJobs.close();
         await ownership?.stop();
         await catalogSync.stop();
         io?.close();

@@ -227,6 +227,28 @@ export class ActorHost {
     });
   }
 
+  /**
+   * Imported history (src/ops/import.ts): appends one key's entries in order inside the key's
+   * lane, so no live event interleaves with them half-applied, and folds them into the key's
+   * live actor here, if any, without scoring, pushing or waking an owner. An actor that is not
+   * live reads them from the log when it activates; on shared stores a live owner applies them
+   * at its next catch-up.
+   */
+  appendHistory(key: string, entries: readonly Omit<InteractionEntry, 'eventId'>[]): Promise<InteractionEntry[]> {
+    return this.lanes.run(key, async () => {
+      const stored: InteractionEntry[] = [];
+      for (const entry of entries) stored.push((await this.deps.stores.log.append(key, entry)) as InteractionEntry);
+      const live = this.actors.get(key);
+      if (live !== undefined && !this.deps.stores.sharedByNodes) {
+        const reducer = this.deps.model().reducer;
+        for (const entry of stored) {
+          if (compareEventIds(entry.eventId, live.state.lastEventId) > 0) live.state = reduce(live.state, entry, reducer);
+        }
+      }
+      return stored;
+    });
+  }
+
   /** The shard is this node's (again): its keys may be activated here. */
   adoptShard(shard: number): void {
     this.droppedShards.delete(shard);

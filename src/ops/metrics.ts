@@ -104,6 +104,18 @@ export function createMetrics() {
       labelNames: ['cache', 'reason'],
       registers: [registry],
     }),
+    importRows: new Counter({
+      name: 'attune_import_rows_total',
+      help: 'Rows read by import jobs (POST /v1/import-jobs), by kind (interactions, items, users) and outcome (imported; valid: users, which are counted only; rejected).',
+      labelNames: ['kind', 'outcome'],
+      registers: [registry],
+    }),
+    importJobs: new Counter({
+      name: 'attune_import_jobs_total',
+      help: 'Import jobs finished on this node, by outcome (succeeded, failed).',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
   };
 }
 

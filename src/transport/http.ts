@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyError, type FastifyInstance } from 
 import { AttuneError, ErrorCodes, errorBody, fromStoreFailure, type ErrorKind } from '../errors.js';
 import type { HttpDeps } from './routes/deps.js';
 import { replayRoutes } from './routes/replay.js';
+import { importJobRoutes } from './routes/import-jobs.js';
 import { cacheAdminRoutes } from './routes/cache-admin.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { eventRoutes } from './routes/events.js';
@@ -49,6 +50,7 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   segmentRoutes(app, deps);
   operationRoutes(app, deps);
   replayRoutes(app, deps);
+  importJobRoutes(app, deps);
   cacheAdminRoutes(app, deps);
   return app;
 }

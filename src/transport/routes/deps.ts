@@ -5,6 +5,7 @@ import type { CatalogIndex } from '../../model/catalog.js';
 import type { ItemTrends } from '../../model/item-trends.js';
 import type { ModelSlot } from '../../model/model-slot.js';
 import type { Segmenter } from '../../model/segmenter.js';
+import type { ImportJobs } from '../../ops/import-jobs.js';
 import type { Metrics } from '../../ops/metrics.js';
 import type { CatalogStore, Stores } from '../../store/types.js';
 
@@ -20,6 +21,8 @@ export interface HttpDeps {
   trends: ItemTrends;
   segmenter: Segmenter;
   metrics: Metrics;
+  /** Bulk imports (POST /v1/import-jobs) running in the background on this node's stores. */
+  importJobs: ImportJobs;
   /** Cached lists for keys with no live actor here and for related items; null when caching is off. */
   lists: { recommendations: ListCache; related: ListCache } | null;
   webDir: string;
