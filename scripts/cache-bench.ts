@@ -4,7 +4,7 @@
  * Reports Redis commands per request (from Redis's own INFO commandstats, less the cluster's
  * idle background rate measured just before) and latency, and the off/on ratios.
  *
- * usage: npm run bench:cache -- [--nodes 2] [--users 2000] [--requests 20000] [--concurrency 100] [--zipf 1.1]
+ * usage: npm run bench:cache -- [--nodes 2] [--users 2000] [--requests 20000] [--concurrency 100] [--zipf 1.1] [--fresh-ms 2000]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -29,20 +29,23 @@ interface Args {
   concurrency: number;
   zipf: number;
   shards: number;
+  /** The nodes' --cache-fresh-ms: how long a cached list is served before one refresh. */
+  freshMs: number;
 }
 
-const DEFAULTS: Args = { nodes: 2, users: 2000, requests: 20_000, concurrency: 100, zipf: 1.1, shards: 64 };
+const DEFAULTS: Args = { nodes: 2, users: 2000, requests: 20_000, concurrency: 100, zipf: 1.1, shards: 64, freshMs: 2000 };
+const FLAGS: Readonly<Record<string, keyof Args>> = { nodes: 'nodes', users: 'users', requests: 'requests', concurrency: 'concurrency', zipf: 'zipf', shards: 'shards', 'fresh-ms': 'freshMs' };
 
 function parseArgs(argv: readonly string[]): Args {
   const args = { ...DEFAULTS };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
-    const name = flag.replace(/^--/, '');
-    if (!(name in DEFAULTS)) throw new Error(`unknown option ${flag}; usage: npm run bench:cache -- [--nodes 2] [--users 2000] [--requests 20000] [--concurrency 100] [--zipf 1.1] [--shards 64]`);
+    const name = FLAGS[flag.replace(/^--/, '')];
+    if (name === undefined) throw new Error(`unknown option ${flag}; usage: npm run bench:cache -- [--nodes 2] [--users 2000] [--requests 20000] [--concurrency 100] [--zipf 1.1] [--shards 64] [--fresh-ms 2000]`);
     const raw = inline ?? argv[++i];
     const value = Number(raw);
     if (!Number.isFinite(value) || value <= 0) throw new Error(`${flag} needs a positive number, got ${raw}`);
-    args[name as keyof Args] = value;
+    args[name] = value;
   }
   return args;
 }
@@ -135,7 +138,7 @@ async function runMode(root: string, modelDir: string, args: Args, cache: 'on' |
           redisUrl: redisChild.url,
           nodeId: `node-${i}`,
           port: await freePort(),
-          serveArgs: ['--model', modelDir, '--shards', String(args.shards), '--cache', cache === 'on' ? 'true' : 'false'],
+          serveArgs: ['--model', modelDir, '--shards', String(args.shards), '--cache', cache === 'on' ? 'true' : 'false', '--cache-fresh-ms', String(args.freshMs)],
           timeoutMs: 30_000,
         }),
       );
@@ -217,7 +220,7 @@ async function main(): Promise<void> {
   mkdirSync(outDir, { recursive: true });
   const base = join(outDir, `cache-${stamp}`);
   writeFileSync(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
-  const subtitle = `${args.nodes} nodes, ${args.users} cold users (Zipf ${args.zipf}), ${args.requests} GETs, ${args.concurrency} in flight`;
+  const subtitle = `${args.nodes} nodes, ${args.users} cold users (Zipf ${args.zipf}), ${args.requests} GETs, ${args.concurrency} in flight, lists fresh ${args.freshMs} ms`;
   writeFileSync(`${base}.svg`, latencySvg('GET /v1/recommendations for cold users: cache on vs off', subtitle, [
     { name: 'cache on', color: '#1f77b4', sortedMs: on.sortedMs },
     { name: 'cache off', color: '#d62728', sortedMs: off.sortedMs },
