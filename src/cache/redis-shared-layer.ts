@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Cluster, type Redis } from 'ioredis';
 import { RedisConnection, type RedisClient, type RedisConnectionOptions } from '../store/redis/connection.js';
 import { deliver, entryLifetime, lockLifetime, parseInvalidation, type EntryAndLock, type InvalidationHandler, type InvalidationMessage, type SharedEntry, type SharedLayer } from './shared-layer.js';
+import { escapeGlob } from '../store/redis/glob.js';
 
 /**
  * A Lua script run by hash, its reply's strings left as Buffers (LuaScript's replies are decoded
@@ -288,7 +289,3 @@ async function scanKeys(node: Redis, pattern: string): Promise<string[]> {
   return keys;
 }
 
-/** SCAN MATCH takes a glob: a prefix's own glob characters must match literally. */
-function escapeGlob(text: string): string {
-  return text.replace(/[\\*?[\]]/g, '\\$&');
-}

@@ -2,8 +2,9 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { defaultConfig } from '../config.js';
-import { UsageError, parseFlags, positiveNumber, readableFile, stderrLog } from '../model/command-args.js';
-import { createRedisStores } from '../store/redis/index.js';
+import { UsageError, parseFlags, readableFile, stderrLog } from '../model/command-args.js';
+import { createRedisStores, type RedisStoresOptions } from '../store/redis/index.js';
+import { REDIS_FLAGS, redisStoresOptions } from './cluster-flags.js';
 import { ImportError, detectFormat, importData, isImportFormat, type ImportFormat, type ImportKind, type ImportReport, type RowError } from './import.js';
 
 export const IMPORT_USAGE = `usage: attune import [--interactions FILE] [--items FILE] [--users FILE] --redis URL [options]
@@ -46,13 +47,11 @@ const KINDS: readonly ImportKind[] = ['items', 'users', 'interactions'];
 export async function runImport(argv: readonly string[]): Promise<number> {
   let files: Partial<Record<ImportKind, string>>;
   let format: ImportFormat | undefined;
-  let connection: { url: string } | { cluster: string[] };
-  let password: string | undefined;
-  let shardCount: number;
+  let storesOptions: RedisStoresOptions;
   let errorsPath: string | undefined;
   let json: boolean;
   try {
-    const flags = parseFlags(argv, { values: ['interactions', 'items', 'users', 'redis', 'redis-cluster', 'redis-password', 'shards', 'format', 'errors'], booleans: ['json', 'help'] });
+    const flags = parseFlags(argv, { values: ['interactions', 'items', 'users', ...REDIS_FLAGS, 'format', 'errors'], booleans: ['json', 'help'] });
     if (flags.booleans.has('help')) {
       console.log(IMPORT_USAGE);
       return 0;
@@ -68,14 +67,7 @@ export async function runImport(argv: readonly string[]): Promise<number> {
       if (format === undefined && detectFormat(path) === null) throw new UsageError(`--${kind}: cannot tell the format of ${path} from its extension (.csv, .jsonl or .ndjson): give --format`);
     }
     if (Object.keys(files).length === 0) throw new UsageError('give at least one of --interactions, --items, --users');
-    const url = flags.values.get('redis');
-    const cluster = flags.values.get('redis-cluster');
-    if ((url === undefined) === (cluster === undefined)) {
-      throw new UsageError('give the cluster\'s Redis: --redis URL or --redis-cluster host:port,... (an embedded server has no shared store: use POST /v1/import-jobs on the running server)');
-    }
-    connection = cluster !== undefined ? { cluster: cluster.split(',').map((s) => s.trim()) } : { url: url ?? '' };
-    password = flags.values.get('redis-password');
-    shardCount = positiveNumber(flags, 'shards') ?? defaultConfig.cluster.shardCount;
+    storesOptions = redisStoresOptions(flags, 'an embedded server has no shared store: use POST /v1/import-jobs on the running server');
     errorsPath = flags.values.get('errors');
     json = flags.booleans.has('json');
   } catch (err) {
@@ -92,7 +84,7 @@ export async function runImport(argv: readonly string[]): Promise<number> {
       await once(errorsOut, 'open');
     }
     const out = errorsOut;
-    const stores = await createRedisStores({ ...connection, ...(password === undefined ? {} : { password }), shardCount });
+    const stores = await createRedisStores(storesOptions);
     try {
       const report = await importData({
         stores,

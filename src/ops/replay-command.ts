@@ -7,6 +7,7 @@ import { UsageError, parseFlags, positiveNumber } from '../model/command-args.js
 import { ensureDemoModel } from '../model/demo-model.js';
 import { ModelSlot } from '../model/model-slot.js';
 import { createRedisStores } from '../store/redis/index.js';
+import { REDIS_FLAGS, redisStoresOptions } from './cluster-flags.js';
 import { formatTimeline, replayKey } from './session-replay.js';
 
 export const REPLAY_USAGE = `usage: attune replay (--session ID | --user ID) --redis URL [options]
@@ -31,7 +32,7 @@ A running node serves the same timeline at GET /v1/admin/replay and the page /re
 
 export async function runReplay(argv: readonly string[]): Promise<number> {
   try {
-    const flags = parseFlags(argv, { values: ['session', 'user', 'redis', 'redis-cluster', 'redis-password', 'shards', 'model', 'data-dir', 'items'], booleans: ['json', 'help'] });
+    const flags = parseFlags(argv, { values: ['session', 'user', ...REDIS_FLAGS, 'model', 'data-dir', 'items'], booleans: ['json', 'help'] });
     if (flags.booleans.has('help')) {
       console.log(REPLAY_USAGE);
       return 0;
@@ -40,15 +41,7 @@ export async function runReplay(argv: readonly string[]): Promise<number> {
     const user = flags.values.get('user');
     if ((session === undefined) === (user === undefined)) throw new UsageError('give exactly one of --session ID or --user ID');
     const key = user !== undefined ? userKey(user) : sessionKey(session ?? '');
-    const url = flags.values.get('redis');
-    const cluster = flags.values.get('redis-cluster');
-    if ((url === undefined) === (cluster === undefined)) throw new UsageError('give the cluster\'s Redis: --redis URL or --redis-cluster host:port,... (an embedded server replays at GET /v1/admin/replay)');
-    const password = flags.values.get('redis-password');
-    const stores = await createRedisStores({
-      ...(cluster !== undefined ? { cluster: cluster.split(',').map((s) => s.trim()) } : { url }),
-      ...(password === undefined ? {} : { password }),
-      shardCount: positiveNumber(flags, 'shards') ?? defaultConfig.cluster.shardCount,
-    });
+    const stores = await createRedisStores(redisStoresOptions(flags, 'an embedded server replays at GET /v1/admin/replay'));
     try {
       const [entries, pushes, items] = await Promise.all([stores.log.read(key, null), stores.pushes.read(key), stores.catalog.list()]);
       if (entries.length === 0) throw new UsageError(`${key} has no events in the log`);

@@ -4,6 +4,7 @@ import type { EventLog } from '../types.js';
 import type { RedisClient, RedisConnection } from './connection.js';
 import type { RedisKeyspace } from './keyspace.js';
 import { LuaScript } from './lua-script.js';
+import { escapeGlob } from './glob.js';
 
 // Plain maps and arrays only, as for snapshots: any node and any later version must decode.
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
@@ -92,7 +93,3 @@ async function scanSet(client: RedisClient, key: string, pattern: string): Promi
   return members;
 }
 
-/** SSCAN MATCH takes a glob: a prefix's own glob characters must match literally. */
-function escapeGlob(text: string): string {
-  return text.replace(/[\\*?[\]]/g, '\\$&');
-}
