@@ -20,8 +20,8 @@ with the same field names, in any letter case:
   items         ITEM_ID; optional TITLE, PRICE, IN_STOCK (true/false/1/0) and a category from the
                 first of CATEGORY_L1, CATEGORY, CATEGORIES, GENRE, GENRES (the part before "|").
                 Imported before the interactions, whose entries then carry the item's category.
-  users         USER_ID and any metadata columns: validated and counted only (there is no user
-                profile store yet).
+  users         USER_ID and any metadata columns: each non-empty field becomes an attribute of
+                the user's profile (merged into what is stored).
 
 A row that fails validation is skipped and reported (file, line, reason); the good rows are
 imported. A missing header column or an unreadable file fails the job. Exit code 0 when the job
@@ -122,7 +122,7 @@ async function writeLine(out: WriteStream, line: string): Promise<void> {
 export function summary(report: ImportReport, errorsPath?: string): string {
   const lines: string[] = [];
   if (report.items !== null) lines.push(`items: ${report.items.imported} of ${report.items.read} imported, ${report.items.rejected} rejected`);
-  if (report.users !== null) lines.push(`users: ${report.users.valid} of ${report.users.read} valid, ${report.users.rejected} rejected (not stored: there is no user profile store yet)`);
+  if (report.users !== null) lines.push(`users: ${report.users.imported} of ${report.users.read} imported, ${report.users.rejected} rejected`);
   if (report.interactions !== null) lines.push(`interactions: ${report.interactions.imported} of ${report.interactions.read} imported, ${report.interactions.rejected} rejected`);
   if (report.errorCount > 0) {
     lines.push(`${report.errorCount} rejected row${report.errorCount === 1 ? '' : 's'}:`);

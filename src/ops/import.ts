@@ -3,7 +3,7 @@ import { extname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { userKey, type InteractionEntry } from '../actors/events.js';
 import { CATEGORY_COLUMNS, CSV_DEFAULT_EVENT_TYPE, DatasetError, splitCsvRecord } from '../model/datasets.js';
-import type { CatalogItem, CatalogItemUpdate, Stores } from '../store/types.js';
+import type { CatalogItem, CatalogItemUpdate, Stores, UserAttributes } from '../store/types.js';
 import { ID_MAX, eventSchema } from '../transport/schemas.js';
 
 /**
@@ -19,8 +19,9 @@ import { ID_MAX, eventSchema } from '../transport/schemas.js';
  * - items (ITEM_ID; optional TITLE, PRICE, IN_STOCK and a category from the first of
  *   CATEGORY_L1, CATEGORY, CATEGORIES, GENRE, GENRES, the part before a "|") are upserted into
  *   the catalog, before the interactions so that their categories enrich them.
- * - users (USER_ID and any metadata columns) are validated and counted only: there is no user
- *   profile store yet, so nothing of them is stored (`users.stored` is false in the report).
+ * - users (USER_ID and any metadata columns) are merged into the users' profiles in
+ *   `stores.users`: every other non-empty field becomes a string attribute (at most 1,024
+ *   characters), named by its column in upper case.
  *
  * A row that fails validation is skipped and reported with its file, 1-based line number and
  * reason; the good rows are imported. A file that cannot be read, a CSV header that lacks a
@@ -66,19 +67,11 @@ export interface KindReport {
   rejected: number;
 }
 
-export interface UsersReport {
-  read: number;
-  valid: number;
-  rejected: number;
-  /** Always false: there is no user profile store yet; users are validated and counted only. */
-  stored: false;
-}
-
 export interface ImportReport {
   /** Null for a kind whose file was not given. */
   interactions: KindReport | null;
   items: KindReport | null;
-  users: UsersReport | null;
+  users: KindReport | null;
   /** The first `maxErrors` rejected rows, in the order read. */
   errors: RowError[];
   /** Every rejected row, also those beyond `maxErrors`. */
@@ -86,7 +79,7 @@ export interface ImportReport {
   seconds: number;
 }
 
-export type RowOutcome = 'imported' | 'valid' | 'rejected';
+export type RowOutcome = 'imported' | 'rejected';
 
 /** What the node counts of imports (attune_import_rows_total, attune_import_jobs_total). */
 export interface ImportCounters {
@@ -98,7 +91,7 @@ export interface ImportCounters {
 export type NewInteractionEntry = Omit<InteractionEntry, 'eventId'>;
 
 export interface ImportOptions {
-  stores: Pick<Stores, 'log' | 'catalog'>;
+  stores: Pick<Stores, 'log' | 'catalog' | 'users'>;
   interactions?: string;
   items?: string;
   users?: string;
@@ -158,6 +151,8 @@ const MAX_SECONDS = 1e11;
 const EVENT_TYPE_PATTERN = new RegExp(eventSchema.properties.eventType.pattern);
 const EVENT_TYPE_MAX = eventSchema.properties.eventType.maxLength;
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+/** Longest user attribute value kept, in characters (the API's limit on a property). */
+const ATTRIBUTE_MAX = 1024;
 const REQUIRED: Readonly<Record<ImportKind, readonly string[]>> = {
   interactions: ['USER_ID', 'ITEM_ID', 'TIMESTAMP'],
   items: ['ITEM_ID'],
@@ -171,7 +166,7 @@ export async function importData(options: ImportOptions): Promise<ImportReport> 
   const report: ImportReport = {
     interactions: options.interactions === undefined ? null : { read: 0, imported: 0, rejected: 0 },
     items: options.items === undefined ? null : { read: 0, imported: 0, rejected: 0 },
-    users: options.users === undefined ? null : { read: 0, valid: 0, rejected: 0, stored: false },
+    users: options.users === undefined ? null : { read: 0, imported: 0, rejected: 0 },
     errors: [],
     errorCount: 0,
     seconds: 0,
@@ -221,6 +216,8 @@ type Fields = (name: string) => unknown;
 interface RawRow {
   row: number;
   fields: Fields | null;
+  /** The field names the row has (upper case): the CSV header, or the JSON object's keys. */
+  names?: readonly string[];
   /** Why the row could not be parsed at all; null when `fields` is set. */
   error: string | null;
 }
@@ -242,7 +239,7 @@ class FileSink {
   private readonly counted = { done: 0, rejected: 0 };
   private interactions: PendingInteraction[] = [];
   private items: CatalogItemUpdate[] = [];
-  private usersValid = 0;
+  private users: Array<{ userId: string; attributes: UserAttributes }> = [];
   private readonly chunkRows: number;
   private readonly progressEvery: number;
   private readonly now: () => number;
@@ -271,25 +268,27 @@ class FileSink {
           this.counts.read++;
           try {
             if (raw.fields === null) throw new RowRejected(raw.error ?? 'unreadable row');
-            this.accept(raw.fields);
+            this.accept(raw.fields, raw.names ?? []);
           } catch (err) {
             if (!(err instanceof RowRejected)) throw err;
             await this.reject(raw.row, err.reason);
           }
           if (this.interactions.length >= this.chunkRows) await this.flushInteractions();
           if (this.items.length >= this.chunkRows) await this.flushItems();
+          if (this.users.length >= this.chunkRows) await this.flushUsers();
           if (this.counts.read % this.progressEvery === 0) this.progress(false);
         }
       }
       await this.flushInteractions();
       await this.flushItems();
+      await this.flushUsers();
       this.progress(true);
     } finally {
       this.syncCounters();
     }
   }
 
-  private accept(get: Fields): void {
+  private accept(get: Fields, names: readonly string[]): void {
     switch (this.kind) {
       case 'interactions': {
         const userId = idField(get, 'USER_ID');
@@ -333,9 +332,18 @@ class FileSink {
         return;
       }
       case 'users': {
-        // Validated and counted only: there is no user profile store yet.
-        idField(get, 'USER_ID');
-        this.usersValid++;
+        const userId = idField(get, 'USER_ID');
+        const attributes: UserAttributes = {};
+        for (const name of names) {
+          if (name === 'USER_ID') continue;
+          const value = get(name);
+          if (value === undefined || value === '') continue;
+          if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw new RowRejected(`${name} is not a string, number or boolean`);
+          const text = String(value);
+          if (text.length > ATTRIBUTE_MAX) throw new RowRejected(`${name} longer than ${ATTRIBUTE_MAX} characters`);
+          attributes[name] = text;
+        }
+        this.users.push({ userId, attributes });
         return;
       }
     }
@@ -347,6 +355,15 @@ class FileSink {
     this.report.errorCount++;
     if (this.report.errors.length < this.maxErrors) this.report.errors.push(error);
     await this.options.onRowError?.(error);
+  }
+
+  private async flushUsers(): Promise<void> {
+    if (this.users.length === 0) return;
+    const users = this.users;
+    this.users = [];
+    await this.options.stores.users.put(users);
+    if (this.report.users !== null) this.report.users.imported += users.length;
+    this.syncCounters();
   }
 
   private async flushItems(): Promise<void> {
@@ -399,11 +416,10 @@ class FileSink {
 
   /** Reports the counts added since the last call to the counters. */
   private syncCounters(): void {
-    const done = this.kind === 'users' ? this.usersValid : this.kind === 'items' ? (this.report.items?.imported ?? 0) : (this.report.interactions?.imported ?? 0);
-    if (this.kind === 'users' && this.report.users !== null) this.report.users.valid = this.usersValid;
+    const done = (this.kind === 'users' ? this.report.users : this.kind === 'items' ? this.report.items : this.report.interactions)?.imported ?? 0;
     const counters = this.options.counters;
     if (counters !== undefined) {
-      if (done > this.counted.done) counters.rows(this.kind, this.kind === 'users' ? 'valid' : 'imported', done - this.counted.done);
+      if (done > this.counted.done) counters.rows(this.kind, 'imported', done - this.counted.done);
       if (this.counts.rejected > this.counted.rejected) counters.rows(this.kind, 'rejected', this.counts.rejected - this.counted.rejected);
     }
     this.counted.done = done;
@@ -688,6 +704,7 @@ function toRecord(row: number, text: string): CsvRecord {
 async function* csvRows(path: string, required: readonly string[]): AsyncGenerator<RawRow[]> {
   const assembler = new CsvAssembler();
   let columns: Map<string, number> | null = null;
+  let headerNames: readonly string[] = [];
   let width = 0;
   const toRows = (records: readonly CsvRecord[]): RawRow[] => {
     const rows: RawRow[] = [];
@@ -704,6 +721,7 @@ async function* csvRows(path: string, required: readonly string[]): AsyncGenerat
           if (!index.has(name)) index.set(name, at);
         });
         columns = index;
+        headerNames = [...index.keys()];
         width = names.length;
         continue;
       }
@@ -714,6 +732,7 @@ async function* csvRows(path: string, required: readonly string[]): AsyncGenerat
         const index = columns;
         rows.push({
           row: record.row,
+          names: headerNames,
           fields: (name) => {
             const at = index.get(name);
             return at === undefined ? undefined : values[at];
@@ -762,7 +781,7 @@ async function* jsonlRows(path: string): AsyncGenerator<RawRow[]> {
       for (const [key, field] of Object.entries(value)) {
         if (field !== null && field !== undefined) byName.set(key.toUpperCase(), field);
       }
-      rows.push({ row: line.number, fields: (name) => byName.get(name), error: null });
+      rows.push({ row: line.number, fields: (name) => byName.get(name), names: [...byName.keys()], error: null });
     }
     if (rows.length > 0) yield rows;
   }

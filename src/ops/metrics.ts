@@ -106,7 +106,7 @@ export function createMetrics() {
     }),
     importRows: new Counter({
       name: 'attune_import_rows_total',
-      help: 'Rows read by import jobs (POST /v1/import-jobs), by kind (interactions, items, users) and outcome (imported; valid: users, which are counted only; rejected).',
+      help: 'Rows read by import jobs (POST /v1/import-jobs), by kind (interactions, items, users) and outcome (imported, rejected).',
       labelNames: ['kind', 'outcome'],
       registers: [registry],
     }),

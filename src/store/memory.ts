@@ -13,6 +13,8 @@ import {
   type IdentityStore,
   type PushLog,
   type PushRecord,
+  type UserAttributes,
+  type UserStore,
   type SnapshotStore,
   type StoredSnapshot,
   type Stores,
@@ -169,6 +171,25 @@ export class MemoryPushLog implements PushLog {
   }
 }
 
+export class MemoryUserStore implements UserStore {
+  // A Map per user, so no attribute name can reach an object prototype.
+  private readonly profiles = new Map<string, Map<string, string>>();
+
+  async put(users: ReadonlyArray<{ userId: string; attributes: UserAttributes }>): Promise<void> {
+    for (const { userId, attributes } of users) {
+      const profile = this.profiles.get(userId) ?? new Map<string, string>();
+      for (const [name, value] of Object.entries(attributes)) profile.set(name, value);
+      profile.set('USER_ID', userId);
+      this.profiles.set(userId, profile);
+    }
+  }
+
+  async get(userId: string): Promise<UserAttributes | null> {
+    const profile = this.profiles.get(userId);
+    return profile === undefined ? null : Object.fromEntries(profile);
+  }
+}
+
 export class MemoryIdentityStore implements IdentityStore {
   private readonly users = new Map<string, string>();
 
@@ -197,6 +218,7 @@ export function createMemoryStores(options: MemoryStoresOptions = {}): Stores {
   return {
     log: new MemoryEventLog(options.now),
     pushes: new MemoryPushLog(options.pushesKept ?? PUSHES_KEPT),
+    users: new MemoryUserStore(),
     snapshots: new MemorySnapshotStore(leases, shardCount),
     catalog: new MemoryCatalogStore(),
     identities: new MemoryIdentityStore(),

@@ -101,9 +101,20 @@ export interface PushLog {
   read(key: string): Promise<PushRecord[]>;
 }
 
+/** A user's profile: attributes imported or put for them (Personalize's user metadata), by field name. */
+export type UserAttributes = Record<string, string>;
+
+export interface UserStore {
+  /** Merges each user's attributes into their stored profile (creating it); every profile has USER_ID. */
+  put(users: ReadonlyArray<{ userId: string; attributes: UserAttributes }>): Promise<void>;
+  /** The stored profile, or null for a user never put. */
+  get(userId: string): Promise<UserAttributes | null>;
+}
+
 export interface Stores {
   log: EventLog;
   pushes: PushLog;
+  users: UserStore;
   snapshots: SnapshotStore;
   catalog: CatalogStore;
   identities: IdentityStore;

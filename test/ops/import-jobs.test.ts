@@ -102,7 +102,7 @@ t.test('requests that cannot start a job are refused with the reason', async (t)
   const txt = file('data.txt', ['x']);
   await t.rejects(jobs.start({ users: txt }), { message: `users: cannot tell the format of ${txt} from its extension (.csv, .jsonl or .ndjson): give "format"` });
   const ok = await jobs.start({ users: txt, format: 'jsonl' });
-  t.match(await jobs.finished(ok.jobId), { status: 'succeeded', report: { users: { read: 1, valid: 0, rejected: 1, stored: false } } });
+  t.match(await jobs.finished(ok.jobId), { status: 'succeeded', report: { users: { read: 1, imported: 0, rejected: 1 } } });
 
   // With a root, paths resolve inside it and may not leave it.
   const root = join(dir, 'root');

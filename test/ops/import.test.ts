@@ -120,7 +120,7 @@ t.test('a JSONL file with bad rows: the same, with JSON-specific reasons', async
   t.match((await stores.log.read('u:carol', null))[1], { sessionId: 's-9' });
 });
 
-t.test('items set categories and stock and are imported before the interactions they enrich; users are counted, not stored', async (t) => {
+t.test('items set categories and stock and are imported before the interactions they enrich; users go to their profiles', async (t) => {
   const items = file('items.csv', [
     'ITEM_ID,TITLE,PRICE,IN_STOCK,GENRES,CATEGORY_L1',
     'b-1,Dune,9.99,true,scifi|classic,books',
@@ -129,21 +129,25 @@ t.test('items set categories and stock and are imported before the interactions 
     'b-4,Maybe,1,maybe,x,books', // 5 bad stock flag
     ',No id,1,1,x,books', // 6 empty id
   ]);
-  const users = file('users.jsonl', ['{"USER_ID": "dave", "AGE": 41}', '{"USER_ID": ""}', '{"user_id": "erin", "MEMBERSHIP": "gold"}']);
+  const users = file('users.jsonl', ['{"USER_ID": "dave", "AGE": 41}', '{"USER_ID": ""}', '{"user_id": "erin", "MEMBERSHIP": "gold", "NOTE": ""}', '{"USER_ID": "finn", "TAGS": ["a"]}']);
   const interactions = file('enriched.csv', ['USER_ID,ITEM_ID,TIMESTAMP', 'dave,b-1,1700000000', 'dave,b-2,1700000001', 'dave,b-9,1700000002']);
   const stores = createMemoryStores();
   const order: string[] = [];
   const progress: ImportProgress[] = [];
   const report = await importData({ stores, items, users, interactions, onItems: (stored) => order.push(`items:${stored.length}`), onInteraction: () => order.push('interaction'), onProgress: (p) => progress.push(p) });
   t.strictSame(report.items, { read: 5, imported: 2, rejected: 3 });
-  t.strictSame(report.users, { read: 3, valid: 2, rejected: 1, stored: false });
+  t.strictSame(report.users, { read: 4, imported: 2, rejected: 2 });
   t.strictSame(report.interactions, { read: 3, imported: 3, rejected: 0 });
   t.strictSame(report.errors, [
     { file: items, row: 4, reason: 'PRICE "-2" is not a non-negative number' },
     { file: items, row: 5, reason: 'IN_STOCK "maybe" is not true, false, 1 or 0' },
     { file: items, row: 6, reason: 'empty ITEM_ID' },
     { file: users, row: 2, reason: 'empty USER_ID' },
+    { file: users, row: 4, reason: 'TAGS is not a string, number or boolean' },
   ]);
+  t.strictSame(await stores.users.get('dave'), { AGE: '41', USER_ID: 'dave' }, 'attributes as strings, named in upper case');
+  t.strictSame(await stores.users.get('erin'), { MEMBERSHIP: 'gold', USER_ID: 'erin' }, 'empty fields left out');
+  t.equal(await stores.users.get('finn'), null, 'a rejected row stores nothing');
   t.strictSame(await stores.catalog.get(['b-1', 'b-2', 'b-3']), [
     { itemId: 'b-1', title: 'Dune', category: 'books', price: 9.99, inStock: true },
     { itemId: 'b-2', title: 'Emma, a novel', category: 'uncategorized', price: 5, inStock: false },
@@ -151,8 +155,8 @@ t.test('items set categories and stock and are imported before the interactions 
   t.strictSame(order, ['items:2', 'interaction', 'interaction', 'interaction']);
   const entries = (await stores.log.read('u:dave', null)) as InteractionEntry[];
   t.strictSame(entries.map((e) => e.itemCategory), ['books', 'uncategorized', undefined], 'categories come from the catalog, unknown items have none');
-  t.strictSame(await stores.log.keys(''), ['u:dave'], 'users are not stored anywhere');
-  t.strictSame(progress.map((p) => [p.kind, p.rows, p.done]), [['items', 5, true], ['users', 3, true], ['interactions', 3, true]]);
+  t.strictSame(await stores.log.keys(''), ['u:dave'], 'profiles are not history: no log for erin');
+  t.strictSame(progress.map((p) => [p.kind, p.rows, p.done]), [['items', 5, true], ['users', 4, true], ['interactions', 3, true]]);
 
   // GENRES first when CATEGORY_L1 is absent; a categoryOf function replaces the catalog lookup.
   const genres = file('genres.jsonl', ['{"ITEM_ID": "m-1", "GENRES": "drama|crime"}', '{"ITEM_ID": "m-2", "genres": ["comedy", "drama"], "in_stock": false}']);
@@ -279,7 +283,7 @@ t.test('attune import writes to the cluster\'s Redis and reports rejected rows',
 
   const json = await capture(() => runImport(['--users', items, '--format', 'jsonl', ...base, '--json']));
   t.equal(json.code, 0, json.stderr);
-  t.match(JSON.parse(json.stdout), { users: { read: 2, valid: 0, rejected: 2, stored: false }, errorCount: 2, errors: [{ row: 1, reason: 'missing USER_ID' }, { row: 2 }] });
+  t.match(JSON.parse(json.stdout), { users: { read: 2, imported: 0, rejected: 2 }, errorCount: 2, errors: [{ row: 1, reason: 'missing USER_ID' }, { row: 2 }] });
 
   const badHeader = file('cli-bad.csv', ['USER,ITEM_ID,TIMESTAMP', 'a,b,1']);
   const failed = await capture(() => runImport(['--interactions', badHeader, ...base]));

@@ -174,6 +174,15 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
     t.strictSame((await pushes.read('u:other')).map((p) => p.recommendationId), ['elsewhere']);
   });
 
+  withStores('users: profiles merge attributes and always carry USER_ID', async (t, { users }) => {
+    t.equal(await users.get('nobody'), null);
+    await users.put([{ userId: 'dave', attributes: { AGE: '41', TIER: 'silver' } }, { userId: 'erin', attributes: {} }]);
+    await users.put([{ userId: 'dave', attributes: { TIER: 'gold' } }]);
+    t.strictSame(await users.get('dave'), { AGE: '41', TIER: 'gold', USER_ID: 'dave' });
+    t.strictSame(await users.get('erin'), { USER_ID: 'erin' });
+    await users.put([]);
+  });
+
   withStores('identities: a session links to one user', async (t, { identities }) => {
     t.equal(await identities.userOf('s1'), null);
     await identities.link('s1', 'alice');

@@ -8,6 +8,7 @@ import { RedisKeyspace } from './keyspace.js';
 import { RedisLeaseStore } from './leases.js';
 import { RedisShardMailbox } from './mailbox.js';
 import { RedisPushLog } from './pushes.js';
+import { RedisUserStore } from './users.js';
 import { RedisSnapshotStore } from './snapshots.js';
 
 export { parseRedisUrl, parseSeed, redactUrl, type RedisConnectionOptions, type RedisEndpoint } from './connection.js';
@@ -50,6 +51,7 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
   return {
     log: new RedisEventLog(redis, keyspace),
     pushes: new RedisPushLog(redis, keyspace),
+    users: new RedisUserStore(redis, keyspace),
     snapshots: new RedisSnapshotStore(redis, keyspace),
     catalog: new RedisCatalogStore(redis, keyspace),
     identities: new RedisIdentityStore(redis, keyspace),

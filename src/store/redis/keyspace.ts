@@ -1,4 +1,4 @@
-import { sessionKey } from '../../actors/events.js';
+import { sessionKey, userKey } from '../../actors/events.js';
 import { assertShardCount, shardOf } from '../shard.js';
 
 /**
@@ -12,6 +12,7 @@ import { assertShardCount, shardOf } from '../shard.js';
  *   <prefix>:{<shard>}:push:<actorKey>   stream, the key's latest pushes (field `p`: msgpack)
  *   <prefix>:{<shard>}:snap:<actorKey>   hash: bytes, id (last event id, '' for none), epoch
  *   <prefix>:{<shard>}:ident:<sessionId> string: the user id (shard of `s:<sessionId>`)
+ *   <prefix>:{<shard>}:user:<userId>     hash: the user's profile attributes (shard of `u:<userId>`)
  *   <prefix>:{<shard>}:lease             hash: node, epoch; expires by PEXPIRE
  *   <prefix>:{<shard>}:epoch             counter, never expires: epochs only grow
  *   <prefix>:{<shard>}:quarantine        string, expires by PX: no lease is granted while it exists
@@ -49,6 +50,10 @@ export class RedisKeyspace {
 
   snapshot(actorKey: string): string {
     return `${this.shard(this.shardOf(actorKey))}:snap:${actorKey}`;
+  }
+
+  user(userId: string): string {
+    return `${this.shard(this.shardOf(userKey(userId)))}:user:${userId}`;
   }
 
   identity(sessionId: string): string {
