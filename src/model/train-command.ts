@@ -9,12 +9,18 @@ import {
   isDatasetFormat,
   readInteractions,
   readItemsCsv,
+  type CatalogEntry,
   type DatasetFormat,
 } from './datasets.js';
+import { createRedisStores } from '../store/redis/index.js';
+import { REDIS_FLAGS, redisStoresOptions } from '../ops/cluster-flags.js';
+import { logInteractions } from './log-dataset.js';
+import type { Interaction } from './types.js';
 import { bundleMeta, describeSettings, trainForData, type Protocol } from './evaluate.js';
 import { UsageError, parseFlags, positiveNumber, readableFile, required, stderrLog } from './command-args.js';
 
 export const TRAIN_USAGE = `usage: attune train --data FILE --format ${DATASET_FORMATS.join('|')} --out DIR [options]
+       attune train --redis URL --out DIR [options]
 
 Tunes the item-item model (and its reducer settings) on held-out validation cases, retrains it on
 all the data and writes a model bundle to DIR.
@@ -22,6 +28,10 @@ all the data and writes a model bundle to DIR.
   --data FILE        interactions: s3rec ("user item item ..."), rsc15 (SessionId\\tItemId\\tTime)
                      or csv (Amazon Personalize style: USER_ID, ITEM_ID, TIMESTAMP[, EVENT_TYPE, EVENT_VALUE])
   --format FORMAT    ${DATASET_FORMATS.join(', ')}
+  --redis URL        instead of --data: every interaction in a cluster's event log, live or
+                     imported (a session identified as a user counts for the user), with the
+                     catalog's categories; tuned like csv (or --redis-cluster host:port,...,
+                     --redis-password P, --shards N as the cluster's)
   --out DIR          bundle directory (created; existing bundle files are replaced)
   --items FILE       items CSV (ITEM_ID[, CATEGORY_L1|CATEGORY|GENRES...]): items without
                      interactions join the vocabulary; categories go to categories.json
@@ -47,25 +57,41 @@ export function protocolOf(format: DatasetFormat): { protocol: Protocol; tuneHal
 export async function runTrain(argv: string[]): Promise<number> {
   const log = stderrLog('train');
   try {
-    const flags = parseFlags(argv, { values: ['data', 'format', 'out', 'items', 'budget'], booleans: ['no-embeddings', 'json', 'help'] });
+    const flags = parseFlags(argv, { values: ['data', 'format', 'out', 'items', 'budget', ...REDIS_FLAGS], booleans: ['no-embeddings', 'json', 'help'] });
     if (flags.booleans.has('help')) {
       process.stdout.write(TRAIN_USAGE);
       return 0;
     }
-    const format = required(flags, 'format', ` (${DATASET_FORMATS.join(', ')})`);
+    const fromLog = flags.values.has('redis') || flags.values.has('redis-cluster');
+    if (fromLog && (flags.values.has('data') || flags.values.has('format') || flags.values.has('items'))) throw new UsageError('--redis reads the interactions and the catalog from the cluster: give no --data, --format or --items');
+    const format = fromLog ? 'csv' : required(flags, 'format', ` (${DATASET_FORMATS.join(', ')})`);
     if (!isDatasetFormat(format)) throw new UsageError(`--format must be one of ${DATASET_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
-    const dataPath = await readableFile(required(flags, 'data'), 'data');
+    const dataPath = fromLog ? null : await readableFile(required(flags, 'data'), 'data');
     const out = required(flags, 'out');
     const itemsPath = flags.values.has('items') ? await readableFile(required(flags, 'items'), 'items') : undefined;
     const budget = positiveNumber(flags, 'budget');
 
     const started = performance.now();
-    log(`reading ${dataPath} (${format})`);
-    const interactions = await readInteractions(dataPath, format, { onProgress: (lines) => log(`read ${lines} lines`) });
+    let interactions: Interaction[];
+    let items: CatalogEntry[];
+    if (dataPath === null) {
+      const stores = await createRedisStores(redisStoresOptions(flags, 'or --data FILE'));
+      try {
+        log('reading the event log');
+        interactions = await logInteractions(stores, (done, total) => log(`read ${done} of ${total} keys`));
+        items = (await stores.catalog.list()).map((item) => ({ itemId: item.itemId, category: item.category }));
+        log(`read ${interactions.length} interactions and ${items.length} catalog items`);
+      } finally {
+        await stores.close();
+      }
+    } else {
+      log(`reading ${dataPath} (${format})`);
+      interactions = await readInteractions(dataPath, format, { onProgress: (lines) => log(`read ${lines} lines`) });
+      items = itemsPath === undefined ? [] : await readItemsCsv(itemsPath);
+      if (itemsPath !== undefined) log(`read ${items.length} catalog items from ${itemsPath}`);
+    }
     const { protocol, tuneHalfLife } = protocolOf(format);
     checkMinimumData(interactions, undefined, protocol === 'sessions' ? 'session' : 'user');
-    const items = itemsPath === undefined ? [] : await readItemsCsv(itemsPath);
-    if (itemsPath !== undefined) log(`read ${items.length} catalog items from ${itemsPath}`);
     const categories = new Map(items.filter((item) => item.category !== undefined).map((item) => [item.itemId, item.category as string]));
 
     const trained = await trainForData(interactions, {
@@ -82,7 +108,7 @@ export async function runTrain(argv: string[]): Promise<number> {
     const model = { ...trained.model, stats: { ...trained.model.stats, trainingSeconds } };
     const manifest = await writeBundle(out, model, {
       ...meta,
-      parameters: { ...meta.parameters, dataset: basename(dataPath), format, protocol },
+      parameters: { ...meta.parameters, dataset: dataPath === null ? 'event log' : basename(dataPath), format: dataPath === null ? 'log' : format, protocol },
       categories,
     });
     log(`settings: ${describeSettings(trained.settings)}`);
