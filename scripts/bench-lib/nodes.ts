@@ -138,7 +138,8 @@ export function parseOwnership(line: string): OwnershipChange | null {
   }
 }
 
-function heldShards(changes: readonly OwnershipChange[]): number[] {
+/** Shards held after these ownership changes of one node, in order. */
+export function heldShards(changes: readonly OwnershipChange[]): number[] {
   const held = new Set<number>();
   for (const change of changes) {
     if (change.event === 'shard-gained') held.add(change.shard);

@@ -12,6 +12,7 @@ import { decodeSnapshot } from '../../src/actors/snapshot.js';
 import { demoCatalog } from '../../src/demo/catalog.js';
 import { RedisKeyspace } from '../../src/store/redis/keyspace.js';
 import { shardOf } from '../../src/store/shard.js';
+import { heldShards, parseOwnership, type OwnershipChange } from '../../scripts/bench-lib/nodes.js';
 
 /**
  * Attune nodes as real processes, for failure tests (kill -9, SIGSTOP) that an in-process node
@@ -31,16 +32,6 @@ const READY_TIMEOUT_MS = 90_000;
 const LOG_DIR = process.env.ATTUNE_CLUSTER_TEST_LOGS;
 if (LOG_DIR !== undefined) mkdirSync(LOG_DIR, { recursive: true });
 const MAX_LINES = 20_000;
-
-/** One ownership log line: `{"time", "event", "nodeId", "shard", "epoch", "reason"?}`. */
-export interface OwnershipChange {
-  time: number;
-  event: 'shard-gained' | 'shard-lost';
-  nodeId: string;
-  shard: number;
-  epoch: number;
-  reason?: string;
-}
 
 export interface NodeOptions {
   redisUrl: string;
@@ -117,12 +108,7 @@ export class NodeProcess {
 
   /** Shards this node holds now by its own log (a killed or paused node keeps what it logged). */
   ownedShards(): number[] {
-    const owned = new Set<number>();
-    for (const change of this.ownership) {
-      if (change.event === 'shard-gained') owned.add(change.shard);
-      else owned.delete(change.shard);
-    }
-    return [...owned].sort((a, b) => a - b);
+    return heldShards(this.ownership);
   }
 
   /** kill -9: no handoff, its leases lapse. Returns the kill time (epoch ms). */
@@ -189,22 +175,12 @@ export class NodeProcess {
   private onLine(line: string): void {
     if (this.lines.length < MAX_LINES) this.lines.push(line);
     if (LOG_DIR !== undefined) appendFileSync(join(LOG_DIR, `${this.nodeId}-${this.child.pid ?? 'x'}.log`), `${line}\n`);
-    const parsed = parseJson(line);
-    if (parsed !== null) {
-      if ((parsed.event === 'shard-gained' || parsed.event === 'shard-lost') && typeof parsed.shard === 'number' && typeof parsed.epoch === 'number' && typeof parsed.time === 'number') {
-        this.ownership.push({
-          time: parsed.time,
-          event: parsed.event,
-          nodeId: String(parsed.nodeId),
-          shard: parsed.shard,
-          epoch: parsed.epoch,
-          ...(typeof parsed.reason === 'string' ? { reason: parsed.reason } : {}),
-        });
-      }
-      if (this.url === '' && typeof parsed.msg === 'string') {
-        const match = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(parsed.msg);
-        if (match) this.url = match[1];
-      }
+    const change = parseOwnership(line);
+    if (change !== null) this.ownership.push(change);
+    const parsed = this.url === '' ? parseJson(line) : null;
+    if (parsed !== null && typeof parsed.msg === 'string') {
+      const match = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(parsed.msg);
+      if (match) this.url = match[1];
     }
     this.notify();
   }
