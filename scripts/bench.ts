@@ -15,10 +15,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
 import { ArgsError, parseArgs, USAGE, type BenchArgs } from './bench-lib/args.js';
-import { assertPortFree, freePort, SetupError, startServerChild, stopServerChild, type ServerChild } from './bench-lib/child.js';
+import { assertPortFree, freePort, repoRoot, SetupError, startServerChild, stopServerChild, type ServerChild } from './bench-lib/child.js';
 import { runCluster, type ClusterReport, type ClusterRun } from './bench-lib/cluster-run.js';
 import { loadShape, runLoad } from './bench-lib/load.js';
 import { processCpuMs, processRssMB, UsageWindow } from './bench-lib/proc-stats.js';
@@ -35,16 +34,6 @@ const STARTUP_TIMEOUT_MS = 60_000;
 interface Run {
   report: RunReport;
   latencies: Float64Array;
-}
-
-/** The repository root: this file is dist/scripts/bench.js once built. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'bin', 'attune.js'))) return dir;
-    dir = dirname(dir);
-  }
-  throw new SetupError('cannot find the repository root (package.json next to bin/attune.js) above this script');
 }
 
 /** Which code was measured: the commit, and whether src/ had uncommitted or untracked files. */

@@ -7,16 +7,15 @@
  * usage: npm run bench:cache -- [--nodes 2] [--users 2000] [--requests 20000] [--concurrency 100] [--zipf 1.1] [--fresh-ms 2000]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { userKey } from '../src/actors/events.js';
 import { demoCatalog } from '../src/demo/catalog.js';
 import { seededRandom } from '../src/demo/random.js';
 import { ensureDemoModel } from '../src/model/demo-model.js';
 import { createRedisStores } from '../src/store/redis/index.js';
-import { freePort } from './bench-lib/child.js';
+import { freePort, repoRoot } from './bench-lib/child.js';
 import { startNodeChild, stopNodeChild, waitForSettled, type NodeChild } from './bench-lib/nodes.js';
 import { startRedisServer, type RedisChild } from './bench-lib/redis.js';
 import { ratio, round, sortedCopy, summarize, type LatencySummary } from './bench-lib/stats.js';
@@ -200,7 +199,7 @@ async function runMode(root: string, modelDir: string, args: Args, cache: 'on' |
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const root = repoRoot();
   const modelDir = await ensureDemoModel(join(root, 'var'), () => {});
   const on = await runMode(root, modelDir, args, 'on');
   const off = await runMode(root, modelDir, args, 'off');

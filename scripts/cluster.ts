@@ -7,11 +7,9 @@
  * usage: npm run cluster -- [--nodes 3] [--base-port 8080] [--redis URL] [-- <attune serve flags>]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { ensureDemoModel } from '../src/model/demo-model.js';
-import { assertPortFree, freePort, SetupError } from './bench-lib/child.js';
+import { assertPortFree, freePort, repoRoot, SetupError } from './bench-lib/child.js';
 import { startNodeChild, stopNodeChild, waitForSettled, type NodeChild } from './bench-lib/nodes.js';
 import { startRedisServer, type RedisChild } from './bench-lib/redis.js';
 
@@ -106,16 +104,6 @@ function parseArgs(argv: readonly string[]): ClusterArgs {
   if (args.basePort + args.nodes - 1 > 65535) throw new ArgsError(`--base-port ${args.basePort} leaves no room for ${args.nodes} nodes`);
   if (args.redis !== null && args.redisPort !== null) throw new ArgsError('give --redis or --redis-port, not both');
   return args;
-}
-
-/** The repository root: this file is dist/scripts/cluster.js once built. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'bin', 'attune.js'))) return dir;
-    dir = dirname(dir);
-  }
-  throw new SetupError('cannot find the repository root (package.json next to bin/attune.js) above this script');
 }
 
 const color = process.stdout.isTTY ? (code: number, text: string): string => `\u001b[${code}m${text}\u001b[0m` : (_code: number, text: string): string => text;

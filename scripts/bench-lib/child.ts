@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A server under test, in its own process so it gets its own core and its own event loop. */
@@ -110,4 +112,14 @@ export async function stopServerChild(child: ServerChild, graceMs = 5000): Promi
   const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
   await gone;
   clearTimeout(timer);
+}
+
+/** The repository root, found upwards from this module (scripts/bench-lib/ or dist/scripts/bench-lib/). */
+export function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'bin', 'attune.js'))) return dir;
+    dir = dirname(dir);
+  }
+  throw new SetupError('cannot find the repository root (package.json next to bin/attune.js) above this script');
 }
