@@ -1,38 +1,16 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Cluster, type Redis } from 'ioredis';
 import { RedisConnection, type RedisClient, type RedisConnectionOptions } from '../store/redis/connection.js';
 import { deliver, entryLifetime, lockLifetime, parseInvalidation, type EntryAndLock, type InvalidationHandler, type InvalidationMessage, type SharedEntry, type SharedLayer } from './shared-layer.js';
 import { escapeGlob } from '../store/redis/glob.js';
-
-/**
- * A Lua script run by hash, its reply's strings left as Buffers (LuaScript's replies are decoded
- * as UTF-8, which would mangle a binary value). EVALSHA sends only the hash; a server that has
- * not seen the script (a restart, a failover) answers NOSCRIPT, and the source goes once by EVAL.
- * Its keys must share a hash slot in a cluster.
- */
-class BufferScript {
-  private readonly sha: string;
-
-  constructor(readonly source: string) {
-    this.sha = createHash('sha1').update(source).digest('hex');
-  }
-
-  async run(client: RedisClient, keys: readonly string[], args: ReadonlyArray<string | Buffer | number>): Promise<unknown> {
-    try {
-      return await client.callBuffer('EVALSHA', this.sha, keys.length, ...keys, ...args);
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return client.callBuffer('EVAL', this.source, keys.length, ...keys, ...args);
-    }
-  }
-}
+import { LuaScript } from '../store/redis/lua-script.js';
 
 /**
  * KEYS: the entry, the lock. ARGV: the entry's payload, its lifetime ms, the holder's token.
  * Stores the entry in any case; deletes the lock only while that token holds it. Returns 1 when
  * it released the lock.
  */
-const SET_AND_UNLOCK = new BufferScript(`
+const SET_AND_UNLOCK = new LuaScript(`
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 if redis.call('GET', KEYS[2]) == ARGV[3] then
   redis.call('DEL', KEYS[2])
@@ -47,7 +25,7 @@ return 0
  * staleUntil by `now` though Redis has not expired it yet), and 1 when the entry is missing or
  * stale and the lock was free and is now this token's.
  */
-const GET_OR_LOCK = new BufferScript(`
+const GET_OR_LOCK = new LuaScript(`
 local now = tonumber(ARGV[1])
 local payload = redis.call('GET', KEYS[1])
 if payload then
@@ -63,7 +41,7 @@ return { payload, taken and 1 or 0 }
 `);
 
 /** KEYS: the lock. ARGV: the holder's token. Deletes the lock only while that token holds it. */
-const UNLOCK = new BufferScript(`
+const UNLOCK = new LuaScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `);
@@ -168,7 +146,7 @@ export class RedisSharedLayer implements SharedLayer {
   async getOrLock(key: string, lockTtlMs: number): Promise<EntryAndLock> {
     const lifetime = lockLifetime(lockTtlMs);
     const token = randomUUID();
-    const reply = await this.redis.call('cache get or lock', (client) => GET_OR_LOCK.run(client, [this.entryKey(key), this.lockKey(key)], [this.now(), token, lifetime]));
+    const reply = await this.redis.call('cache get or lock', (client) => GET_OR_LOCK.runBuffer(client, [this.entryKey(key), this.lockKey(key)], [this.now(), token, lifetime]));
     if (!Array.isArray(reply) || reply.length !== 2) throw new Error(`unexpected reply to cache get or lock: ${String(reply)}`);
     const [payload, locked]: unknown[] = reply;
     return { entry: parseEntry(payload), lock: Number(locked) === 1 ? token : null };
@@ -181,7 +159,7 @@ export class RedisSharedLayer implements SharedLayer {
 
   async setAndUnlock(key: string, value: Uint8Array, freshMs: number, staleMs: number, token: string): Promise<boolean> {
     const { payload, lifetime } = this.payload(value, freshMs, staleMs);
-    const released = await this.redis.call('cache set and unlock', (client) => SET_AND_UNLOCK.run(client, [this.entryKey(key), this.lockKey(key)], [payload, lifetime, token]));
+    const released = await this.redis.call('cache set and unlock', (client) => SET_AND_UNLOCK.runBuffer(client, [this.entryKey(key), this.lockKey(key)], [payload, lifetime, token]));
     return Number(released) === 1;
   }
 
@@ -205,7 +183,7 @@ export class RedisSharedLayer implements SharedLayer {
   }
 
   async unlock(key: string, token: string): Promise<boolean> {
-    const released = await this.redis.call('cache unlock', (client) => UNLOCK.run(client, [this.lockKey(key)], [token]));
+    const released = await this.redis.call('cache unlock', (client) => UNLOCK.runBuffer(client, [this.lockKey(key)], [token]));
     return Number(released) === 1;
   }
 

@@ -16,12 +16,27 @@ export class LuaScript {
   }
 
   /** All `keys` must share a hash slot in a cluster: pass keys of one shard only. */
-  async run(client: RedisClient, keys: readonly string[], args: readonly Arg[]): Promise<unknown> {
+  run(client: RedisClient, keys: readonly string[], args: readonly Arg[]): Promise<unknown> {
+    return this.evaluate(
+      () => client.evalsha(this.sha, keys.length, ...keys, ...args),
+      () => client.eval(this.source, keys.length, ...keys, ...args),
+    );
+  }
+
+  /** As run(), with the reply's strings left as Buffers: run() decodes them as UTF-8, which would mangle binary values. */
+  runBuffer(client: RedisClient, keys: readonly string[], args: readonly Arg[]): Promise<unknown> {
+    return this.evaluate(
+      () => client.callBuffer('EVALSHA', this.sha, keys.length, ...keys, ...args),
+      () => client.callBuffer('EVAL', this.source, keys.length, ...keys, ...args),
+    );
+  }
+
+  private async evaluate(bySha: () => Promise<unknown>, bySource: () => Promise<unknown>): Promise<unknown> {
     try {
-      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
+      return await bySha();
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return client.eval(this.source, keys.length, ...keys, ...args);
+      return bySource();
     }
   }
 }
