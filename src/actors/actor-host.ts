@@ -239,12 +239,7 @@ export class ActorHost {
       const stored: InteractionEntry[] = [];
       for (const entry of entries) stored.push((await this.deps.stores.log.append(key, entry)) as InteractionEntry);
       const live = this.actors.get(key);
-      if (live !== undefined && !this.deps.stores.sharedByNodes) {
-        const reducer = this.deps.model().reducer;
-        for (const entry of stored) {
-          if (compareEventIds(entry.eventId, live.state.lastEventId) > 0) live.state = reduce(live.state, entry, reducer);
-        }
-      }
+      if (live !== undefined && !this.deps.stores.sharedByNodes) for (const entry of stored) this.fold(live, entry);
       return stored;
     });
   }
@@ -366,10 +361,16 @@ export class ActorHost {
     }
   }
 
-  private apply(live: LiveActor, entry: LogEntry): void {
+  /** Folds the entry into the actor's state unless it is in already; true when it was folded in. */
+  private fold(live: LiveActor, entry: LogEntry): boolean {
     // Exactly once: an entry already folded in (by activation or catch-up) is not applied again.
-    if (compareEventIds(entry.eventId, live.state.lastEventId) <= 0) return;
+    if (compareEventIds(entry.eventId, live.state.lastEventId) <= 0) return false;
     live.state = reduce(live.state, entry, this.deps.model().reducer);
+    return true;
+  }
+
+  private apply(live: LiveActor, entry: LogEntry): void {
+    if (!this.fold(live, entry)) return;
     live.lastActivityAt = this.now();
     if (live.actor.getSnapshot().matches({ live: { activity: 'idle' } })) live.actor.send({ type: 'TOUCH' });
     if (entry.kind === 'interaction') live.unscored.push(entry);

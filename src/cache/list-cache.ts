@@ -20,7 +20,7 @@ interface CachedList {
 /** Candidates kept beyond the n asked for. */
 export const SPARE_CANDIDATES = 10;
 
-/** Stands for "use the caller's fallback"; never cached. */
+/** What the cache's fallback answers: the caller's popularity list replaces it. Never cached. */
 const NO_LIST: CachedList = { items: [], modelVersion: '', source: 'popular' };
 
 export interface ServedList {
@@ -84,7 +84,7 @@ export class ListCache {
       },
       () => NO_LIST,
     );
-    if (result.value === NO_LIST || result.source === 'fallback') return { list: await request.fallback(n), cache: 'fallback' };
+    if (result.source === 'fallback') return { list: await request.fallback(n), cache: 'fallback' };
     const cached = result.value;
     const items = (excludeOutOfStock ? cached.items.filter((item) => this.catalog.isInStock(item.itemId)) : cached.items).slice(0, n);
     // Each answer is its own recommendation, as far as attribution goes.
