@@ -3,6 +3,7 @@ import { runEvaluate } from './model/evaluate-command.js';
 import { runTrain } from './model/train-command.js';
 import { runReplay } from './ops/replay-command.js';
 import { runImport } from './ops/import-command.js';
+import { runKeys } from './security/keys-command.js';
 import { startServer } from './server.js';
 
 const USAGE = `usage: attune <command> [options]
@@ -13,6 +14,7 @@ commands:
   evaluate  measure a model offline against published protocols (attune evaluate --help)
   replay    run a session's or user's logged events again beside its recorded pushes (attune replay --help)
   import    bulk-import interactions, items and users (CSV or JSONL) into the cluster's Redis (attune import --help)
+  keys      create, list and revoke API keys, in Redis or through a running server (attune keys --help)
   help      show this help
 
 options (flag, environment variable, meaning):
@@ -40,6 +42,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return runReplay(rest);
     case 'import':
       return runImport(rest);
+    case 'keys':
+      return runKeys(rest);
     case undefined:
     case 'help':
     case '--help':

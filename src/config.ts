@@ -42,6 +42,8 @@ export interface AttuneConfig {
     /** Redis Cluster seed nodes, `host:port`; used instead of `url` when not empty. */
     cluster: readonly string[];
     password: string | null;
+    /** PEM file of the CA that signed Redis's certificate (rediss:// with a private CA). */
+    tlsCa: string | null;
   };
   cluster: {
     /** Unique per process; default host-pid-random. */
@@ -72,6 +74,35 @@ export interface AttuneConfig {
     /** How often each node asks the catalog store for changes made through other nodes. */
     catalogPollMs: number;
   };
+  security: {
+    /**
+     * Development mode: prints a generated all-roles key when no master key is set, accepts bare
+     * sessionIds on sockets, and makes up the token secret and pseudonym key when they are unset.
+     */
+    dev: boolean;
+    /** A key with every role, not stored anywhere (bootstrap, tests); null: none. */
+    masterKey: string | null;
+    /** Signs socket tokens; every node needs the same one. Required on Redis unless dev. */
+    tokenSecret: string | null;
+    /** Longest lifetime a socket token may ask for, and the default one. */
+    tokenMaxTtlS: number;
+    /** Keys the HMAC that pseudonymizes user ids at rest. Required on Redis unless dev; never change it. */
+    pseudonymKey: string | null;
+    /** `id:base64-of-32-bytes` keys encrypting event payloads and snapshots at rest; the first one writes. */
+    encryptionKeys: readonly string[];
+    /** How long a node trusts a key it looked up (revocations through other processes take this long). */
+    keyCacheMs: number;
+    /** Token buckets: requests per second (and burst) per API key, events per second (and burst) per session. */
+    rateKeyPerS: number;
+    rateKeyBurst: number;
+    rateSessionPerS: number;
+    rateSessionBurst: number;
+    /** PEM files: HTTPS and WSS when both are set. */
+    tlsCert: string | null;
+    tlsKey: string | null;
+    /** A deletion erases, waits this long for writes in flight on other nodes, and erases again. */
+    deletionGraceMs: number;
+  };
   reducer: ReducerConfig;
 }
 
@@ -87,16 +118,32 @@ export const defaultConfig: AttuneConfig = {
   actors: { idleMs: 60_000, passivateMs: 240_000, snapshotEvery: 50, logKeep: 1000 },
   scoring: { timeoutMs: 50, maxBatch: 64, intraOpThreads: 1 },
   http: { bodyLimitBytes: 256 * 1024 },
-  redis: { url: null, cluster: [], password: null },
+  redis: { url: null, cluster: [], password: null, tlsCa: null },
   cluster: { nodeId: null, shardCount: 256, leaseTtlMs: 5000 },
   trends: { popularHalfLifeMs: 7 * 24 * 3600_000, trendingHalfLifeMs: 3600_000 },
   segments: { count: 8, refreshMs: 60_000 },
   cache: { enabled: true, localMax: 10_000, freshMs: 2000, staleMs: 60_000, lockWaitMs: 250, catalogPollMs: 250 },
+  security: {
+    dev: false,
+    masterKey: null,
+    tokenSecret: null,
+    tokenMaxTtlS: 3600,
+    pseudonymKey: null,
+    encryptionKeys: [],
+    keyCacheMs: 5000,
+    rateKeyPerS: 2000,
+    rateKeyBurst: 4000,
+    rateSessionPerS: 20,
+    rateSessionBurst: 60,
+    tlsCert: null,
+    tlsKey: null,
+    deletionGraceMs: 1000,
+  },
   reducer: defaultReducerConfig,
 };
 
 /** A partial config, as tests and embedders pass it; nested groups merge key by key. */
-export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 'http' | 'redis' | 'cluster' | 'trends' | 'segments' | 'cache' | 'reducer'>> & {
+export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 'http' | 'redis' | 'cluster' | 'trends' | 'segments' | 'cache' | 'security' | 'reducer'>> & {
   redis?: Partial<AttuneConfig['redis']>;
   cluster?: Partial<AttuneConfig['cluster']>;
   actors?: Partial<AttuneConfig['actors']>;
@@ -105,6 +152,7 @@ export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 
   trends?: Partial<AttuneConfig['trends']>;
   segments?: Partial<AttuneConfig['segments']>;
   cache?: Partial<AttuneConfig['cache']>;
+  security?: Partial<AttuneConfig['security']>;
   reducer?: Partial<ReducerConfig>;
 };
 
@@ -120,6 +168,7 @@ export function mergeConfig(overrides: ConfigOverrides = {}, base: AttuneConfig 
     trends: { ...base.trends, ...overrides.trends },
     segments: { ...base.segments, ...overrides.segments },
     cache: { ...base.cache, ...overrides.cache },
+    security: { ...base.security, ...overrides.security },
     reducer: { ...base.reducer, ...overrides.reducer },
   };
 }
@@ -161,6 +210,28 @@ const oneOf =
     return raw;
   };
 
+const secret =
+  (minLength: number): Parser =>
+  (raw, source) => {
+    if (raw.length < minLength) throw new ConfigError(`${source} must be at least ${minLength} characters`);
+    return raw;
+  };
+/** `id:base64` pairs; each key must decode to 32 bytes (AES-256). */
+const encryptionKeys: Parser = (raw, source) => {
+  const keys = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (keys.length === 0) throw new ConfigError(`${source} must name at least one key`);
+  const ids = new Set<string>();
+  for (const key of keys) {
+    const colon = key.indexOf(':');
+    const id = key.slice(0, colon);
+    if (colon < 1 || !/^[A-Za-z0-9_-]{1,32}$/.test(id)) throw new ConfigError(`${source}: each key must be id:base64 with an id of letters, digits, _ or -`);
+    if (Buffer.from(key.slice(colon + 1), 'base64').length !== 32) throw new ConfigError(`${source}: key "${id}" must be 32 bytes in base64`);
+    if (ids.has(id)) throw new ConfigError(`${source}: key id "${id}" appears twice`);
+    ids.add(id);
+  }
+  return keys;
+};
+
 function option<T>(flag: string, env: readonly string[], help: string, parse: Parser, set: (o: ConfigOverrides, value: T) => void): OptionSpec {
   return { flag, env, help, parse, set: set as (o: ConfigOverrides, value: never) => void };
 }
@@ -198,6 +269,21 @@ export const OPTIONS: readonly OptionSpec[] = [
   option<number>('cache-stale-ms', ['ATTUNE_CACHE_STALE_MS'], 'ms after that a stale list is served while one refresh runs', int(0, 86_400_000), (o, v) => (o.cache = { ...o.cache, staleMs: v })),
   option<number>('cache-lock-wait-ms', ['ATTUNE_CACHE_LOCK_WAIT_MS'], 'ms a node with nothing cached waits for another node\'s computation', int(0, 60_000), (o, v) => (o.cache = { ...o.cache, lockWaitMs: v })),
   option<number>('catalog-poll-ms', ['ATTUNE_CATALOG_POLL_MS'], 'ms between checks for catalog changes made through other nodes', int(10, 60_000), (o, v) => (o.cache = { ...o.cache, catalogPollMs: v })),
+  option<boolean>('dev', ['ATTUNE_DEV'], 'development mode: a generated key printed at start, bare sessionIds on sockets, made-up secrets', bool, (o, v) => (o.security = { ...o.security, dev: v })),
+  option<string>('master-key', ['ATTUNE_MASTER_KEY'], 'a key with every role, kept only in config (at least 32 characters)', secret(32), (o, v) => (o.security = { ...o.security, masterKey: v })),
+  option<string>('token-secret', ['ATTUNE_TOKEN_SECRET'], 'signs socket tokens, the same on every node (at least 32 characters)', secret(32), (o, v) => (o.security = { ...o.security, tokenSecret: v })),
+  option<number>('token-max-ttl-s', ['ATTUNE_TOKEN_MAX_TTL_S'], 'longest (and default) socket token lifetime in seconds', int(10, 7 * 86_400), (o, v) => (o.security = { ...o.security, tokenMaxTtlS: v })),
+  option<string>('pseudonym-key', ['ATTUNE_PSEUDONYM_KEY'], 'keys the HMAC of user ids at rest, the same on every node, never changed (at least 32 characters)', secret(32), (o, v) => (o.security = { ...o.security, pseudonymKey: v })),
+  option<string[]>('encryption-keys', ['ATTUNE_ENCRYPTION_KEYS'], 'comma-separated id:base64 AES-256 keys for payloads and snapshots at rest; the first writes', encryptionKeys, (o, v) => (o.security = { ...o.security, encryptionKeys: v })),
+  option<number>('key-cache-ms', ['ATTUNE_KEY_CACHE_MS'], 'ms a node trusts an API key it looked up', int(0, 600_000), (o, v) => (o.security = { ...o.security, keyCacheMs: v })),
+  option<number>('rate-key-per-s', ['ATTUNE_RATE_KEY_PER_S'], 'HTTP requests per second per API key (token bucket, per node)', int(1, 10_000_000), (o, v) => (o.security = { ...o.security, rateKeyPerS: v })),
+  option<number>('rate-key-burst', ['ATTUNE_RATE_KEY_BURST'], 'burst of HTTP requests per API key', int(1, 10_000_000), (o, v) => (o.security = { ...o.security, rateKeyBurst: v })),
+  option<number>('rate-session-per-s', ['ATTUNE_RATE_SESSION_PER_S'], 'events per second per session (token bucket, per node)', int(1, 1_000_000), (o, v) => (o.security = { ...o.security, rateSessionPerS: v })),
+  option<number>('rate-session-burst', ['ATTUNE_RATE_SESSION_BURST'], 'burst of events per session', int(1, 1_000_000), (o, v) => (o.security = { ...o.security, rateSessionBurst: v })),
+  option<string>('tls-cert', ['ATTUNE_TLS_CERT'], 'PEM certificate (chain) file: serve HTTPS and WSS (with --tls-key)', text, (o, v) => (o.security = { ...o.security, tlsCert: v })),
+  option<string>('tls-key', ['ATTUNE_TLS_KEY'], 'PEM private key file for --tls-cert', text, (o, v) => (o.security = { ...o.security, tlsKey: v })),
+  option<number>('deletion-grace-ms', ['ATTUNE_DELETION_GRACE_MS'], 'ms a deletion waits for writes in flight before erasing again', int(0, 60_000), (o, v) => (o.security = { ...o.security, deletionGraceMs: v })),
+  option<string>('redis-tls-ca', ['ATTUNE_REDIS_TLS_CA'], 'PEM file of the CA that signed Redis\'s certificate (rediss://)', text, (o, v) => (o.redis = { ...o.redis, tlsCa: v })),
 ];
 
 /** Reads env, then `--flag value` / `--flag=value` arguments, over the defaults. */

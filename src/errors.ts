@@ -6,10 +6,13 @@ export const ErrorCodes = {
   VALIDATION: { code: 'ATTUNE_ERR_VALIDATION', status: 400 },
   MISSING_IDENTITY: { code: 'ATTUNE_ERR_MISSING_IDENTITY', status: 400 },
   INVALID_MODEL: { code: 'ATTUNE_ERR_INVALID_MODEL', status: 400 },
+  UNAUTHORIZED: { code: 'ATTUNE_ERR_UNAUTHORIZED', status: 401 },
+  FORBIDDEN: { code: 'ATTUNE_ERR_FORBIDDEN', status: 403 },
   NOT_FOUND: { code: 'ATTUNE_ERR_NOT_FOUND', status: 404 },
   IDENTITY_CONFLICT: { code: 'ATTUNE_ERR_IDENTITY_CONFLICT', status: 409 },
   PAYLOAD_TOO_LARGE: { code: 'ATTUNE_ERR_PAYLOAD_TOO_LARGE', status: 413 },
   UNSUPPORTED_MEDIA_TYPE: { code: 'ATTUNE_ERR_UNSUPPORTED_MEDIA_TYPE', status: 415 },
+  RATE_LIMITED: { code: 'ATTUNE_ERR_RATE_LIMITED', status: 429 },
   NOT_READY: { code: 'ATTUNE_ERR_NOT_READY', status: 503 },
   INTERNAL: { code: 'ATTUNE_ERR_INTERNAL', status: 500 },
 } as const;
@@ -38,7 +41,8 @@ export interface ErrorBody {
 }
 
 export function errorBody(err: AttuneError): ErrorBody {
-  return err.code === ErrorCodes.NOT_READY.code ? { code: err.code, message: err.message, retryable: true } : { code: err.code, message: err.message };
+  const retryable = err.code === ErrorCodes.NOT_READY.code || err.code === ErrorCodes.RATE_LIMITED.code;
+  return retryable ? { code: err.code, message: err.message, retryable: true } : { code: err.code, message: err.message };
 }
 
 /**

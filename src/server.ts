@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createShardedAdapter } from '@socket.io/redis-adapter';
@@ -24,6 +25,14 @@ import { ImportJobs } from './ops/import-jobs.js';
 import { createMemoryStores } from './store/memory.js';
 import type { Stores } from './store/types.js';
 import { createHttpApp } from './transport/http.js';
+import type { AuditRecorder } from './transport/routes/deps.js';
+import { ConsentGate } from './privacy/consent-gate.js';
+import { Pseudonyms } from './privacy/pseudonyms.js';
+import { UserErasure } from './privacy/user-erasure.js';
+import { ApiKeyAuthenticator } from './security/api-keys.js';
+import { createPayloadCipher } from './security/payload-cipher.js';
+import { resolveSecrets } from './security/secrets.js';
+import { RateLimiter } from './security/token-bucket.js';
 import { createSocketServer, type AttuneSocketServer } from './transport/socket.js';
 
 export interface RunningServer {
@@ -39,6 +48,10 @@ export interface RunningServer {
   nodeId: string;
   /** Null in the embedded mode, where this node owns every shard. */
   ownership: ShardOwnership | null;
+  /** The key with every role this node accepts (configured, or generated in development mode). */
+  masterKey: string | null;
+  pseudonyms: Pseudonyms;
+  erasure: UserErasure;
   close(): Promise<void>;
 }
 
@@ -53,6 +66,7 @@ function findWebDir(): string {
 
 /** Wires stores, model, actors, HTTP and sockets of one node, and starts listening. */
 export async function startServer(config: AttuneConfig, options: { stores?: Stores; cacheLayer?: SharedLayer } = {}): Promise<RunningServer> {
+  const secrets = resolveSecrets(config, options.stores?.sharedByNodes ?? usesRedis(config));
   const metrics = createMetrics();
   const countRedisFailure = (operation: string, kind: 'unavailable' | 'reply'): void => metrics.redisErrors.inc({ operation, kind });
   const redisStores = options.stores === undefined && usesRedis(config) ? await openRedisStores(config, countRedisFailure) : null;
@@ -115,6 +129,9 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     onError: (err, context) => reportError(err, context),
     onAccepted: (entry, reducer) => trends.record(entry, eventWeight(entry.eventType, reducer)),
   });
+  const pseudonyms = new Pseudonyms(secrets.pseudonymKey);
+  const consent = new ConsentGate(stores.consent);
+  const authenticator = new ApiKeyAuthenticator({ store: stores.apiKeys, masterKey: secrets.masterKey, cacheMs: config.security.keyCacheMs });
   const segmenter = new Segmenter({
     userKeys: () => stores.log.keys('u:'),
     stateOf: (key) => host.currentState(key),
@@ -143,6 +160,8 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       if (stockChanged.length > 0) host.onStockChanged(stockChanged);
     },
     root: config.importDir,
+    userIdAtRest: (userId) => pseudonyms.user(userId),
+    optedOut: (userId) => consent.optedOut(userId),
     onInteraction: (entry) => trends.record(entry, eventWeight(entry.eventType, model.get().reducer)),
     counters: {
       rows: (kind, outcome, count) => metrics.importRows.inc({ kind, outcome }, count),
@@ -151,8 +170,40 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     onError: (err, context) => reportError(err, context),
   });
 
+  const erasure = new UserErasure({
+    stores,
+    graceMs: config.security.deletionGraceMs,
+    forgetCached: async (keys) => {
+      for (const cache of Object.values(lists ?? {})) for (const key of keys) await cache.invalidate(`${key}|`);
+    },
+    onError: (err, context) => reportError(err, context),
+  });
+  const audit: AuditRecorder = async (request, entry) => {
+    try {
+      await stores.audit.record({ at: Date.now(), actor: request.principal?.keyId ?? 'anonymous', requestId: request.id, ...entry });
+    } catch (err) {
+      request.log.error({ err, audit: entry }, 'audit entry not recorded');
+    }
+  };
+  // What other nodes (and this one) announce: erasures, consent changes, revoked keys.
+  const unsubscribeBus = await stores.bus.subscribe((message) => {
+    if (message.type === 'forget') for (const key of message.keys) void host.forget(key).catch((err: unknown) => reportError(err, `forget ${key}`));
+    else if (message.type === 'consent') consent.update(message.userId, message.optedOut);
+    else authenticator.forget(message.keyId);
+  });
+  const keyLimiter = new RateLimiter({ perSecond: config.security.rateKeyPerS, burst: config.security.rateKeyBurst });
+  const sessionLimiter = new RateLimiter({ perSecond: config.security.rateSessionPerS, burst: config.security.rateSessionBurst });
+
   const app = createHttpApp({
     config,
+    authenticator,
+    keyLimiter,
+    sessionLimiter,
+    pseudonyms,
+    consent,
+    erasure,
+    tokenSecret: secrets.tokenSecret,
+    audit,
     host,
     catalog,
     catalogStore: stores.catalog,
@@ -179,6 +230,12 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const adapterClients = redisStores === null ? null : await Promise.all([redisStores.duplicateClient(false), redisStores.duplicateClient(true)]);
   io = createSocketServer(app.server, {
     host,
+    tokenSecret: secrets.tokenSecret,
+    acceptBareSessions: config.security.dev,
+    pseudonyms,
+    consent,
+    sessionLimiter,
+    now: Date.now,
     metrics,
     onError: (err, context) => reportError(err, context),
     ...(adapterClients === null ? {} : { adapter: createShardedAdapter(adapterClients[0], adapterClients[1]) }),
@@ -187,11 +244,14 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
-  const url = `http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`;
+  const scheme = config.security.tlsCert === null ? 'http' : 'https';
+  const url = `${scheme}://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`;
   metrics.shardsOwned.set(ownership === null ? stores.shardCount : 0);
   ownership?.start();
   if (stores.sharedByNodes) catalogSync.start();
   log(`serving ${catalog.size} items with model ${model.manifest.version} on ${url}`);
+  // Printed whatever the log level: the generated key is the only way in.
+  for (const notice of secrets.notices) console.log(`attune: ${notice}`);
 
   let closing: Promise<void> | null = null;
   return {
@@ -206,10 +266,15 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     model,
     nodeId,
     ownership,
+    masterKey: secrets.masterKey,
+    pseudonyms,
+    erasure,
     close: () =>
       (closing ??= (async () => {
         // Hand the shards off first (fenced snapshots, released leases) so others take over at once.
         await importJobs.close();
+        await erasure.settle();
+        await unsubscribeBus();
         await ownership?.stop();
         await catalogSync.stop();
         io?.close();
@@ -240,9 +305,16 @@ function redisConnectionOptions(config: AttuneConfig): RedisConnectionOptions {
   return {
     ...(config.redis.cluster.length > 0 ? { cluster: [...config.redis.cluster] } : { url: config.redis.url ?? undefined }),
     ...(config.redis.password === null ? {} : { password: config.redis.password }),
+    ...(config.redis.tlsCa === null ? {} : { tlsCa: readFileSync(config.redis.tlsCa, 'utf8') }),
   };
 }
 
 function openRedisStores(config: AttuneConfig, onFailure: RedisConnectionOptions['onFailure']): Promise<RedisStores> {
-  return createRedisStores({ ...redisConnectionOptions(config), ...(onFailure === undefined ? {} : { onFailure }), shardCount: config.cluster.shardCount });
+  const cipher = config.security.encryptionKeys.length === 0 ? null : createPayloadCipher(config.security.encryptionKeys);
+  return createRedisStores({
+    ...redisConnectionOptions(config),
+    ...(onFailure === undefined ? {} : { onFailure }),
+    ...(cipher === null ? {} : { cipher }),
+    shardCount: config.cluster.shardCount,
+  });
 }

@@ -124,7 +124,7 @@
     location.reload();
   });
 
-  fetch('/v1/items').then((r) => r.json()).then((body) => {
+  fetch('/demo/items').then((r) => r.json()).then((body) => {
     for (const item of body.items) items.set(item.itemId, item);
     if (lastList.length > 0) render(lastList);
   });

@@ -47,7 +47,8 @@ $('replay-form').addEventListener('submit', async (event) => {
   const query = new URLSearchParams({ [$('kind').value]: $('who').value.trim() });
   if ($('category').value.trim() !== '') query.set('category', $('category').value.trim());
   $('status').textContent = 'Replaying…';
-  const response = await fetch(`/v1/admin/replay?${query}`);
+  // An admin key, typed by whoever debugs: the page itself holds no credentials.
+  const response = await fetch(`/v1/admin/replay?${query}`, { headers: { authorization: `Bearer ${$('api-key').value.trim()}` } });
   const body = await response.json();
   if (!response.ok) {
     $('status').textContent = `${body.error?.code ?? response.status}: ${body.error?.message ?? 'failed'}`;

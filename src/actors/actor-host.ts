@@ -37,6 +37,8 @@ class LiveActor {
   /** Events applied since the last scoring pass started: their push, if any, is timed. */
   unscored: InteractionEntry[] = [];
   eventsSinceSnapshot = 0;
+  /** Erased (a user's deletion): nothing of it may be written any more. */
+  forgotten = false;
 
   constructor(
     readonly key: string,
@@ -206,6 +208,11 @@ export class ActorHost {
     return toPush(list, null);
   }
 
+  /** The list of a visitor with no history (an opted-out user's, whose behaviour is not used). */
+  async anonymousList(): Promise<RecommendationsPush> {
+    return toPush(await recommendForState(this.deps.model().scorer, this.deps.catalog, null, this.deps.config.pushSize), null);
+  }
+
   /**
    * Another node appended to a key this node owns: apply what the log has beyond the actor's
    * state, activating it first when needed.
@@ -267,6 +274,21 @@ export class ActorHost {
       ),
     );
     this.deps.metrics.liveActors.set(this.actors.size);
+  }
+
+  /**
+   * The key's data is being erased: its live actor stops without writing a snapshot or a push.
+   * Runs in the key's lane, after whatever was queued for it.
+   */
+  forget(key: string): Promise<void> {
+    return this.lanes.run(key, async () => {
+      const live = this.actors.get(key);
+      if (live === undefined) return;
+      this.actors.delete(key);
+      live.forgotten = true;
+      live.actor.stop();
+      this.deps.metrics.liveActors.set(this.actors.size);
+    });
   }
 
   /** Items whose stock changed: live actors showing one of them re-score now, not at their next event. */
@@ -343,7 +365,7 @@ export class ActorHost {
 
   private async snapshot(live: LiveActor): Promise<void> {
     const { key, userId, state } = live;
-    if (state.eventCount === 0) return;
+    if (state.eventCount === 0 || live.forgotten) return;
     let fence: Fence | undefined;
     if (this.deps.ownership) {
       const owned = this.deps.ownership.fence(shardOf(key, this.deps.stores.shardCount));
@@ -407,7 +429,7 @@ export class ActorHost {
         this.deps.metrics.inferenceLatency.observe((this.now() - started) / 1000);
         if (list.fallback !== null) this.deps.metrics.inferenceFallbacks.inc({ reason: list.fallback });
         const ids = list.items.map((i) => i.itemId);
-        if (this.stopped || sameList(ids, live.lastPushedIds)) continue;
+        if (this.stopped || live.forgotten || sameList(ids, live.lastPushedIds)) continue;
         live.lastPushedIds = ids;
         const latest = events.at(-1);
         this.deps.publish(live.key, toPush(list, latest ?? null));

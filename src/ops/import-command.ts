@@ -4,7 +4,8 @@ import { finished } from 'node:stream/promises';
 import { defaultConfig } from '../config.js';
 import { UsageError, parseFlags, readableFile, stderrLog } from '../model/command-args.js';
 import { createRedisStores, type RedisStoresOptions } from '../store/redis/index.js';
-import { REDIS_FLAGS, redisStoresOptions } from './cluster-flags.js';
+import type { Pseudonyms } from '../privacy/pseudonyms.js';
+import { PSEUDONYM_FLAGS, REDIS_FLAGS, pseudonymsFrom, redisStoresOptions } from './cluster-flags.js';
 import { ImportError, detectFormat, importData, isImportFormat, type ImportFormat, type ImportKind, type ImportReport, type RowError } from './import.js';
 
 export const IMPORT_USAGE = `usage: attune import [--interactions FILE] [--items FILE] [--users FILE] --redis URL [options]
@@ -15,7 +16,7 @@ with the same field names, in any letter case:
 
   interactions  USER_ID, ITEM_ID, TIMESTAMP (Unix seconds); optional EVENT_TYPE (default
                 "interaction"), EVENT_VALUE, SESSION_ID (default "import"). Each row is appended
-                to the user's log (u:USER_ID) in file order; actors read it when they next load
+                to the user's log (u:<pseudonym of USER_ID>) in file order; actors read it when they next load
                 or catch up. Nothing is pushed to sockets.
   items         ITEM_ID; optional TITLE, PRICE, IN_STOCK (true/false/1/0) and a category from the
                 first of CATEGORY_L1, CATEGORY, CATEGORIES, GENRE, GENRES (the part before "|").
@@ -34,7 +35,11 @@ Redis) has no store this command can reach: use POST /v1/import-jobs on the runn
   --redis URL          the cluster's Redis (or --redis-cluster host:port,...)
   --redis-cluster L    Redis Cluster seeds, instead of --redis
   --redis-password P   Redis password, if not in the URL
+  --redis-tls-ca FILE  PEM of the CA that signed Redis's certificate
   --shards N           the cluster's shard count (default ${defaultConfig.cluster.shardCount})
+  --pseudonym-key K    the nodes' pseudonym key (or ATTUNE_PSEUDONYM_KEY): USER_IDs are stored as
+                       pseudonyms; --dev for nodes run in development mode
+  --encryption-keys K  the nodes' encryption keys (or ATTUNE_ENCRYPTION_KEYS), if they use them
   --format csv|jsonl   for every file, instead of the extensions
   --errors FILE        write every rejected row as JSON lines {file, row, reason}
   --json               the report as JSON on stdout
@@ -48,10 +53,11 @@ export async function runImport(argv: readonly string[]): Promise<number> {
   let files: Partial<Record<ImportKind, string>>;
   let format: ImportFormat | undefined;
   let storesOptions: RedisStoresOptions;
+  let pseudonyms: Pseudonyms;
   let errorsPath: string | undefined;
   let json: boolean;
   try {
-    const flags = parseFlags(argv, { values: ['interactions', 'items', 'users', ...REDIS_FLAGS, 'format', 'errors'], booleans: ['json', 'help'] });
+    const flags = parseFlags(argv, { values: ['interactions', 'items', 'users', ...REDIS_FLAGS, ...PSEUDONYM_FLAGS.values, 'format', 'errors'], booleans: ['json', 'help', ...PSEUDONYM_FLAGS.booleans] });
     if (flags.booleans.has('help')) {
       console.log(IMPORT_USAGE);
       return 0;
@@ -68,6 +74,7 @@ export async function runImport(argv: readonly string[]): Promise<number> {
     }
     if (Object.keys(files).length === 0) throw new UsageError('give at least one of --interactions, --items, --users');
     storesOptions = redisStoresOptions(flags, 'an embedded server has no shared store: use POST /v1/import-jobs on the running server');
+    pseudonyms = pseudonymsFrom(flags);
     errorsPath = flags.values.get('errors');
     json = flags.booleans.has('json');
   } catch (err) {
@@ -90,6 +97,8 @@ export async function runImport(argv: readonly string[]): Promise<number> {
         stores,
         ...files,
         ...(format === undefined ? {} : { format }),
+        userIdAtRest: (userId) => pseudonyms.user(userId),
+        optedOut: (userId) => stores.consent.isOptedOut(userId),
         onProgress: (p) => log(`${p.kind} ${p.file}: ${p.rows} rows${p.rejected > 0 ? ` (${p.rejected} rejected)` : ''}${p.done ? ', done' : ''}`),
         ...(out === null ? {} : { onRowError: (error: RowError) => writeLine(out, `${JSON.stringify(error)}\n`) }),
       });

@@ -48,7 +48,7 @@ export class ImportRequestError extends Error {
   }
 }
 
-export interface ImportJobsOptions extends Pick<ImportOptions, 'stores' | 'categoryOf' | 'onInteraction' | 'onItems' | 'appendKey' | 'maxErrors' | 'progressEvery' | 'chunkRows' | 'concurrency'> {
+export interface ImportJobsOptions extends Pick<ImportOptions, 'stores' | 'categoryOf' | 'onInteraction' | 'onItems' | 'appendKey' | 'maxErrors' | 'progressEvery' | 'chunkRows' | 'concurrency' | 'userIdAtRest' | 'optedOut'> {
   counters?: ImportCounters;
   /** Jobs kept for GET, newest first (default 100); running jobs are never dropped. */
   keep?: number;
@@ -94,7 +94,7 @@ export class ImportJobs {
         if (at >= 0) view.progress[at] = progress;
         else view.progress.push(progress);
       },
-      ...pick(this.options, ['categoryOf', 'onInteraction', 'onItems', 'appendKey', 'maxErrors', 'progressEvery', 'chunkRows', 'concurrency', 'counters']),
+      ...pick(this.options, ['categoryOf', 'onInteraction', 'onItems', 'appendKey', 'maxErrors', 'progressEvery', 'chunkRows', 'concurrency', 'counters', 'userIdAtRest', 'optedOut']),
     };
     const done = importData(options).then(
       (report) => {

@@ -64,6 +64,8 @@ export interface ImportProgress {
 export interface KindReport {
   read: number;
   imported: number;
+  /** Interactions of opted-out users, left out (present only when there were some). */
+  optedOut?: number;
   rejected: number;
 }
 
@@ -122,6 +124,10 @@ export interface ImportOptions {
   concurrency?: number;
   /** The receive time given to imported entries (default Date.now). */
   now?: () => number;
+  /** What a USER_ID is stored as (the server's pseudonym); the id as given by default. */
+  userIdAtRest?: (userId: string) => string;
+  /** Users whose interactions are skipped (opted out of personalization); given the id at rest. */
+  optedOut?: (userId: string) => Promise<boolean>;
   /** Aborting fails the job with "import aborted" at the next row. */
   signal?: AbortSignal;
 }
@@ -291,7 +297,7 @@ class FileSink {
   private accept(get: Fields, names: readonly string[]): void {
     switch (this.kind) {
       case 'interactions': {
-        const userId = idField(get, 'USER_ID');
+        const userId = this.atRest(idField(get, 'USER_ID'));
         const itemId = idField(get, 'ITEM_ID');
         const sentAt = secondsField(get, 'TIMESTAMP');
         const eventType = eventTypeField(get);
@@ -332,7 +338,7 @@ class FileSink {
         return;
       }
       case 'users': {
-        const userId = idField(get, 'USER_ID');
+        const userId = this.atRest(idField(get, 'USER_ID'));
         const attributes: UserAttributes = {};
         for (const name of names) {
           if (name === 'USER_ID') continue;
@@ -355,6 +361,10 @@ class FileSink {
     this.report.errorCount++;
     if (this.report.errors.length < this.maxErrors) this.report.errors.push(error);
     await this.options.onRowError?.(error);
+  }
+
+  private atRest(userId: string): string {
+    return this.options.userIdAtRest === undefined ? userId : this.options.userIdAtRest(userId);
   }
 
   private async flushUsers(): Promise<void> {
@@ -391,6 +401,11 @@ class FileSink {
     const counts = this.report.interactions;
     try {
       await forEachLimited([...byKey], this.options.concurrency ?? DEFAULT_CONCURRENCY, async ([key, entries]) => {
+        const userId = entries[0].userId;
+        if (userId !== undefined && this.options.optedOut !== undefined && (await this.options.optedOut(userId))) {
+          if (counts !== null) counts.optedOut = (counts.optedOut ?? 0) + entries.length;
+          return;
+        }
         const stored = await append(key, entries);
         if (counts !== null) counts.imported += stored.length;
         if (this.options.onInteraction !== undefined) for (const entry of stored) this.options.onInteraction(entry);

@@ -7,7 +7,7 @@ import { UsageError, parseFlags, positiveNumber } from '../model/command-args.js
 import { ensureDemoModel } from '../model/demo-model.js';
 import { ModelSlot } from '../model/model-slot.js';
 import { createRedisStores } from '../store/redis/index.js';
-import { REDIS_FLAGS, redisStoresOptions } from './cluster-flags.js';
+import { PSEUDONYM_FLAGS, REDIS_FLAGS, pseudonymsFrom, redisStoresOptions } from './cluster-flags.js';
 import { formatTimeline, replayKey } from './session-replay.js';
 
 export const REPLAY_USAGE = `usage: attune replay (--session ID | --user ID) --redis URL [options]
@@ -21,6 +21,10 @@ A running node serves the same timeline at GET /v1/admin/replay and the page /re
   --redis URL          the cluster's Redis (or --redis-cluster host:port,...)
   --redis-cluster L    Redis Cluster seeds, instead of --redis
   --redis-password P   Redis password, if not in the URL
+  --redis-tls-ca FILE  PEM of the CA that signed Redis's certificate
+  --pseudonym-key K    with --user: the nodes' pseudonym key (or ATTUNE_PSEUDONYM_KEY); --dev
+                       for nodes run in development mode
+  --encryption-keys K  the nodes' encryption keys (or ATTUNE_ENCRYPTION_KEYS), if they use them
   --shards N           the cluster's shard count (default ${defaultConfig.cluster.shardCount})
   --model DIR|VERSION  a bundle directory, or a version found under --data-dir/models; default:
                        the model of the latest recorded push if found there, else the demo model
@@ -32,7 +36,7 @@ A running node serves the same timeline at GET /v1/admin/replay and the page /re
 
 export async function runReplay(argv: readonly string[]): Promise<number> {
   try {
-    const flags = parseFlags(argv, { values: ['session', 'user', ...REDIS_FLAGS, 'model', 'data-dir', 'items'], booleans: ['json', 'help'] });
+    const flags = parseFlags(argv, { values: ['session', 'user', ...REDIS_FLAGS, ...PSEUDONYM_FLAGS.values, 'model', 'data-dir', 'items'], booleans: ['json', 'help', ...PSEUDONYM_FLAGS.booleans] });
     if (flags.booleans.has('help')) {
       console.log(REPLAY_USAGE);
       return 0;
@@ -40,7 +44,7 @@ export async function runReplay(argv: readonly string[]): Promise<number> {
     const session = flags.values.get('session');
     const user = flags.values.get('user');
     if ((session === undefined) === (user === undefined)) throw new UsageError('give exactly one of --session ID or --user ID');
-    const key = user !== undefined ? userKey(user) : sessionKey(session ?? '');
+    const key = user !== undefined ? userKey(pseudonymsFrom(flags).user(user)) : sessionKey(session ?? '');
     const stores = await createRedisStores(redisStoresOptions(flags, 'an embedded server replays at GET /v1/admin/replay'));
     try {
       const [entries, pushes, items] = await Promise.all([stores.log.read(key, null), stores.pushes.read(key), stores.catalog.list()]);

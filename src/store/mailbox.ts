@@ -14,6 +14,8 @@ export interface ShardMailbox {
    * with the notes kept while the shard had no subscriber.
    */
   subscribe(shard: number, handler: (key: string) => void): Promise<() => Promise<void>>;
+  /** Drops a kept note for the key, if any (a user's deletion). */
+  discard(shard: number, key: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -41,6 +43,13 @@ export class MemoryShardMailbox implements ShardMailbox {
     return async () => {
       set.delete(handler);
     };
+  }
+
+  async discard(shard: number, key: string): Promise<void> {
+    const kept = this.kept.get(shard);
+    if (kept === undefined) return;
+    kept.delete(key);
+    if (kept.size === 0) this.kept.delete(shard);
   }
 
   async close(): Promise<void> {

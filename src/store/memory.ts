@@ -4,8 +4,18 @@ import { MemoryLeaseStore } from './memory-leases.js';
 import { DEFAULT_SHARD_COUNT, assertFenceShard, assertShardCount } from './shard.js';
 import {
   compareEventIds,
+  DELETION_JOB_TTL_MS,
   FencedError,
+  type ApiKeyRecord,
+  type ApiKeyStore,
+  type AuditEntry,
+  type AuditLog,
+  type BusMessage,
+  type ConsentStore,
+  type DeletionJob,
+  type DeletionJobStore,
   type Fence,
+  type NodeBus,
   type CatalogItem,
   type CatalogItemUpdate,
   type CatalogStore,
@@ -20,7 +30,11 @@ import {
   type Stores,
 } from './types.js';
 
-/** Single-node stores: the embedded default. Same contracts as the Redis ones. */
+/**
+ * Single-node stores: the embedded default. Same contracts as the Redis ones. They hold objects
+ * in the process and nothing at rest, so they encrypt nothing (encryption at rest is the Redis
+ * stores' `cipher`).
+ */
 export class MemoryEventLog implements EventLog {
   private readonly logs = new Map<string, LogEntry[]>();
   private readonly lastId = new Map<string, { ms: number; seq: number }>();
@@ -53,6 +67,11 @@ export class MemoryEventLog implements EventLog {
 
   async keys(prefix: string): Promise<string[]> {
     return [...this.logs.keys()].filter((key) => key.startsWith(prefix));
+  }
+
+  async delete(key: string): Promise<void> {
+    this.logs.delete(key);
+    this.lastId.delete(key);
   }
 
   /** Like Redis XADD `*`: milliseconds, then a sequence within the millisecond. */
@@ -169,6 +188,10 @@ export class MemoryPushLog implements PushLog {
   async read(key: string): Promise<PushRecord[]> {
     return structuredClone(this.pushes.get(key) ?? []);
   }
+
+  async delete(key: string): Promise<void> {
+    this.pushes.delete(key);
+  }
 }
 
 export class MemoryUserStore implements UserStore {
@@ -188,17 +211,167 @@ export class MemoryUserStore implements UserStore {
     const profile = this.profiles.get(userId);
     return profile === undefined ? null : Object.fromEntries(profile);
   }
+
+  async delete(userId: string): Promise<void> {
+    this.profiles.delete(userId);
+  }
 }
 
 export class MemoryIdentityStore implements IdentityStore {
   private readonly users = new Map<string, string>();
+  /** The reverse index: each user's sessions. A relinked session stays listed under its earlier user too. */
+  private readonly sessions = new Map<string, Set<string>>();
 
   async userOf(sessionId: string): Promise<string | null> {
     return this.users.get(sessionId) ?? null;
   }
 
   async link(sessionId: string, userId: string): Promise<void> {
+    this.sessions.set(userId, (this.sessions.get(userId) ?? new Set()).add(sessionId));
     this.users.set(sessionId, userId);
+  }
+
+  async sessionsOf(userId: string): Promise<string[]> {
+    return [...(this.sessions.get(userId) ?? [])].sort();
+  }
+
+  /** Every session listed for the user, including one since relinked to another user, whose link stays. */
+  async unlinkUser(userId: string): Promise<string[]> {
+    const sessions = await this.sessionsOf(userId);
+    for (const sessionId of sessions) if (this.users.get(sessionId) === userId) this.users.delete(sessionId);
+    this.sessions.delete(userId);
+    return sessions;
+  }
+}
+
+/** Oldest first; keys created in the same millisecond by id. */
+export function byCreation(a: ApiKeyRecord, b: ApiKeyRecord): number {
+  return a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+export class MemoryApiKeyStore implements ApiKeyStore {
+  private readonly records = new Map<string, ApiKeyRecord>();
+
+  async create(record: ApiKeyRecord): Promise<void> {
+    if (this.records.has(record.id)) throw new Error(`api key ${record.id} exists`);
+    this.records.set(record.id, structuredClone(record));
+  }
+
+  async get(id: string): Promise<ApiKeyRecord | null> {
+    const record = this.records.get(id);
+    return record === undefined ? null : structuredClone(record);
+  }
+
+  async list(): Promise<ApiKeyRecord[]> {
+    return structuredClone([...this.records.values()]).sort(byCreation);
+  }
+
+  async revoke(id: string, at: number): Promise<boolean> {
+    const record = this.records.get(id);
+    if (record === undefined || record.revokedAt !== null) return false;
+    record.revokedAt = at;
+    return true;
+  }
+}
+
+/** Audit entries kept (memory and Redis alike; Redis trims approximately). */
+export const AUDIT_KEPT = 100_000;
+
+export class MemoryAuditLog implements AuditLog {
+  private readonly entries: Array<AuditEntry & { id: string }> = [];
+  private last = { ms: 0, seq: 0 };
+
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly kept = AUDIT_KEPT,
+  ) {}
+
+  async record(entry: AuditEntry): Promise<string> {
+    const now = this.now();
+    this.last = this.last.ms >= now ? { ms: this.last.ms, seq: this.last.seq + 1 } : { ms: now, seq: 0 };
+    const id = `${this.last.ms}-${this.last.seq}`;
+    this.entries.push({ ...structuredClone(entry), id });
+    if (this.entries.length > this.kept) this.entries.splice(0, this.entries.length - this.kept);
+    return id;
+  }
+
+  async read(options: { limit: number; before?: string }): Promise<Array<AuditEntry & { id: string }>> {
+    assertLimit(options.limit);
+    const found: Array<AuditEntry & { id: string }> = [];
+    for (let i = this.entries.length - 1; i >= 0 && found.length < options.limit; i--) {
+      const entry = this.entries[i];
+      if (options.before === undefined || compareEventIds(entry.id, options.before) < 0) found.push(structuredClone(entry));
+    }
+    return found;
+  }
+}
+
+export function assertLimit(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 0) throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
+}
+
+export class MemoryConsentStore implements ConsentStore {
+  private readonly optedOut = new Set<string>();
+
+  async setOptedOut(userId: string, optedOut: boolean): Promise<void> {
+    if (optedOut) this.optedOut.add(userId);
+    else this.optedOut.delete(userId);
+  }
+
+  async isOptedOut(userId: string): Promise<boolean> {
+    return this.optedOut.has(userId);
+  }
+
+  async delete(userId: string): Promise<void> {
+    this.optedOut.delete(userId);
+  }
+}
+
+/**
+ * Delivers to every subscriber of this instance, asynchronously (as Redis does), each a copy.
+ * Several in-process nodes sharing one memory Stores object share its bus.
+ */
+export class MemoryNodeBus implements NodeBus {
+  private readonly handlers = new Set<(message: BusMessage) => void>();
+
+  async publish(message: BusMessage): Promise<void> {
+    for (const handler of this.handlers) {
+      const copy = structuredClone(message);
+      queueMicrotask(() => {
+        // Unsubscribed since the publish: it gets nothing more.
+        if (this.handlers.has(handler)) handler(copy);
+      });
+    }
+  }
+
+  async subscribe(handler: (message: BusMessage) => void): Promise<() => Promise<void>> {
+    // A wrapper per subscription, so one handler subscribed twice is two subscriptions.
+    const subscription = (message: BusMessage): void => handler(message);
+    this.handlers.add(subscription);
+    return async () => {
+      this.handlers.delete(subscription);
+    };
+  }
+}
+
+export class MemoryDeletionJobStore implements DeletionJobStore {
+  private readonly jobs = new Map<string, { job: DeletionJob; expiresAt: number }>();
+
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly ttlMs = DELETION_JOB_TTL_MS,
+  ) {}
+
+  async put(job: DeletionJob): Promise<void> {
+    const now = this.now();
+    for (const [id, kept] of this.jobs) if (kept.expiresAt <= now) this.jobs.delete(id);
+    this.jobs.set(job.id, { job: structuredClone(job), expiresAt: now + this.ttlMs });
+  }
+
+  async get(id: string): Promise<DeletionJob | null> {
+    const kept = this.jobs.get(id);
+    if (kept === undefined || kept.expiresAt <= this.now()) return null;
+    return structuredClone(kept.job);
   }
 }
 
@@ -215,11 +388,17 @@ export function createMemoryStores(options: MemoryStoresOptions = {}): Stores {
   const shardCount = options.shardCount ?? DEFAULT_SHARD_COUNT;
   assertShardCount(shardCount);
   const leases = new MemoryLeaseStore(shardCount, options.now);
+  const bus = new MemoryNodeBus();
   return {
     log: new MemoryEventLog(options.now),
     pushes: new MemoryPushLog(options.pushesKept ?? PUSHES_KEPT),
     users: new MemoryUserStore(),
     snapshots: new MemorySnapshotStore(leases, shardCount),
+    apiKeys: new MemoryApiKeyStore(),
+    audit: new MemoryAuditLog(options.now),
+    consent: new MemoryConsentStore(),
+    bus,
+    deletionJobs: new MemoryDeletionJobStore(options.now),
     catalog: new MemoryCatalogStore(),
     identities: new MemoryIdentityStore(),
     leases,

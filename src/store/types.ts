@@ -13,6 +13,8 @@ export interface EventLog {
   read(key: string, afterId: string | null): Promise<LogEntry[]>;
   /** Every key with at least one entry whose name starts with `prefix`. */
   keys(prefix: string): Promise<string[]>;
+  /** Erases the key's whole log (a user's deletion): its entries and its place in keys(). */
+  delete(key: string): Promise<void>;
   /**
    * Drops the key's entries up to and including `throughId` (which a snapshot covers), except
    * the newest `keep` of them, kept for replay. Returns how many were dropped.
@@ -81,8 +83,98 @@ export interface CatalogStore {
 /** Which user an anonymous session was identified as. */
 export interface IdentityStore {
   userOf(sessionId: string): Promise<string | null>;
+  /** Links the session to the user and records the session among the user's sessions. */
   link(sessionId: string, userId: string): Promise<void>;
+  /** The sessions ever linked to the user (and not unlinked since). */
+  sessionsOf(userId: string): Promise<string[]>;
+  /** Removes every link of the user's sessions and the user's session list; returns the session ids. */
+  unlinkUser(userId: string): Promise<string[]>;
 }
+
+export type Role = 'ingest' | 'recommend' | 'admin';
+
+/** An API key as stored: never the secret itself, only its SHA-256. */
+export interface ApiKeyRecord {
+  id: string;
+  name: string;
+  roles: Role[];
+  /** Hex SHA-256 of the key's secret part. */
+  hash: string;
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+export interface ApiKeyStore {
+  /** Stores a new key; rejects with an Error when a key with the same id exists. */
+  create(record: ApiKeyRecord): Promise<void>;
+  get(id: string): Promise<ApiKeyRecord | null>;
+  /** Every key, revoked ones included, oldest first. */
+  list(): Promise<ApiKeyRecord[]>;
+  /** Marks the key revoked at `at`; false when it is unknown or already revoked. */
+  revoke(id: string, at: number): Promise<boolean>;
+}
+
+/** One admin action. Never holds a user id: a deletion names its job, not the person. */
+export interface AuditEntry {
+  at: number;
+  /** Who: an API key id, `master`, or `cli:<os user>`. */
+  actor: string;
+  /** What, e.g. `key.create`, `key.revoke`, `model.swap`, `user.delete`, `cache.invalidate`, `import.start`. */
+  action: string;
+  /** What it acted on: a key id, a model version, a job id. */
+  target: string;
+  outcome: 'ok' | 'failed';
+  requestId?: string;
+  detail?: Record<string, string | number | boolean>;
+}
+
+export interface AuditLog {
+  /** Appends; resolves once stored. Returns the entry's id (grows with time). */
+  record(entry: AuditEntry): Promise<string>;
+  /** Newest first: at most `limit` entries with an id below `before` (all when absent). */
+  read(options: { limit: number; before?: string }): Promise<Array<AuditEntry & { id: string }>>;
+}
+
+/** Who opted out of personalization, by (pseudonymized) user id. */
+export interface ConsentStore {
+  setOptedOut(userId: string, optedOut: boolean): Promise<void>;
+  isOptedOut(userId: string): Promise<boolean>;
+  /** Forgets the user's choice (a deletion). */
+  delete(userId: string): Promise<void>;
+}
+
+/** A message every node of the deployment receives (this one included). */
+export type BusMessage =
+  /** Drop these actor keys' live actors, cached lists and segment membership, without writing anything. */
+  | { type: 'forget'; keys: string[] }
+  /** A user's consent changed: drop any cached answer about it. */
+  | { type: 'consent'; userId: string; optedOut: boolean }
+  /** An API key was revoked: drop it from every node's key cache. */
+  | { type: 'key-revoked'; keyId: string };
+
+export interface NodeBus {
+  /** Delivers to every subscriber on every node, the publisher's own included. */
+  publish(message: BusMessage): Promise<void>;
+  subscribe(handler: (message: BusMessage) => void): Promise<() => Promise<void>>;
+}
+
+export interface DeletionJob {
+  id: string;
+  state: 'running' | 'done' | 'failed';
+  requestedAt: number;
+  finishedAt: number | null;
+  /** Actor keys erased (the user's and each of their sessions'). */
+  keysErased: number;
+  error?: string;
+}
+
+/** Deletion jobs' status, readable from any node; a job is kept for `DELETION_JOB_TTL_MS`. */
+export interface DeletionJobStore {
+  put(job: DeletionJob): Promise<void>;
+  get(id: string): Promise<DeletionJob | null>;
+}
+
+export const DELETION_JOB_TTL_MS = 7 * 24 * 3600_000;
 
 /** One `recommendations` push as it left the owner: what replay compares its lists against. */
 export interface PushRecord {
@@ -99,6 +191,7 @@ export interface PushRecord {
 export interface PushLog {
   record(key: string, push: PushRecord): Promise<void>;
   read(key: string): Promise<PushRecord[]>;
+  delete(key: string): Promise<void>;
 }
 
 /** A user's profile: attributes imported or put for them (Personalize's user metadata), by field name. */
@@ -109,6 +202,7 @@ export interface UserStore {
   put(users: ReadonlyArray<{ userId: string; attributes: UserAttributes }>): Promise<void>;
   /** The stored profile, or null for a user never put. */
   get(userId: string): Promise<UserAttributes | null>;
+  delete(userId: string): Promise<void>;
 }
 
 export interface Stores {
@@ -116,6 +210,11 @@ export interface Stores {
   pushes: PushLog;
   users: UserStore;
   snapshots: SnapshotStore;
+  apiKeys: ApiKeyStore;
+  audit: AuditLog;
+  consent: ConsentStore;
+  bus: NodeBus;
+  deletionJobs: DeletionJobStore;
   catalog: CatalogStore;
   identities: IdentityStore;
   /** Membership and shard leases; fenced snapshot writes are checked against these leases. */

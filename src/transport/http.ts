@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Server as HttpServer } from 'node:http';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerFactory } from 'fastify';
+import { installAuth } from './auth.js';
+import { adminKeyRoutes } from './routes/admin-keys.js';
+import { privacyRoutes } from './routes/privacy.js';
+import { tokenRoutes } from './routes/tokens.js';
 import { AttuneError, ErrorCodes, errorBody, fromStoreFailure, type ErrorKind } from '../errors.js';
 import type { HttpDeps } from './routes/deps.js';
 import { replayRoutes } from './routes/replay.js';
@@ -16,8 +23,22 @@ export type { HttpDeps } from './routes/deps.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The userId the caller sent, before it was replaced by its pseudonym (for echoing back). */
+    rawUserId: string | null;
+  }
+}
+
 export function createHttpApp(deps: HttpDeps): FastifyInstance {
+  const { tlsCert, tlsKey } = deps.config.security;
+  if ((tlsCert === null) !== (tlsKey === null)) throw new Error('--tls-cert and --tls-key go together');
+  const tls = tlsCert !== null && tlsKey !== null ? { cert: readFileSync(tlsCert), key: readFileSync(tlsKey) } : null;
+  // HTTPS (and so WSS, which socket.io serves on the same server) when a certificate is configured;
+  // an https.Server handles requests as an http.Server does, which is all fastify and socket.io use.
+  const httpsFactory: FastifyServerFactory | null = tls === null ? null : (handler) => createHttpsServer(tls, handler) as unknown as HttpServer;
   const app = Fastify({
+    ...(httpsFactory === null ? {} : { serverFactory: httpsFactory }),
     logger: deps.config.logLevel === 'silent' ? false : { level: deps.config.logLevel },
     bodyLimit: deps.config.http.bodyLimitBytes,
     // One line per request is noise on a hot API; debug turns it back on.
@@ -31,6 +52,17 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+
+  installAuth(app, { authenticator: deps.authenticator, limiter: deps.keyLimiter });
+  // User ids are pseudonymized once, here, after validation: no route handles a raw one.
+  app.decorateRequest('rawUserId', null);
+  app.addHook('preHandler', async (request) => {
+    for (const part of [request.query, request.body, request.params]) {
+      if (typeof part !== 'object' || part === null || !('userId' in part) || typeof part.userId !== 'string') continue;
+      request.rawUserId = part.userId;
+      (part as { userId: string }).userId = deps.pseudonyms.user(part.userId);
+    }
   });
 
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : queryAjv).compile(schema));
@@ -52,6 +84,9 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   replayRoutes(app, deps);
   importJobRoutes(app, deps);
   cacheAdminRoutes(app, deps);
+  tokenRoutes(app, deps);
+  privacyRoutes(app, deps);
+  adminKeyRoutes(app, deps);
   return app;
 }
 
@@ -67,6 +102,7 @@ function toAttuneError(error: FastifyError | AttuneError): AttuneError {
     FST_ERR_CTP_EMPTY_JSON_BODY: 'VALIDATION',
     FST_ERR_CTP_INVALID_JSON_BODY: 'VALIDATION',
     FST_ERR_VALIDATION: 'VALIDATION',
+    FST_ERR_BAD_URL: 'VALIDATION',
   };
   const kind = byFastifyCode[error.code];
   if (kind !== undefined) return new AttuneError(kind, error.message);

@@ -5,6 +5,10 @@ import { Ajv, type ErrorObject } from 'ajv';
  * definition decides what is valid everywhere.
  */
 export const ID_MAX = 256;
+/** An event's free-form properties, serialized as JSON. */
+export const PROPERTIES_MAX_BYTES = 1024;
+/** Nesting a properties object may have. */
+export const PROPERTIES_MAX_DEPTH = 16;
 
 const id = { type: 'string', minLength: 1, maxLength: ID_MAX } as const;
 
@@ -16,7 +20,7 @@ export const eventSchema = {
     eventType: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' },
     itemId: id,
     eventValue: { type: 'number' },
-    properties: { type: 'object' },
+    properties: { type: 'object', maxJsonBytes: PROPERTIES_MAX_BYTES },
     sentAt: { anyOf: [{ type: 'number', minimum: 0 }, { type: 'string', minLength: 1, maxLength: 64 }] },
     eventId: { type: 'string', maxLength: ID_MAX },
   },
@@ -76,6 +80,12 @@ export const socketAuthSchema = {
   properties: { sessionId: id, userId: id },
 } as const;
 
+export const socketTokenAuthSchema = {
+  type: 'object',
+  required: ['token'],
+  properties: { token: { type: 'string', minLength: 1, maxLength: 2048 } },
+} as const;
+
 export const identifySchema = {
   type: 'object',
   additionalProperties: false,
@@ -85,6 +95,52 @@ export const identifySchema = {
 
 /** Bodies are never coerced: "5" is not a number. Query strings are, since they are all text. */
 export const bodyAjv = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: true, removeAdditional: false, strict: true });
+
+/** Keys that could reach an object's prototype if some later code copied them carelessly. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Why a free-form JSON value is refused, or null: more than `maxBytes` as JSON (UTF-8), nesting
+ * deeper than PROPERTIES_MAX_DEPTH, or a prototype key. Walks without recursion and stops as
+ * soon as the budget is spent, so a huge or deeply nested value costs little to refuse.
+ */
+export function jsonBudgetProblem(value: unknown, maxBytes: number): string | null {
+  let bytes = 0;
+  const stack: Array<{ value: unknown; depth: number }> = [{ value, depth: 0 }];
+  while (stack.length > 0) {
+    const { value: next, depth } = stack.pop() as { value: unknown; depth: number };
+    if (depth > PROPERTIES_MAX_DEPTH) return `nests deeper than ${PROPERTIES_MAX_DEPTH} levels`;
+    if (typeof next === 'string') bytes += Buffer.byteLength(next, 'utf8') + 2;
+    else if (typeof next === 'number' || typeof next === 'boolean' || next === null) bytes += String(next).length;
+    else if (Array.isArray(next)) {
+      bytes += 2 + Math.max(0, next.length - 1);
+      for (const item of next) stack.push({ value: item, depth: depth + 1 });
+    } else if (typeof next === 'object') {
+      const keys = Object.keys(next);
+      bytes += 2 + Math.max(0, keys.length - 1);
+      for (const key of keys) {
+        if (FORBIDDEN_KEYS.has(key)) return `has the forbidden key "${key}"`;
+        bytes += Buffer.byteLength(key, 'utf8') + 3;
+        stack.push({ value: (next as Record<string, unknown>)[key], depth: depth + 1 });
+      }
+    } else return 'holds a value JSON cannot carry';
+    if (bytes > maxBytes) return `is larger than ${maxBytes} bytes as JSON`;
+  }
+  return null;
+}
+
+bodyAjv.addKeyword({
+  keyword: 'maxJsonBytes',
+  type: 'object',
+  schemaType: 'number',
+  errors: true,
+  validate: function maxJsonBytes(this: unknown, maxBytes: number, data: unknown): boolean {
+    const problem = jsonBudgetProblem(data, maxBytes);
+    if (problem === null) return true;
+    (maxJsonBytes as unknown as { errors: Array<Partial<ErrorObject>> }).errors = [{ keyword: 'maxJsonBytes', message: problem, params: { maxBytes } }];
+    return false;
+  },
+});
 export const queryAjv = new Ajv({ allErrors: false, coerceTypes: 'array', useDefaults: true, removeAdditional: false, strict: true });
 
 /** `eventList/0/itemId must NOT have more than 256 characters`: the message a client sees. */

@@ -4,14 +4,18 @@ import type { ActorHost, RecommendationsPush } from '../actors/actor-host.js';
 import { sessionKey, userKey, type IncomingEvent } from '../actors/events.js';
 import { AttuneError, errorBody, fromStoreFailure, type ErrorBody } from '../errors.js';
 import type { Metrics } from '../ops/metrics.js';
-import { bodyAjv, describeErrors, eventSchema, identifySchema, socketAuthSchema } from './schemas.js';
+import type { ConsentGate } from '../privacy/consent-gate.js';
+import type { Pseudonyms } from '../privacy/pseudonyms.js';
+import { verifySocketToken } from '../security/socket-tokens.js';
+import type { RateLimiter } from '../security/token-bucket.js';
+import { bodyAjv, describeErrors, eventSchema, identifySchema, socketAuthSchema, socketTokenAuthSchema } from './schemas.js';
 
 /** The socket protocol: what each side may send. */
 export interface ServerToClient {
   recommendations: (push: RecommendationsPush) => void;
 }
 
-export type Ack = (reply: { ok: true; eventId?: string } | { ok: false; error: ErrorBody }) => void;
+export type Ack = (reply: { ok: true; eventId?: string; optedOut?: true } | { ok: false; error: ErrorBody }) => void;
 
 export interface ClientToServer {
   event: (event: IncomingEvent, ack?: Ack) => void;
@@ -20,7 +24,12 @@ export interface ClientToServer {
 
 interface SocketData {
   sessionId: string;
+  /** The pseudonym of the user the socket is for. */
   userId: string | null;
+  /** Which user the socket may identify as: the token's, or anyone in development mode. */
+  mayIdentifyAs: string | 'anyone' | null;
+  /** The user opted out: the socket's events are dropped, its lists are not personalized. */
+  optedOut: boolean;
 }
 
 export type AttuneSocketServer = Server<ClientToServer, ServerToClient, Record<string, never>, SocketData>;
@@ -29,9 +38,22 @@ type AttuneSocket = Socket<ClientToServer, ServerToClient, Record<string, never>
 const validateEvent = bodyAjv.compile<IncomingEvent>(eventSchema);
 const validateIdentify = bodyAjv.compile<{ userId: string }>(identifySchema);
 const validateAuth = bodyAjv.compile<{ sessionId: string; userId?: string }>(socketAuthSchema);
+const validateTokenAuth = bodyAjv.compile<{ token: string }>(socketTokenAuthSchema);
+
+/** The largest socket.io packet a client may send: an event is well under 4 KB. */
+export const SOCKET_MAX_MESSAGE_BYTES = 64 * 1024;
 
 export interface SocketDeps {
   host: ActorHost;
+  /** Verifies socket tokens (POST /v1/tokens). */
+  tokenSecret: string;
+  /** Also accept bare `{ sessionId, userId? }` auth, with no token (development mode only). */
+  acceptBareSessions: boolean;
+  pseudonyms: Pseudonyms;
+  consent: ConsentGate;
+  /** Events per session. */
+  sessionLimiter: RateLimiter;
+  now: () => number;
   /** socket.io's adapter factory: the Redis one makes rooms span nodes. */
   adapter?: ServerOptions['adapter'];
   metrics: Metrics;
@@ -43,16 +65,24 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): At
   const io: AttuneSocketServer = new Server(httpServer, {
     transports: ['websocket'],
     serveClient: true,
+    maxHttpBufferSize: SOCKET_MAX_MESSAGE_BYTES,
     ...(deps.adapter === undefined ? {} : { adapter: deps.adapter }),
   });
 
+  const refuse = (next: (err?: Error) => void, err: AttuneError): void => next(Object.assign(new Error(err.message), { data: { code: err.code, message: err.message } }));
   io.use((socket, next) => {
     const auth: unknown = socket.handshake.auth;
-    if (!validateAuth(auth)) {
-      const err = new AttuneError('VALIDATION', describeErrors(validateAuth.errors, 'auth'));
-      return next(Object.assign(new Error(err.message), { data: { code: err.code, message: err.message } }));
+    if (validateTokenAuth(auth)) {
+      const verified = verifySocketToken(deps.tokenSecret, auth.token, Math.floor(deps.now() / 1000));
+      if (!verified.ok) return refuse(next, new AttuneError('UNAUTHORIZED', `socket token refused: ${verified.reason}`));
+      const { sessionId, userId } = verified.claims;
+      socket.data = { sessionId, userId: userId ?? null, mayIdentifyAs: userId ?? null, optedOut: false };
+      return next();
     }
-    socket.data = { sessionId: auth.sessionId, userId: auth.userId ?? null };
+    if (!deps.acceptBareSessions) return refuse(next, new AttuneError('UNAUTHORIZED', 'auth must be { token } with a token from POST /v1/tokens'));
+    if (!validateAuth(auth)) return refuse(next, new AttuneError('VALIDATION', describeErrors(validateAuth.errors, 'auth')));
+    const userId = auth.userId === undefined ? null : deps.pseudonyms.user(auth.userId);
+    socket.data = { sessionId: auth.sessionId, userId, mayIdentifyAs: 'anyone', optedOut: false };
     next();
   });
 
@@ -71,6 +101,12 @@ async function welcome(socket: AttuneSocket, deps: SocketDeps): Promise<void> {
   const { sessionId, userId } = socket.data;
   try {
     await socket.join(sessionKey(sessionId));
+    if (userId !== null && (await deps.consent.optedOut(userId))) {
+      // Not linked, not stored: the socket sees the lists of a visitor with no history.
+      socket.data.optedOut = true;
+      socket.emit('recommendations', await deps.host.anonymousList());
+      return;
+    }
     const key = userId !== null ? await deps.host.identify(sessionId, userId) : await deps.host.resolveKey({ sessionId });
     if (key !== sessionKey(sessionId)) await socket.join(key);
     await sendCurrentList(socket, key, deps);
@@ -93,6 +129,15 @@ async function handleEvent(socket: AttuneSocket, payload: unknown, ack: unknown,
     deps.metrics.putEventsRequests.inc({ transport: 'socket', outcome: 'rejected' });
     return reply({ ok: false, error: { code: 'ATTUNE_ERR_VALIDATION', message: describeErrors(validateEvent.errors, 'event') } });
   }
+  const { allowed, retryAfterMs } = deps.sessionLimiter.take(socket.data.sessionId);
+  if (!allowed) {
+    deps.metrics.putEventsRequests.inc({ transport: 'socket', outcome: 'rejected' });
+    return reply({ ok: false, error: errorBody(new AttuneError('RATE_LIMITED', `too many events for this session: retry in ${retryAfterMs} ms`)) });
+  }
+  if (socket.data.optedOut) {
+    deps.metrics.putEventsRequests.inc({ transport: 'socket', outcome: 'opted-out' });
+    return reply({ ok: true, optedOut: true });
+  }
   try {
     const [entry] = await deps.host.ingest({ sessionId: socket.data.sessionId }, [payload]);
     deps.metrics.putEventsRequests.inc({ transport: 'socket', outcome: 'accepted' });
@@ -108,12 +153,22 @@ async function handleIdentify(io: AttuneSocketServer, socket: AttuneSocket, payl
   if (!validateIdentify(payload)) {
     return reply({ ok: false, error: { code: 'ATTUNE_ERR_VALIDATION', message: describeErrors(validateIdentify.errors, 'identify') } });
   }
+  const userId = deps.pseudonyms.user(payload.userId);
+  const { mayIdentifyAs } = socket.data;
+  // A socket may only become the user its token names: anything else would let it read another user's pushes.
+  if (mayIdentifyAs !== 'anyone' && mayIdentifyAs !== userId) {
+    return reply({ ok: false, error: errorBody(new AttuneError('FORBIDDEN', 'identify must name the user of the socket token; sign in with a new token instead')) });
+  }
   try {
     const { sessionId } = socket.data;
-    const key = await deps.host.identify(sessionId, payload.userId);
-    socket.data.userId = payload.userId;
+    if (await deps.consent.optedOut(userId)) {
+      socket.data.optedOut = true;
+      return reply({ ok: true, optedOut: true });
+    }
+    const key = await deps.host.identify(sessionId, userId);
+    socket.data.userId = userId;
     // Every socket of this session (other tabs, other nodes) now follows the user.
-    io.in(sessionKey(sessionId)).socketsJoin(userKey(payload.userId));
+    io.in(sessionKey(sessionId)).socketsJoin(userKey(userId));
     await socket.join(key);
     reply({ ok: true });
     await sendCurrentList(socket, key, deps);

@@ -157,7 +157,8 @@ t.test('POST /v1/import-jobs and GET /v1/import-jobs/:jobId', async (t) => {
     const known = error instanceof AttuneError ? error : new AttuneError('INTERNAL', error.message);
     return reply.status(known.statusCode).send({ error: errorBody(known) });
   });
-  importJobRoutes(app, { importJobs: jobs });
+  const audited: string[] = [];
+  importJobRoutes(app, { importJobs: jobs, audit: async (_request, entry) => void audited.push(`${entry.action} ${entry.outcome}`) });
   t.teardown(async () => {
     await jobs.close();
     await app.close();
@@ -191,4 +192,6 @@ t.test('POST /v1/import-jobs and GET /v1/import-jobs/:jobId', async (t) => {
   const unknown = await app.inject({ method: 'GET', url: '/v1/import-jobs/no-such-job' });
   t.equal(unknown.statusCode, 404);
   t.match(unknown.json(), { error: { code: 'ATTUNE_ERR_NOT_FOUND', message: /no import job no-such-job/ } });
+  // Requests refused by the schema never reach the handler; the others are audited.
+  t.strictSame(audited, ['import.start ok', 'import.start failed', 'import.start failed'], 'the missing file and the empty request');
 });

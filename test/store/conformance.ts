@@ -1,14 +1,22 @@
 import type { Test } from 'tap';
-import type { Stores } from '../../src/store/types.js';
+import type { ApiKeyRecord, AuditEntry, BusMessage, DeletionJob, Stores } from '../../src/store/types.js';
 import { compareEventIds } from '../../src/store/types.js';
 import { initialState } from '../../src/actors/state.js';
 import { interaction, merge, waitFor } from '../helpers.js';
+
+export interface ConformanceOptions {
+  /**
+   * Another Stores object over the same data as `stores` (another node of the deployment), or
+   * `stores` itself where a backend has no such thing (memory: nodes of one process share it).
+   */
+  peer?: (stores: Stores) => Promise<Stores>;
+}
 
 /**
  * The behaviour every store implementation owes the rest of Attune. Each implementation's test
  * file runs this suite against its own factory.
  */
-export function storeConformance(t: Test, name: string, createStores: () => Promise<Stores>): void {
+export function storeConformance(t: Test, name: string, createStores: () => Promise<Stores>, options: ConformanceOptions = {}): void {
   const withStores = (title: string, body: (t: Test, stores: Stores) => Promise<void>): void => {
     t.test(`${name}: ${title}`, async (t) => {
       const stores = await createStores();
@@ -188,5 +196,177 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
     await identities.link('s1', 'alice');
     t.equal(await identities.userOf('s1'), 'alice');
     t.equal(await identities.userOf('s2'), null);
+  });
+
+  withStores('event log: delete erases the key\'s entries and its place in keys(), nothing else', async (t, { log }) => {
+    const { eventId: _, ...base } = interaction('x', 'view', 'A', 5);
+    await log.append('u:gone', base);
+    await log.append('u:gone', { ...base, itemId: 'B' });
+    const kept = await log.append('u:kept', base);
+    await log.delete('u:gone');
+    t.strictSame(await log.read('u:gone', null), []);
+    t.strictSame(await log.keys('u:'), ['u:kept']);
+    t.strictSame(await log.read('u:kept', null), [kept], 'another key is untouched');
+    await log.delete('u:gone');
+    await log.delete('u:never');
+    const again = await log.append('u:gone', base);
+    t.strictSame(await log.read('u:gone', null), [again], 'a deleted key can be written again');
+    t.strictSame((await log.keys('u:')).sort(), ['u:gone', 'u:kept']);
+  });
+
+  withStores('pushes and users: delete erases one key or user only', async (t, { pushes, users }) => {
+    const push = { at: 1000, cause: '1-0', items: ['a'], modelVersion: 'm1', recommendationId: 'r1' };
+    await pushes.record('u:gone', push);
+    await pushes.record('u:kept', push);
+    await pushes.delete('u:gone');
+    t.strictSame(await pushes.read('u:gone'), []);
+    t.strictSame(await pushes.read('u:kept'), [push]);
+    await pushes.delete('u:never');
+
+    await users.put([{ userId: 'gone', attributes: { AGE: '30' } }, { userId: 'kept', attributes: { AGE: '40' } }]);
+    await users.delete('gone');
+    t.equal(await users.get('gone'), null);
+    t.strictSame(await users.get('kept'), { AGE: '40', USER_ID: 'kept' });
+    await users.delete('never');
+  });
+
+  withStores('identities: the user\'s sessions are listed, and unlinkUser removes every link of them', async (t, { identities }) => {
+    t.strictSame(await identities.sessionsOf('alice'), []);
+    await identities.link('s1', 'alice');
+    await identities.link('s2', 'alice');
+    await identities.link('s1', 'alice');
+    await identities.link('s3', 'bob');
+    t.strictSame(await identities.sessionsOf('alice'), ['s1', 's2'], 'sorted, each once');
+    t.strictSame(await identities.sessionsOf('bob'), ['s3']);
+
+    t.strictSame(await identities.unlinkUser('alice'), ['s1', 's2']);
+    t.equal(await identities.userOf('s1'), null);
+    t.equal(await identities.userOf('s2'), null);
+    t.strictSame(await identities.sessionsOf('alice'), []);
+    t.equal(await identities.userOf('s3'), 'bob', 'another user is untouched');
+    t.strictSame(await identities.sessionsOf('bob'), ['s3']);
+    t.strictSame(await identities.unlinkUser('alice'), [], 'nothing left to unlink');
+    t.strictSame(await identities.unlinkUser('nobody'), []);
+
+    // A session relinked to another user is still listed under the first, whose erasure leaves the new link.
+    await identities.link('s4', 'carol');
+    await identities.link('s4', 'dave');
+    t.strictSame(await identities.unlinkUser('carol'), ['s4']);
+    t.equal(await identities.userOf('s4'), 'dave');
+    t.strictSame(await identities.sessionsOf('dave'), ['s4']);
+    t.strictSame(await identities.sessionsOf('carol'), []);
+  });
+
+  withStores('mailbox: a discarded note is not handed to the next subscriber', async (t, { mailbox }) => {
+    await mailbox.notify(7, 'u:gone');
+    await mailbox.notify(7, 'u:stays');
+    await mailbox.discard(7, 'u:gone');
+    await mailbox.discard(7, 'u:never');
+    await mailbox.discard(8, 'u:gone');
+    const got: string[] = [];
+    const unsubscribe = await mailbox.subscribe(7, (key) => got.push(key));
+    await waitFor('the kept note', () => got.length >= 1);
+    await new Promise((r) => setTimeout(r, 30));
+    t.strictSame(got, ['u:stays']);
+    await unsubscribe();
+  });
+
+  withStores('api keys: create, get, list oldest first, revoke once; a duplicate id is refused', async (t, { apiKeys }) => {
+    const first: ApiKeyRecord = { id: 'k1', name: 'ingest box', roles: ['ingest'], hash: 'a'.repeat(64), createdAt: 2000, revokedAt: null };
+    const second: ApiKeyRecord = { id: 'k0', name: 'no roles', roles: [], hash: 'b'.repeat(64), createdAt: 3000, revokedAt: null };
+    const third: ApiKeyRecord = { id: 'k2', name: 'ops "admin" é', roles: ['recommend', 'admin'], hash: 'c'.repeat(64), createdAt: 1_712_345_678_901, revokedAt: null };
+    t.equal(await apiKeys.get('k1'), null);
+    t.strictSame(await apiKeys.list(), []);
+    await apiKeys.create(third);
+    await apiKeys.create(first);
+    await apiKeys.create(second);
+    t.strictSame(await apiKeys.get('k1'), first);
+    t.strictSame(await apiKeys.get('k0'), second, 'an empty role list stays a list');
+    await t.rejects(apiKeys.create({ ...first, name: 'impostor' }), new Error('api key k1 exists'));
+    t.strictSame(await apiKeys.get('k1'), first, 'the refused create changed nothing');
+    t.strictSame(await apiKeys.list(), [first, second, third]);
+
+    t.equal(await apiKeys.revoke('k1', 5000), true);
+    t.equal(await apiKeys.revoke('k1', 6000), false, 'already revoked');
+    t.equal(await apiKeys.revoke('nope', 6000), false, 'unknown');
+    t.strictSame(await apiKeys.get('k1'), { ...first, revokedAt: 5000 });
+    t.strictSame(await apiKeys.list(), [{ ...first, revokedAt: 5000 }, second, third]);
+    const results = await Promise.all([apiKeys.revoke('k2', 7000), apiKeys.revoke('k2', 8000)]);
+    t.strictSame(results.sort(), [false, true], 'of two concurrent revocations exactly one wins');
+  });
+
+  withStores('audit: newest first, paged with an exclusive `before`', async (t, { audit }) => {
+    t.strictSame(await audit.read({ limit: 10 }), []);
+    const entries: AuditEntry[] = [
+      { at: 1, actor: 'master', action: 'key.create', target: 'k1', outcome: 'ok' },
+      { at: 2, actor: 'k1', action: 'user.delete', target: 'job-1', outcome: 'ok', requestId: 'req-1' },
+      { at: 3, actor: 'cli:ops', action: 'model.swap', target: 'v7', outcome: 'failed', detail: { reason: 'bad shape', items: 3, dryRun: false } },
+    ];
+    const ids: string[] = [];
+    for (const entry of entries) ids.push(await audit.record(entry));
+    t.ok(compareEventIds(ids[0], ids[1]) < 0 && compareEventIds(ids[1], ids[2]) < 0, `ids grow: ${ids.join(', ')}`);
+    const all = entries.map((entry, i) => ({ ...entry, id: ids[i] })).reverse();
+    t.strictSame(await audit.read({ limit: 10 }), all);
+    t.strictSame(await audit.read({ limit: 2 }), all.slice(0, 2));
+    t.strictSame(await audit.read({ limit: 2, before: ids[1] }), all.slice(2));
+    t.strictSame(await audit.read({ limit: 1, before: ids[2] }), all.slice(1, 2));
+    t.strictSame(await audit.read({ limit: 5, before: ids[0] }), []);
+    t.strictSame(await audit.read({ limit: 0 }), []);
+  });
+
+  withStores('consent: opt out, back in, and a deletion forgets the choice', async (t, { consent }) => {
+    t.equal(await consent.isOptedOut('ann'), false);
+    await consent.setOptedOut('ann', true);
+    await consent.setOptedOut('ben', true);
+    t.equal(await consent.isOptedOut('ann'), true);
+    await consent.setOptedOut('ann', true);
+    t.equal(await consent.isOptedOut('ann'), true, 'opting out twice is opting out');
+    await consent.setOptedOut('ann', false);
+    t.equal(await consent.isOptedOut('ann'), false);
+    await consent.setOptedOut('ann', false);
+    t.equal(await consent.isOptedOut('ann'), false);
+    await consent.delete('ben');
+    t.equal(await consent.isOptedOut('ben'), false);
+    await consent.delete('nobody');
+  });
+
+  withStores('deletion jobs: put replaces, get reads back exactly, an unknown id is null', async (t, { deletionJobs }) => {
+    const running: DeletionJob = { id: 'job-1', state: 'running', requestedAt: 1000, finishedAt: null, keysErased: 0 };
+    const failed: DeletionJob = { id: 'job-1', state: 'failed', requestedAt: 1000, finishedAt: 2000, keysErased: 2, error: 'redis unavailable' };
+    t.equal(await deletionJobs.get('job-1'), null);
+    await deletionJobs.put(running);
+    t.strictSame(await deletionJobs.get('job-1'), running);
+    await deletionJobs.put(failed);
+    await deletionJobs.put({ id: 'job-2', state: 'done', requestedAt: 3000, finishedAt: 4000, keysErased: 3 });
+    t.strictSame(await deletionJobs.get('job-1'), failed);
+    t.strictSame(await deletionJobs.get('job-2'), { id: 'job-2', state: 'done', requestedAt: 3000, finishedAt: 4000, keysErased: 3 });
+    t.equal(await deletionJobs.get('job-3'), null);
+  });
+
+  withStores('bus: every subscriber gets each message, the publisher\'s node included; an unsubscribed one does not', async (t, stores) => {
+    const peer = options.peer ? await options.peer(stores) : stores;
+    if (peer !== stores) t.teardown(() => peer.close());
+    const here: BusMessage[] = [];
+    const there: BusMessage[] = [];
+    const unsubscribeHere = await stores.bus.subscribe((message) => here.push(message));
+    const unsubscribeThere = await peer.bus.subscribe((message) => there.push(message));
+    const forget: BusMessage = { type: 'forget', keys: ['u:a', 's:b'] };
+    const consent: BusMessage = { type: 'consent', userId: 'u1', optedOut: true };
+    await stores.bus.publish(forget);
+    await peer.bus.publish(consent);
+    await waitFor('both messages on both subscribers', () => here.length >= 2 && there.length >= 2);
+    // Messages from two publishers may arrive in either order (in a cluster, via different nodes).
+    const sorted = (messages: BusMessage[]) => [...messages].sort((a, b) => a.type.localeCompare(b.type));
+    t.strictSame(sorted(here), [consent, forget]);
+    t.strictSame(sorted(there), [consent, forget]);
+
+    await unsubscribeThere();
+    const revoked: BusMessage = { type: 'key-revoked', keyId: 'k9' };
+    await stores.bus.publish(revoked);
+    await waitFor('the third message', () => here.length >= 3);
+    await new Promise((r) => setTimeout(r, 50));
+    t.strictSame(here.slice(2), [revoked]);
+    t.equal(there.length, 2, 'nothing after unsubscribing');
+    await unsubscribeHere();
   });
 }

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { createMemoryStores, MemoryCatalogStore, MemoryPushLog } from '../../src/store/memory.js';
-import { compareEventIds } from '../../src/store/types.js';
+import { compareEventIds, DELETION_JOB_TTL_MS } from '../../src/store/types.js';
 import { storeConformance } from './conformance.js';
 
 storeConformance(t, 'memory', async () => createMemoryStores());
@@ -23,4 +23,22 @@ t.test('memory pushes: only the latest per key are kept', async (t) => {
   const pushes = new MemoryPushLog(2);
   for (const cause of ['1-0', '2-0', '3-0']) await pushes.record('u:k', { at: 1, cause, items: [], modelVersion: 'm', recommendationId: cause });
   t.strictSame((await pushes.read('u:k')).map((p) => p.cause), ['2-0', '3-0']);
+});
+
+t.test('memory deletion jobs: a job is kept for DELETION_JOB_TTL_MS after its latest put', async (t) => {
+  let now = 1_000_000;
+  const stores = createMemoryStores({ now: () => now });
+  const job = { id: 'j', state: 'done' as const, requestedAt: now, finishedAt: now, keysErased: 1 };
+  await stores.deletionJobs.put(job);
+  now += DELETION_JOB_TTL_MS - 1;
+  t.strictSame(await stores.deletionJobs.get('j'), job);
+  now += 1;
+  t.equal(await stores.deletionJobs.get('j'), null);
+});
+
+t.test('memory audit: ids grow within one millisecond too', async (t) => {
+  const stores = createMemoryStores({ now: () => 5 });
+  const entry = { at: 5, actor: 'master', action: 'key.create', target: 'k', outcome: 'ok' as const };
+  t.strictSame([await stores.audit.record(entry), await stores.audit.record(entry)], ['5-0', '5-1']);
+  await t.rejects(stores.audit.read({ limit: -1 }), RangeError);
 });

@@ -1,9 +1,12 @@
-import t from 'tap';
+import { randomBytes } from 'node:crypto';
+import t, { type Test } from 'tap';
 import { Redis } from 'ioredis';
-import type { NewLogEntry } from '../../src/actors/events.js';
-import { createRedisStores, parseRedisUrl, parseSeed, redactUrl, RedisKeyspace, type RedisStoresOptions } from '../../src/store/redis/index.js';
+import { Packr } from 'msgpackr';
+import type { InteractionEntry } from '../../src/actors/events.js';
+import { createPayloadCipher, type PayloadCipher } from '../../src/security/payload-cipher.js';
+import { createRedisStores, parseBusMessage, parseRedisUrl, parseSeed, redactUrl, RedisKeyspace, type RedisStoresOptions } from '../../src/store/redis/index.js';
 import { shardOf } from '../../src/store/shard.js';
-import { StoreUnavailableError, type Stores } from '../../src/store/types.js';
+import { DELETION_JOB_TTL_MS, StoreUnavailableError, type BusMessage, type Stores } from '../../src/store/types.js';
 import { waitFor } from '../helpers.js';
 import { clusterSupported, freePort, startCluster, startRedis } from '../support/redis-server.js';
 import { storeConformance } from './conformance.js';
@@ -11,15 +14,34 @@ import { leaseConformance } from './leases-conformance.js';
 
 // Each store set gets its own key prefix, so cases never see each other's keys or epochs.
 let prefixes = 0;
-const fresh = (options: Omit<RedisStoresOptions, 'shardCount'>, shardCount = 16) => (): Promise<Stores> =>
-  createRedisStores({ ...options, shardCount, keyPrefix: `t${++prefixes}` });
+const optionsOf = new WeakMap<Stores, RedisStoresOptions>();
+const fresh = (options: Omit<RedisStoresOptions, 'shardCount'>, shardCount = 16) => async (): Promise<Stores> => {
+  const full = { ...options, shardCount, keyPrefix: `t${++prefixes}` };
+  const stores = await createRedisStores(full);
+  optionsOf.set(stores, full);
+  return stores;
+};
+/** Another node's stores over the same Redis and prefix. */
+const peer = async (stores: Stores): Promise<Stores> => {
+  const options = optionsOf.get(stores);
+  if (options === undefined) throw new Error('stores not made by fresh()');
+  return createRedisStores(options);
+};
+const prefixOf = (stores: Stores): string => optionsOf.get(stores)?.keyPrefix ?? 'attune';
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+const newCipher = (id: string): PayloadCipher => {
+  const cipher = createPayloadCipher([`${id}:${randomBytes(32).toString('base64')}`]);
+  if (cipher === null) throw new Error('expected a cipher');
+  return cipher;
+};
 
-const entry: NewLogEntry = { kind: 'interaction', sessionId: 'sess', eventType: 'view', itemId: 'A', sentAt: 1, receivedAt: 1 };
+const entry: Omit<InteractionEntry, 'eventId'> = { kind: 'interaction', sessionId: 'sess', eventType: 'view', itemId: 'A', sentAt: 1, receivedAt: 1 };
 
 const server = await startRedis();
 t.teardown(() => server.stop());
 
-storeConformance(t, 'redis', fresh({ url: server.url }));
+storeConformance(t, 'redis', fresh({ url: server.url }), { peer });
+storeConformance(t, 'redis encrypted', fresh({ url: server.url, cipher: newCipher('k1') }), { peer });
 leaseConformance(t, 'redis', fresh({ url: server.url }));
 
 t.test('key layout', async (t) => {
@@ -29,6 +51,14 @@ t.test('key layout', async (t) => {
   t.equal(keyspace.snapshot('s:abc'), `attune:{${shard}}:snap:s:abc`);
   t.equal(keyspace.identity('abc'), `attune:{${shard}}:ident:abc`, 'a session\'s identity lives with its session actor');
   t.equal(keyspace.lease(shard), `attune:{${shard}}:lease`);
+  const userShard = shardOf('u:ann', 256);
+  t.equal(keyspace.user('ann'), `attune:{${userShard}}:user:ann`);
+  t.equal(keyspace.sessionsOf('ann'), `attune:{${userShard}}:sessions:ann`, 'the reverse index lives with the user actor');
+  t.equal(keyspace.optOut('ann'), `attune:{${userShard}}:optout:ann`);
+  t.equal(keyspace.apiKeys, 'attune:apikeys');
+  t.equal(keyspace.audit, 'attune:audit');
+  t.equal(keyspace.bus, 'attune:bus');
+  t.equal(keyspace.deletionJob('j1'), 'attune:deletion-job:j1');
   t.throws(() => new RedisKeyspace('a{b}', 4), RangeError, 'a brace in the prefix would become the hash tag');
   await t.rejects(createRedisStores({ url: server.url, keyPrefix: '', shardCount: 4 }), RangeError);
 });
@@ -142,14 +172,201 @@ t.test('a paused redis: commands time out instead of hanging, and work once it r
   t.equal(await stores.identities.userOf('s1'), 'ann');
 });
 
+/**
+ * Every key of the prefix whose name or value (read raw, by type) contains any of `needles`,
+ * as `key (type)`. `clients`: one per master; SCAN sees only the keys of the node it runs on.
+ */
+async function keysHolding(clients: Redis[], prefix: string, needles: string[]): Promise<string[]> {
+  const found: string[] = [];
+  const holds = (buffers: Buffer[]): boolean => buffers.some((buffer) => needles.some((needle) => buffer.includes(Buffer.from(needle))));
+  for (const client of clients) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scanBuffer(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next.toString();
+      for (const key of keys) {
+        const type = await client.type(key);
+        const read: Record<string, () => Promise<unknown>> = {
+          string: () => client.getBuffer(key),
+          hash: () => client.callBuffer('HGETALL', key),
+          stream: () => client.callBuffer('XRANGE', key, '-', '+'),
+          set: () => client.callBuffer('SMEMBERS', key),
+          zset: () => client.callBuffer('ZRANGE', key, '0', '-1', 'WITHSCORES'),
+          list: () => client.callBuffer('LRANGE', key, '0', '-1'),
+        };
+        const reader = read[type];
+        if (reader === undefined) throw new Error(`unexpected type ${type} of ${key.toString()}`);
+        if (holds([key, ...buffersIn(await reader())])) found.push(`${key.toString()} (${type})`);
+      }
+    } while (cursor !== '0');
+  }
+  return found.sort();
+}
+
+/** Every Buffer (or string) in a raw reply, however it nests (RESP2 arrays, RESP3 maps). */
+function buffersIn(reply: unknown): Buffer[] {
+  if (Buffer.isBuffer(reply)) return [reply];
+  if (typeof reply === 'string') return [Buffer.from(reply)];
+  if (Array.isArray(reply)) return reply.flatMap(buffersIn);
+  if (reply instanceof Map) return [...reply.entries()].flatMap(buffersIn);
+  if (typeof reply === 'object' && reply !== null) return Object.entries(reply).flatMap(buffersIn);
+  return [];
+}
+
+/** A user's data in every store, then the deletion methods: no key name or value names the user or their sessions. */
+async function erasureLeavesNoTrace(t: Test, createStores: () => Promise<Stores>, ports: number[]): Promise<void> {
+  const stores = await createStores();
+  t.teardown(() => stores.close());
+  const clients = ports.map((port) => new Redis(port, '127.0.0.1'));
+  t.teardown(() => clients.forEach((client) => client.disconnect()));
+  const prefix = prefixOf(stores);
+  const shard = (key: string) => shardOf(key, stores.shardCount);
+
+  const userId = 'erin-7f3a9';
+  const sessions = ['tab-91c2e', 'tab-4d5e0'];
+  const other = { userId: 'olaf-00b1c', session: 'tab-zz881' };
+  const needles = [userId, ...sessions];
+  const actorsOf = (user: string, sessionIds: string[]) => [`u:${user}`, ...sessionIds.map((sessionId) => `s:${sessionId}`)];
+
+  for (const [user, sessionIds] of [[userId, sessions], [other.userId, [other.session]]] as const) {
+    for (const [i, key] of actorsOf(user, [...sessionIds]).entries()) {
+      const sessionId = sessionIds[Math.max(0, i - 1)];
+      const appended = await stores.log.append(key, { ...entry, sessionId, userId: user, itemId: `item-${i}` });
+      await stores.pushes.record(key, { at: 1, cause: appended.eventId, items: ['item-0'], modelVersion: 'm1', recommendationId: `rec-${key}` });
+      await stores.snapshots.put({ key, lastEventId: appended.eventId, bytes: packr.pack({ v: 1, key, userId: user, state: {} }) });
+      await stores.mailbox.notify(shard(key), key);
+    }
+    for (const sessionId of sessionIds) await stores.identities.link(sessionId, user);
+    await stores.users.put([{ userId: user, attributes: { TIER: 'gold' } }]);
+    await stores.consent.setOptedOut(user, true);
+  }
+  await stores.apiKeys.create({ id: 'k1', name: 'admin', roles: ['admin'], hash: '0'.repeat(64), createdAt: 1, revokedAt: null });
+  await stores.deletionJobs.put({ id: 'job-1', state: 'running', requestedAt: 1, finishedAt: null, keysErased: 0 });
+  await stores.audit.record({ at: 1, actor: 'k1', action: 'user.delete', target: 'job-1', outcome: 'ok' });
+  const before = await keysHolding(clients, prefix, needles);
+  t.ok(before.length >= 10, `the scan finds the user's data before the erasure: ${before.join(', ')}`);
+
+  const linked = await stores.identities.unlinkUser(userId);
+  t.strictSame(linked, [...sessions].sort());
+  for (const key of actorsOf(userId, linked)) {
+    await stores.log.delete(key);
+    await stores.pushes.delete(key);
+    await stores.snapshots.delete(key);
+    await stores.mailbox.discard(shard(key), key);
+  }
+  await stores.users.delete(userId);
+  await stores.consent.delete(userId);
+  await stores.deletionJobs.put({ id: 'job-1', state: 'done', requestedAt: 1, finishedAt: 2, keysErased: 3 });
+  await stores.audit.record({ at: 2, actor: 'k1', action: 'user.delete', target: 'job-1', outcome: 'ok' });
+
+  t.strictSame(await keysHolding(clients, prefix, needles), [], 'no key name or value holds the user id or a session id');
+  const otherActors = actorsOf(other.userId, [other.session]);
+  t.strictSame((await stores.log.keys('')).sort(), otherActors.sort(), 'only the other user\'s logs are left');
+  t.equal(await stores.identities.userOf(other.session), other.userId);
+  t.strictSame(await stores.users.get(other.userId), { TIER: 'gold', USER_ID: other.userId });
+  t.equal(await stores.consent.isOptedOut(other.userId), true);
+  for (const key of otherActors) {
+    t.equal((await stores.log.read(key, null)).length, 1);
+    t.equal((await stores.pushes.read(key)).length, 1);
+    t.not(await stores.snapshots.get(key), null);
+  }
+  t.ok((await keysHolding(clients, prefix, [other.userId])).length >= 10, 'the other user\'s data is all there');
+  const woken: string[] = [];
+  const unsubscribe = await stores.mailbox.subscribe(shard(`u:${other.userId}`), (key) => woken.push(key));
+  await waitFor('the other user\'s kept note', () => woken.includes(`u:${other.userId}`));
+  await unsubscribe();
+}
+
+t.test('erasing a user leaves no key name or value that names them', async (t) => {
+  await erasureLeavesNoTrace(t, fresh({ url: server.url }), [server.port]);
+});
+
+t.test('bus: malformed messages on the channel are ignored', async (t) => {
+  const stores = await fresh({ url: server.url })();
+  t.teardown(() => stores.close());
+  const got: BusMessage[] = [];
+  await stores.bus.subscribe((message) => got.push(message));
+  const raw = new Redis(server.port, '127.0.0.1');
+  t.teardown(() => raw.disconnect());
+  const channel = `${prefixOf(stores)}:bus`;
+  for (const junk of ['not json', 'null', '[]', '42', '{"type":"nope"}', '{"type":"forget","keys":[1]}', '{"type":"forget"}', '{"type":"consent","userId":"u","optedOut":"yes"}', '{"type":"key-revoked"}']) {
+    await raw.publish(channel, junk);
+  }
+  await raw.publish(channel, JSON.stringify({ type: 'key-revoked', keyId: 'k1', extra: 'dropped' }));
+  await waitFor('the well-formed message', () => got.length > 0);
+  await new Promise((r) => setTimeout(r, 30));
+  t.strictSame(got, [{ type: 'key-revoked', keyId: 'k1' }], 'only the well-formed one, with its known fields only');
+  t.strictSame(parseBusMessage('{"type":"forget","keys":["u:a"]}'), { type: 'forget', keys: ['u:a'] });
+  t.strictSame(parseBusMessage('{"type":"consent","userId":"u","optedOut":false}'), { type: 'consent', userId: 'u', optedOut: false });
+});
+
+t.test('deletion jobs and the audit stream: the job expires by PX, the audit stream is capped', async (t) => {
+  const stores = await fresh({ url: server.url })();
+  t.teardown(() => stores.close());
+  const raw = new Redis(server.port, '127.0.0.1');
+  t.teardown(() => raw.disconnect());
+  const prefix = prefixOf(stores);
+  await stores.deletionJobs.put({ id: 'j', state: 'running', requestedAt: 1, finishedAt: null, keysErased: 0 });
+  const ttl = await raw.pttl(`${prefix}:deletion-job:j`);
+  t.ok(ttl > DELETION_JOB_TTL_MS - 60_000 && ttl <= DELETION_JOB_TTL_MS, `PTTL ${ttl}`);
+  await stores.audit.record({ at: 1, actor: 'master', action: 'key.create', target: 'k', outcome: 'ok' });
+  t.equal(await raw.type(`${prefix}:audit`), 'stream');
+  t.equal(await raw.hlen(`${prefix}:apikeys`), 0);
+});
+
+t.test('encryption at rest: no raw value shows a payload, reads are exact, plaintext from before stays readable', async (t) => {
+  const cipher = newCipher('k1');
+  const plainStores = await fresh({ url: server.url })();
+  const prefix = prefixOf(plainStores);
+  const options = { url: server.url, shardCount: 16, keyPrefix: prefix };
+  const oldEntry = await plainStores.log.append('s:enc', { ...entry, itemId: 'old-item-7b1' });
+  const oldPush = { at: 1, cause: oldEntry.eventId, items: ['old-item-7b1'], modelVersion: 'm1', recommendationId: 'r0' };
+  await plainStores.pushes.record('s:enc', oldPush);
+  await plainStores.close();
+
+  const stores = await createRedisStores({ ...options, cipher });
+  t.teardown(() => stores.close());
+  const secret = 'secret-item-123';
+  const appended = await stores.log.append('s:enc', { ...entry, itemId: secret, properties: { note: secret } });
+  const push = { at: 2, cause: appended.eventId, items: [secret, 'b'], modelVersion: 'm1', recommendationId: 'r1' };
+  await stores.pushes.record('s:enc', push);
+  const snapshot = { key: 's:enc', lastEventId: appended.eventId, bytes: new Uint8Array(packr.pack({ v: 1, key: 's:enc', userId: null, state: { recent: [[secret, 1]] } })) };
+  t.equal(await stores.snapshots.put(snapshot), true);
+
+  t.strictSame(await stores.log.read('s:enc', null), [oldEntry, appended]);
+  t.strictSame(await stores.pushes.read('s:enc'), [oldPush, push]);
+  t.strictSame(await stores.snapshots.get('s:enc'), snapshot);
+
+  const raw = new Redis(server.port, '127.0.0.1');
+  t.teardown(() => raw.disconnect());
+  t.strictSame(await keysHolding([raw], prefix, [secret]), [], 'the item id shows in no raw value');
+  t.strictSame(await keysHolding([raw], prefix, ['old-item-7b1']), [`{${shardOf('s:enc', 16)}}:log:s:enc`, `{${shardOf('s:enc', 16)}}:push:s:enc`].map((key) => `${prefix}:${key} (stream)`), 'what was written before encryption stays plain');
+
+  t.equal(await stores.log.trim('s:enc', appended.eventId, 1), 1, 'trimming needs no payload');
+  t.strictSame(await stores.log.read('s:enc', null), [appended]);
+
+  const otherKey = await createRedisStores({ ...options, cipher: newCipher('k2') });
+  t.teardown(() => otherKey.close());
+  await t.rejects(otherKey.log.read('s:enc', null), /payload encrypted with key "k1", which is not configured/);
+  await t.rejects(otherKey.snapshots.get('s:enc'), /which is not configured/);
+  await t.rejects(otherKey.pushes.read('s:enc'), /which is not configured/);
+  const sameIdOtherKey = await createRedisStores({ ...options, cipher: newCipher('k1') });
+  t.teardown(() => sameIdOtherKey.close());
+  await t.rejects(sameIdOtherKey.log.read('s:enc', null), /^payload failed authentication/);
+});
+
 const cluster = await clusterSupported();
 t.test('a three-master redis cluster', { skip: cluster ? false : 'redis-server lacks cluster support (cluster-enabled yes is refused)' }, async (t) => {
   const nodes = await startCluster(3);
   t.teardown(() => nodes.stop());
   const onCluster = fresh({ cluster: nodes.seeds }, 64);
 
-  storeConformance(t, 'redis cluster', onCluster);
+  storeConformance(t, 'redis cluster', onCluster, { peer });
   leaseConformance(t, 'redis cluster', onCluster);
+
+  t.test('erasing a user leaves no key name or value that names them', async (t) => {
+    await erasureLeavesNoTrace(t, onCluster, nodes.nodes.map((node) => node.port));
+  });
 
   t.test('one shard\'s keys share a slot', async (t) => {
     const client = new Redis(nodes.nodes[0].port, '127.0.0.1');
@@ -163,6 +380,11 @@ t.test('a three-master redis cluster', { skip: cluster ? false : 'redis-server l
       const slots = await Promise.all(keys.map(slot));
       t.equal(new Set(slots).size, 1, keys.join(', '));
       t.not(await slot(keyspace.lease((shard + 1) % 256)), slots[0], 'the next shard hashes elsewhere');
+    }
+    for (const userId of ['ann', 'ünï', '{x}']) {
+      const key = `u:${userId}`;
+      const keys = [keyspace.log(key), keyspace.logKeys(shardOf(key, 256)), keyspace.user(userId), keyspace.sessionsOf(userId), keyspace.optOut(userId)];
+      t.equal(new Set(await Promise.all(keys.map(slot))).size, 1, keys.join(', '));
     }
   });
 

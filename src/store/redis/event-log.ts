@@ -1,5 +1,6 @@
 import { Packr } from 'msgpackr';
 import type { LogEntry, NewLogEntry } from '../../actors/events.js';
+import type { PayloadCipher } from '../../security/payload-cipher.js';
 import type { EventLog } from '../types.js';
 import type { RedisClient, RedisConnection } from './connection.js';
 import type { RedisKeyspace } from './keyspace.js';
@@ -14,6 +15,13 @@ const APPEND = new LuaScript(`
 local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[2])
 return id
+`);
+
+/** KEYS: the key's stream, the shard's key set (one slot). ARGV: actor key. */
+const DELETE = new LuaScript(`
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
 `);
 
 /**
@@ -32,18 +40,20 @@ return redis.call('XTRIM', KEYS[1], 'MINID', after[1][1])
 
 /**
  * One Redis Stream per actor key; the stream id is the event id. The stream is never deleted
- * by a trim, even when emptied: it remembers its last id, so ids keep growing.
+ * by a trim, even when emptied: it remembers its last id, so ids keep growing. Only delete()
+ * (a user's erasure) removes it. With a cipher, the `e` field is sealed; no script reads it.
  */
 export class RedisEventLog implements EventLog {
   constructor(
     private readonly redis: RedisConnection,
     private readonly keyspace: RedisKeyspace,
+    private readonly cipher: PayloadCipher | null = null,
   ) {}
 
   async append(key: string, entry: NewLogEntry): Promise<LogEntry> {
     const shard = this.keyspace.shardOf(key);
     const id = await this.redis.call('append', (client) =>
-      APPEND.run(client, [this.keyspace.log(key), this.keyspace.logKeys(shard)], [packr.pack(entry), key]),
+      APPEND.run(client, [this.keyspace.log(key), this.keyspace.logKeys(shard)], [this.seal(packr.pack(entry)), key]),
     );
     if (typeof id !== 'string') throw new Error(`XADD returned ${String(id)}`);
     return { ...entry, eventId: id } as LogEntry;
@@ -52,7 +62,7 @@ export class RedisEventLog implements EventLog {
   async read(key: string, afterId: string | null): Promise<LogEntry[]> {
     const start = afterId === null ? '-' : `(${afterId}`;
     const entries = await this.redis.call('read', (client) => client.xrangeBuffer(this.keyspace.log(key), start, '+'));
-    return entries.map(([id, fields]) => decodeEntry(id.toString(), fields));
+    return entries.map(([id, fields]) => this.decodeEntry(id.toString(), fields));
   }
 
   async keys(prefix: string): Promise<string[]> {
@@ -64,17 +74,27 @@ export class RedisEventLog implements EventLog {
     return perShard.flat().filter((key) => key.startsWith(prefix));
   }
 
+  async delete(key: string): Promise<void> {
+    const shard = this.keyspace.shardOf(key);
+    await this.redis.call('log delete', (client) => DELETE.run(client, [this.keyspace.log(key), this.keyspace.logKeys(shard)], [key]));
+  }
+
   async trim(key: string, throughId: string, keep: number): Promise<number> {
     if (!Number.isInteger(keep) || keep < 0) throw new RangeError(`keep must be a non-negative integer, got ${keep}`);
     const dropped = await this.redis.call('trim', (client) => TRIM.run(client, [this.keyspace.log(key)], [throughId, keep]));
     return Number(dropped);
   }
-}
 
-function decodeEntry(eventId: string, fields: Buffer[]): LogEntry {
-  const decoded: unknown = packr.unpack(fieldValue(fields, 'e'));
-  if (typeof decoded !== 'object' || decoded === null) throw new Error(`log entry ${eventId} is not an object`);
-  return { ...decoded, eventId } as LogEntry;
+  private seal(plain: Buffer): Buffer {
+    return this.cipher === null ? plain : this.cipher.seal(plain);
+  }
+
+  private decodeEntry(eventId: string, fields: Buffer[]): LogEntry {
+    const stored = fieldValue(fields, 'e');
+    const decoded: unknown = packr.unpack(this.cipher === null ? stored : this.cipher.open(stored));
+    if (typeof decoded !== 'object' || decoded === null) throw new Error(`log entry ${eventId} is not an object`);
+    return { ...decoded, eventId } as LogEntry;
+  }
 }
 
 function fieldValue(fields: Buffer[], name: string): Buffer {

@@ -1,7 +1,13 @@
 import { Cluster } from 'ioredis';
+import type { PayloadCipher } from '../../security/payload-cipher.js';
 import type { Stores } from '../types.js';
+import { RedisApiKeyStore } from './api-keys.js';
+import { RedisAuditLog } from './audit.js';
+import { RedisNodeBus } from './bus.js';
 import { RedisCatalogStore } from './catalog.js';
 import { RedisConnection, type RedisClient, type RedisConnectionOptions } from './connection.js';
+import { RedisConsentStore } from './consent.js';
+import { RedisDeletionJobStore } from './deletion-jobs.js';
 import { RedisEventLog } from './event-log.js';
 import { RedisIdentityStore } from './identities.js';
 import { RedisKeyspace } from './keyspace.js';
@@ -13,13 +19,30 @@ import { RedisSnapshotStore } from './snapshots.js';
 
 export { parseRedisUrl, parseSeed, redactUrl, type RedisConnectionOptions, type RedisEndpoint } from './connection.js';
 export { RedisKeyspace } from './keyspace.js';
-export { RedisCatalogStore, RedisEventLog, RedisIdentityStore, RedisLeaseStore, RedisSnapshotStore };
+export { parseBusMessage } from './bus.js';
+export {
+  RedisApiKeyStore,
+  RedisAuditLog,
+  RedisCatalogStore,
+  RedisConsentStore,
+  RedisDeletionJobStore,
+  RedisEventLog,
+  RedisIdentityStore,
+  RedisLeaseStore,
+  RedisNodeBus,
+  RedisSnapshotStore,
+};
 
 export interface RedisStoresOptions extends RedisConnectionOptions {
   /** Namespaces every key, so deployments can share a Redis. Default `attune`. */
   keyPrefix?: string;
   /** Fixed for the life of the data: it decides which slot every key lives in. */
   shardCount: number;
+  /**
+   * Encryption at rest: seals log entries (`e`), snapshot bytes and pushes (`p`) on write and
+   * opens them on read; payloads written without one stay readable. None: stored as plain msgpack.
+   */
+  cipher?: PayloadCipher;
 }
 
 /**
@@ -48,11 +71,29 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
   };
   const subscriber = await duplicateClient(true);
   const mailbox = new RedisShardMailbox(redis.client, subscriber, keyspace);
+  // The bus's classic SUBSCRIBE needs no sharded subscribers on a cluster: one plain subscriber connection.
+  const bus = new RedisNodeBus(redis, keyspace, async () => {
+    const copy = client instanceof Cluster ? client.duplicate(undefined, { shardedSubscribers: false }) : client.duplicate({ enableOfflineQueue: true });
+    copy.on('error', () => {});
+    try {
+      await copy.connect();
+    } catch (err) {
+      copy.disconnect();
+      throw err;
+    }
+    return copy;
+  });
+  const cipher = options.cipher ?? null;
   return {
-    log: new RedisEventLog(redis, keyspace),
-    pushes: new RedisPushLog(redis, keyspace),
+    log: new RedisEventLog(redis, keyspace, cipher),
+    pushes: new RedisPushLog(redis, keyspace, undefined, cipher),
     users: new RedisUserStore(redis, keyspace),
-    snapshots: new RedisSnapshotStore(redis, keyspace),
+    snapshots: new RedisSnapshotStore(redis, keyspace, cipher),
+    apiKeys: new RedisApiKeyStore(redis, keyspace),
+    audit: new RedisAuditLog(redis, keyspace),
+    consent: new RedisConsentStore(redis, keyspace),
+    bus,
+    deletionJobs: new RedisDeletionJobStore(redis, keyspace),
     catalog: new RedisCatalogStore(redis, keyspace),
     identities: new RedisIdentityStore(redis, keyspace),
     leases: new RedisLeaseStore(redis, keyspace),
@@ -61,6 +102,7 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
     sharedByNodes: true,
     duplicateClient,
     close: async () => {
+      await bus.close();
       await mailbox.close();
       await redis.close();
     },

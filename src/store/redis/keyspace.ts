@@ -13,6 +13,8 @@ import { assertShardCount, shardOf } from '../shard.js';
  *   <prefix>:{<shard>}:snap:<actorKey>   hash: bytes, id (last event id, '' for none), epoch
  *   <prefix>:{<shard>}:ident:<sessionId> string: the user id (shard of `s:<sessionId>`)
  *   <prefix>:{<shard>}:user:<userId>     hash: the user's profile attributes (shard of `u:<userId>`)
+ *   <prefix>:{<shard>}:sessions:<userId> set: the sessions linked to the user (shard of `u:<userId>`)
+ *   <prefix>:{<shard>}:optout:<userId>   string '1' while the user opts out of personalization (shard of `u:<userId>`)
  *   <prefix>:{<shard>}:lease             hash: node, epoch; expires by PEXPIRE
  *   <prefix>:{<shard>}:epoch             counter, never expires: epochs only grow
  *   <prefix>:{<shard>}:quarantine        string, expires by PX: no lease is granted while it exists
@@ -21,6 +23,13 @@ import { assertShardCount, shardOf } from '../shard.js';
  *   <prefix>:{catalog}:version           counter, incremented by every catalog write
  *   <prefix>:{catalog}:changes           stream, entry id <version>-0 holds that write's item ids
  *   <prefix>:nodes                       sorted set: nodeId scored by heartbeat expiry (ms)
+ *   <prefix>:apikeys                     hash: key id -> API key record JSON (a secret's hash, never the secret)
+ *   <prefix>:audit                       stream, admin actions (field `a`: JSON), capped near 100000; no user ids
+ *   <prefix>:bus                         pub/sub channel (not a key): JSON messages to every node
+ *   <prefix>:deletion-job:<jobId>        string: the job's JSON (no user id), expires by PX
+ *
+ * With encryption at rest, the payload fields (log `e`, push `p`, snapshot `bytes`) hold sealed
+ * bytes (src/security/payload-cipher.ts); no script reads them.
  */
 export class RedisKeyspace {
   constructor(
@@ -54,6 +63,15 @@ export class RedisKeyspace {
 
   user(userId: string): string {
     return `${this.shard(this.shardOf(userKey(userId)))}:user:${userId}`;
+  }
+
+  /** The user's sessions: the reverse of `identity`, in the slot of the user's actor key. */
+  sessionsOf(userId: string): string {
+    return `${this.shard(this.shardOf(userKey(userId)))}:sessions:${userId}`;
+  }
+
+  optOut(userId: string): string {
+    return `${this.shard(this.shardOf(userKey(userId)))}:optout:${userId}`;
   }
 
   identity(sessionId: string): string {
@@ -96,6 +114,23 @@ export class RedisKeyspace {
 
   get nodes(): string {
     return `${this.prefix}:nodes`;
+  }
+
+  get apiKeys(): string {
+    return `${this.prefix}:apikeys`;
+  }
+
+  get audit(): string {
+    return `${this.prefix}:audit`;
+  }
+
+  /** A classic pub/sub channel: in a cluster, a PUBLISH reaches the subscribers on every node. */
+  get bus(): string {
+    return `${this.prefix}:bus`;
+  }
+
+  deletionJob(jobId: string): string {
+    return `${this.prefix}:deletion-job:${jobId}`;
   }
 
   private shard(shard: number): string {

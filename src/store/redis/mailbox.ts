@@ -53,6 +53,10 @@ export class RedisShardMailbox implements ShardMailbox {
     };
   }
 
+  async discard(shard: number, key: string): Promise<void> {
+    await this.publisher.srem(this.keyspace.keptNotes(shard), key);
+  }
+
   async close(): Promise<void> {
     this.handlers.clear();
     this.subscriber.disconnect();

@@ -20,4 +20,8 @@ export class RedisUserStore implements UserStore {
     const profile = await this.redis.call('user get', (client) => client.hgetall(this.keyspace.user(userId)));
     return Object.keys(profile).length === 0 ? null : profile;
   }
+
+  async delete(userId: string): Promise<void> {
+    await this.redis.call('user delete', (client) => client.del(this.keyspace.user(userId)));
+  }
 }

@@ -7,7 +7,16 @@ import type { ModelSlot } from '../../model/model-slot.js';
 import type { Segmenter } from '../../model/segmenter.js';
 import type { ImportJobs } from '../../ops/import-jobs.js';
 import type { Metrics } from '../../ops/metrics.js';
-import type { CatalogStore, Stores } from '../../store/types.js';
+import type { FastifyRequest } from 'fastify';
+import type { ConsentGate } from '../../privacy/consent-gate.js';
+import type { Pseudonyms } from '../../privacy/pseudonyms.js';
+import type { UserErasure } from '../../privacy/user-erasure.js';
+import type { ApiKeyAuthenticator } from '../../security/api-keys.js';
+import type { RateLimiter } from '../../security/token-bucket.js';
+import type { AuditEntry, CatalogStore, Stores } from '../../store/types.js';
+
+/** Records an admin action with the request's key as actor; a failure to record is logged, not thrown. */
+export type AuditRecorder = (request: FastifyRequest, entry: Pick<AuditEntry, 'action' | 'target' | 'outcome' | 'detail'>) => Promise<void>;
 
 /** What the HTTP routes use of the node. */
 export interface HttpDeps {
@@ -15,8 +24,20 @@ export interface HttpDeps {
   host: ActorHost;
   catalog: CatalogIndex;
   catalogStore: CatalogStore;
-  /** The log and the recorded pushes, for replay. */
-  stores: Pick<Stores, 'log' | 'pushes'>;
+  /** The log and the recorded pushes (replay), keys, the audit log, consent and the node bus. */
+  stores: Pick<Stores, 'log' | 'pushes' | 'apiKeys' | 'audit' | 'consent' | 'bus'>;
+  authenticator: ApiKeyAuthenticator;
+  /** Requests per API key. */
+  keyLimiter: RateLimiter;
+  /** Events per session. */
+  sessionLimiter: RateLimiter;
+  /** User ids become pseudonyms before any route sees them. */
+  pseudonyms: Pseudonyms;
+  consent: ConsentGate;
+  erasure: UserErasure;
+  /** Signs the socket tokens POST /v1/tokens hands out. */
+  tokenSecret: string;
+  audit: AuditRecorder;
   model: ModelSlot;
   trends: ItemTrends;
   segmenter: Segmenter;

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { AuditRecorder } from './deps.js';
 import { AttuneError } from '../../errors.js';
 import { IMPORT_FORMATS } from '../../ops/import.js';
 import { ImportRequestError, type ImportJobRequest, type ImportJobs } from '../../ops/import-jobs.js';
@@ -6,6 +7,7 @@ import { ImportRequestError, type ImportJobRequest, type ImportJobs } from '../.
 /** What the import routes use of the node (HttpDeps carries it). */
 export interface ImportJobRouteDeps {
   importJobs: ImportJobs;
+  audit: AuditRecorder;
 }
 
 const path = { type: 'string', minLength: 1, maxLength: 4096 } as const;
@@ -27,14 +29,16 @@ const jobParamsSchema = {
  * src/ops/import.ts) and answers 202 at once; GET /v1/import-jobs/:jobId follows it.
  */
 export function importJobRoutes(app: FastifyInstance, deps: ImportJobRouteDeps): void {
-  app.post<{ Body: ImportJobRequest }>('/v1/import-jobs', { schema: { body: importJobSchema } }, async (request, reply) => {
+  app.post<{ Body: ImportJobRequest }>('/v1/import-jobs', { schema: { body: importJobSchema }, config: { access: 'admin' } }, async (request, reply) => {
     let job;
     try {
       job = await deps.importJobs.start(request.body);
     } catch (err) {
+      await deps.audit(request, { action: 'import.start', target: '', outcome: 'failed' });
       if (err instanceof ImportRequestError) throw new AttuneError('VALIDATION', err.message);
       throw err;
     }
+    await deps.audit(request, { action: 'import.start', target: job.jobId, outcome: 'ok' });
     request.log.info({ jobId: job.jobId, request: job.request }, 'import job started');
     return reply
       .status(202)
@@ -42,9 +46,9 @@ export function importJobRoutes(app: FastifyInstance, deps: ImportJobRouteDeps):
       .send({ jobId: job.jobId, status: job.status });
   });
 
-  app.get('/v1/import-jobs', async () => ({ jobs: deps.importJobs.list() }));
+  app.get('/v1/import-jobs', { config: { access: 'admin' } }, async () => ({ jobs: deps.importJobs.list() }));
 
-  app.get<{ Params: { jobId: string } }>('/v1/import-jobs/:jobId', { schema: { params: jobParamsSchema } }, async (request) => {
+  app.get<{ Params: { jobId: string } }>('/v1/import-jobs/:jobId', { schema: { params: jobParamsSchema }, config: { access: 'admin' } }, async (request) => {
     const job = deps.importJobs.get(request.params.jobId);
     if (job === null) throw new AttuneError('NOT_FOUND', `no import job ${request.params.jobId} (a node keeps its latest jobs only)`);
     return job;

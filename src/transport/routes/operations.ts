@@ -10,34 +10,43 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = { html: 'text/html; char
 
 /** Health, metrics, the model admin API and the demo page. */
 export function operationRoutes(app: FastifyInstance, deps: HttpDeps): void {
-  app.get('/healthz', async () => ({ status: 'ok', modelVersion: deps.model.manifest.version, liveActors: deps.host.liveActorCount }));
+  app.get('/healthz', { config: { access: 'public' } }, async () => ({ status: 'ok', modelVersion: deps.model.manifest.version, liveActors: deps.host.liveActorCount }));
 
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', { config: { access: 'public' } }, async (_request, reply) => {
     const reason = deps.notReadyReason();
     if (reason !== null) return reply.status(503).send({ error: errorBody(new AttuneError('NOT_READY', reason)) });
     return { status: 'ready', modelVersion: deps.model.manifest.version };
   });
 
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', { config: { access: 'public' } }, async (_request, reply) => {
     reply.header('content-type', deps.metrics.registry.contentType);
     return deps.metrics.registry.metrics();
   });
 
-  app.get('/v1/admin/model', async () => ({ dir: deps.model.dir, manifest: deps.model.manifest }));
+  app.get('/v1/admin/model', { config: { access: 'admin' } }, async () => ({ dir: deps.model.dir, manifest: deps.model.manifest }));
 
-  app.post<{ Body: { dir: string } }>('/v1/admin/model', { schema: { body: swapModelSchema } }, async (request) => {
+  app.post<{ Body: { dir: string } }>('/v1/admin/model', { schema: { body: swapModelSchema }, config: { access: 'admin' } }, async (request) => {
+    let swapped;
     try {
-      const { previous, current } = await deps.model.swap(request.body.dir);
-      request.log.info({ previous: previous.version, current: current.version }, 'model swapped');
-      deps.metrics.modelSwaps.inc();
-      return { modelVersion: current.version, previousVersion: previous.version };
+      swapped = await deps.model.swap(request.body.dir);
     } catch (err) {
+      await deps.audit(request, { action: 'model.swap', target: request.body.dir, outcome: 'failed' });
       throw new AttuneError('INVALID_MODEL', err instanceof Error ? err.message : String(err));
     }
+    const { previous, current } = swapped;
+    request.log.info({ previous: previous.version, current: current.version }, 'model swapped');
+    deps.metrics.modelSwaps.inc();
+    await deps.audit(request, { action: 'model.swap', target: current.version, outcome: 'ok', detail: { previousVersion: previous.version, dir: request.body.dir } });
+    return { modelVersion: current.version, previousVersion: previous.version };
   });
 
+  // The demo page's item titles, without a key: only in development mode, where the page runs.
+  if (deps.config.security.dev) {
+    app.get('/demo/items', { config: { access: 'public' } }, async () => ({ items: deps.catalog.all() }));
+  }
+
   for (const [route, file] of Object.entries(WEB_FILES)) {
-    app.get(route, async (_request, reply) => {
+    app.get(route, { config: { access: 'public' } }, async (_request, reply) => {
       const body = await readFile(join(deps.webDir, file), 'utf8');
       return reply.header('content-type', CONTENT_TYPES[file.split('.').pop() ?? 'html']).send(body);
     });

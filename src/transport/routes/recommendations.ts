@@ -60,7 +60,10 @@ function toResponse(list: RecommendationList) {
 /** Lists: personalized, related, re-ranked, popular and trending. */
 export function recommendationRoutes(app: FastifyInstance, deps: HttpDeps): void {
   const resolve = (sessionId: string) => deps.host.resolveKey({ sessionId });
+  // An opted-out user gets what an anonymous visitor with no history gets.
+  const optedOut = async (identity: IdentityQuery) => identity.userId !== undefined && (await deps.consent.optedOut(identity.userId));
   const stateFor = async (identity: IdentityQuery) => {
+    if (await optedOut(identity)) return null;
     const key = await keyFor(identity, resolve);
     if (key === null) return null;
     const state = await deps.host.currentState(key);
@@ -70,7 +73,7 @@ export function recommendationRoutes(app: FastifyInstance, deps: HttpDeps): void
   /** The popularity list: what a cache serves when it has nothing and cannot compute. */
   const popular = (n: number, options: ListOptions) => recommendForState(deps.model.scorer, deps.catalog, null, n, options);
 
-  app.get<{ Querystring: ListQuery }>('/v1/recommendations', { schema: { querystring: listQuerySchema() } }, async (request, reply) => {
+  app.get<{ Querystring: ListQuery }>('/v1/recommendations', { schema: { querystring: listQuerySchema() }, config: { access: 'recommend' } }, async (request, reply) => {
     const stop = deps.metrics.recommendationLatency.startTimer({ route: 'recommendations' });
     const options = listOptionsFromQuery(request.query);
     const n = request.query.numResults;
@@ -85,11 +88,12 @@ export function recommendationRoutes(app: FastifyInstance, deps: HttpDeps): void
     if (key === null) throw new AttuneError('MISSING_IDENTITY', 'querystring must have sessionId or userId');
     const actorKey = key;
     // A live actor here is always current; only lists of keys without one are cached.
-    const served =
-      deps.lists === null || deps.host.isLive(actorKey)
+    const served = (await optedOut(request.query))
+      ? { list: await popular(n, options), cache: 'bypass' }
+      : deps.lists === null || deps.host.isLive(actorKey)
         ? { list: await deps.host.recommend(actorKey, n, options), cache: 'bypass' }
         : await deps.lists.recommendations.list({
-            key: `${deps.model.scorer.version}|${actorKey}|${n}|${JSON.stringify(options)}`,
+            key: `${actorKey}|${deps.model.scorer.version}|${n}|${JSON.stringify(options)}`,
             n,
             excludeOutOfStock: options.filter?.excludeOutOfStock ?? true,
             compute: (candidates) => deps.host.recommend(actorKey, candidates, options),
@@ -102,7 +106,7 @@ export function recommendationRoutes(app: FastifyInstance, deps: HttpDeps): void
 
   app.get<{ Params: { itemId: string }; Querystring: ListQuery }>(
     '/v1/items/:itemId/related',
-    { schema: { params: { type: 'object', properties: { itemId: { type: 'string', minLength: 1, maxLength: ID_MAX } } }, querystring: listQuerySchema() } },
+    { schema: { params: { type: 'object', properties: { itemId: { type: 'string', minLength: 1, maxLength: ID_MAX } } }, querystring: listQuerySchema() }, config: { access: 'recommend' } },
     async (request, reply) => {
       const stop = deps.metrics.recommendationLatency.startTimer({ route: 'related' });
       const { itemId } = request.params;
@@ -117,7 +121,7 @@ export function recommendationRoutes(app: FastifyInstance, deps: HttpDeps): void
         deps.lists === null || !anonymous
           ? { list: await relatedItems(deps.model.scorer, deps.catalog, itemId, await stateFor(request.query), n, options), cache: 'bypass' }
           : await deps.lists.related.list({
-              key: `${deps.model.scorer.version}|${itemId}|${n}|${JSON.stringify(options)}`,
+              key: `${itemId}|${deps.model.scorer.version}|${n}|${JSON.stringify(options)}`,
               n,
               excludeOutOfStock: options.filter?.excludeOutOfStock ?? true,
               compute: (candidates) => relatedItems(deps.model.scorer, deps.catalog, itemId, null, candidates, options),
@@ -129,7 +133,7 @@ export function recommendationRoutes(app: FastifyInstance, deps: HttpDeps): void
     },
   );
 
-  app.post<{ Body: RankingBody }>('/v1/personalize-ranking', { schema: { body: rankingBodySchema } }, async (request) => {
+  app.post<{ Body: RankingBody }>('/v1/personalize-ranking', { schema: { body: rankingBodySchema }, config: { access: 'recommend' } }, async (request) => {
     const stop = deps.metrics.recommendationLatency.startTimer({ route: 'ranking' });
     const { inputList, filter } = request.body;
     // A caller ranking its own list chose it: nothing is dropped unless the request asks.
@@ -150,7 +154,7 @@ export function recommendationRoutes(app: FastifyInstance, deps: HttpDeps): void
     ['/v1/popular', deps.trends.popular],
     ['/v1/trending', deps.trends.trending],
   ] as const) {
-    app.get<{ Querystring: { numResults: number } & FilterQuery }>(route, { schema: { querystring: trendQuerySchema } }, async (request) => {
+    app.get<{ Querystring: { numResults: number } & FilterQuery }>(route, { schema: { querystring: trendQuerySchema }, config: { access: 'recommend' } }, async (request) => {
       const filter = filterFromQuery(request.query);
       const include = filter.includeCategories === null ? null : new Set(filter.includeCategories);
       const keep = (id: string) => (!filter.excludeOutOfStock || deps.catalog.isInStock(id)) && (include === null || include.has(deps.catalog.get(id)?.category ?? ''));

@@ -18,7 +18,7 @@ const replayQuerySchema = {
  * what-if with the filter parameters of the list routes and/or another bundle (`modelDir`).
  */
 export function replayRoutes(app: FastifyInstance, deps: HttpDeps): void {
-  app.get<{ Querystring: ReplayQuery }>('/v1/admin/replay', { schema: { querystring: replayQuerySchema } }, async (request) => {
+  app.get<{ Querystring: ReplayQuery }>('/v1/admin/replay', { schema: { querystring: replayQuerySchema }, config: { access: 'admin' } }, async (request) => {
     const key = await keyFor(request.query, (sessionId) => deps.host.resolveKey({ sessionId }));
     if (key === null) throw new AttuneError('MISSING_IDENTITY', 'querystring must have sessionId or userId');
     const [entries, pushes] = await Promise.all([deps.stores.log.read(key, null), deps.stores.pushes.read(key)]);

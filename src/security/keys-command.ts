@@ -1,0 +1,417 @@
+import { readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { UsageError, parseFlags, type ParsedFlags } from '../model/command-args.js';
+import { REDIS_FLAGS, redisStoresOptions } from '../ops/cluster-flags.js';
+import { createRedisStores, type RedisStoresOptions } from '../store/redis/index.js';
+import type { AuditEntry, Role, Stores } from '../store/types.js';
+import { generateApiKey, isApiKeyId, parseKeyName, parseRoles } from './api-keys.js';
+
+export const KEYS_USAGE = `usage: attune keys create --name NAME --roles ROLES [--json] TARGET
+       attune keys list [--json] TARGET
+       attune keys revoke ID [--json] TARGET
+
+Manages the API keys clients authenticate with (Authorization: Bearer <key>). A key is shown once,
+by create: only its hash is stored, so store it where it is needed right away. revoke takes the id
+(the part after atk_, as list shows it); running nodes stop accepting the key at once, or within
+their --key-cache-ms if they cannot be told.
+
+TARGET is one of:
+  --redis URL          the cluster's Redis (rediss:// for TLS), written directly; recorded in the
+                       audit log as cli:<your OS user>
+  --redis-cluster L    Redis Cluster seeds host:port,..., instead of --redis
+  --redis-password P   Redis password, if not in the URL
+  --redis-tls-ca FILE  PEM of the CA that signed Redis's certificate (turns TLS on)
+  --shards N           the cluster's shard count (accepted for symmetry with other commands)
+or
+  --server URL         a running node's HTTP API (/v1/admin/keys); the only way to reach an
+                       embedded (in-memory) server
+  --api-key KEY        a key with the admin role for --server (default: $ATTUNE_API_KEY)
+
+  --name NAME          create: what or who uses the key (at most 128 characters)
+  --roles ROLES        create: comma-separated, of ingest (send events, issue socket tokens),
+                       recommend (read recommendations), admin (everything, this included)
+  --json               print JSON instead of text
+
+Exit code 0 on success, 1 when the operation failed, 2 on usage errors.
+`;
+
+const SUBCOMMANDS = ['create', 'list', 'revoke'] as const;
+type Subcommand = (typeof SUBCOMMANDS)[number];
+const VALUE_FLAGS = [...REDIS_FLAGS, 'redis-tls-ca', 'server', 'api-key', 'name', 'roles'] as const;
+const BOOLEAN_FLAGS = ['json', 'help'] as const;
+/** A server that does not answer within this is reported as a failure rather than waited on. */
+const SERVER_TIMEOUT_MS = 15_000;
+
+/** A key as `list` shows it: never its hash. */
+export interface KeySummary {
+  id: string;
+  name: string;
+  roles: Role[];
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+/** What `create` prints once: the same shape as the server's 201 answer. */
+export interface CreatedKey {
+  key: string;
+  id: string;
+  name: string;
+  roles: Role[];
+  createdAt: number;
+}
+
+type RevokeOutcome = { revoked: true; id: string; revokedAt: number } | { revoked: false; why: string };
+
+/** What went wrong after the change was made: printed after the result, without undoing it. */
+interface Aftermath {
+  /** Makes the command exit 1 (e.g. the audit entry could not be recorded). */
+  failures: string[];
+  /** Printed only (e.g. running nodes could not be told of a revocation: they learn within their cache time). */
+  warnings: string[];
+}
+
+/** The three operations, against Redis directly or through a running server. */
+interface KeyAdmin {
+  create(name: string, roles: Role[]): Promise<CreatedKey>;
+  list(): Promise<KeySummary[]>;
+  revoke(id: string): Promise<RevokeOutcome>;
+  readonly aftermath: Aftermath;
+  close(): Promise<void>;
+}
+
+/** The operation could not be done; exit code 1. */
+class KeysFailure extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'KeysFailure';
+  }
+}
+
+type Request = { subcommand: 'create'; name: string; roles: Role[] } | { subcommand: 'list' } | { subcommand: 'revoke'; id: string };
+
+type Target = { kind: 'redis'; options: RedisStoresOptions } | { kind: 'server'; baseUrl: URL; apiKey: string };
+
+export async function runKeys(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let request: Request;
+  let target: Target;
+  let json: boolean;
+  try {
+    const [first, ...rest] = argv;
+    if (first === undefined || first === 'help' || first === '--help') {
+      console.log(KEYS_USAGE);
+      return 0;
+    }
+    if (!isSubcommand(first)) throw new UsageError(`unknown subcommand ${JSON.stringify(first)}: use create, list or revoke`);
+    const { positionals, flagArgs } = splitPositionals(rest);
+    const flags = parseFlags(flagArgs, { values: VALUE_FLAGS, booleans: BOOLEAN_FLAGS });
+    if (flags.booleans.has('help')) {
+      console.log(KEYS_USAGE);
+      return 0;
+    }
+    request = parseRequest(first, positionals, flags);
+    target = await parseTarget(flags, env);
+    json = flags.booleans.has('json');
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`attune keys: ${err.message}\n\n${KEYS_USAGE}`);
+    return 2;
+  }
+
+  let admin: KeyAdmin | null = null;
+  let code: number;
+  try {
+    admin = target.kind === 'redis' ? new StoreKeyAdmin(await createRedisStores(target.options), cliActor(env)) : new ServerKeyAdmin(target.baseUrl, target.apiKey);
+    await perform(admin, request, json);
+    code = 0;
+  } catch (err) {
+    console.error(`attune keys: failed: ${messageOf(err)}`);
+    code = 1;
+  }
+  if (admin === null) return code;
+  for (const warning of admin.aftermath.warnings) console.error(`attune keys: warning: ${warning}`);
+  for (const failure of admin.aftermath.failures) console.error(`attune keys: failed: ${failure}`);
+  try {
+    await admin.close();
+  } catch (err) {
+    console.error(`attune keys: warning: closing the connection: ${messageOf(err)}`);
+  }
+  return admin.aftermath.failures.length > 0 ? 1 : code;
+}
+
+/** Prints the result on stdout; throws when the operation failed. */
+async function perform(admin: KeyAdmin, request: Request, json: boolean): Promise<void> {
+  switch (request.subcommand) {
+    case 'create': {
+      const created = await admin.create(request.name, request.roles);
+      console.log(json ? JSON.stringify(created) : `${created.key}\nStore this key now: it is not shown again (id ${created.id}, name ${JSON.stringify(created.name)}, roles ${created.roles.join(',')}).`);
+      return;
+    }
+    case 'list': {
+      const keys = await admin.list();
+      console.log(json ? JSON.stringify({ keys }) : formatKeyTable(keys));
+      return;
+    }
+    case 'revoke': {
+      const outcome = await admin.revoke(request.id);
+      if (!outcome.revoked) throw new KeysFailure(outcome.why);
+      console.log(json ? JSON.stringify({ id: outcome.id, revokedAt: outcome.revokedAt }) : `key ${outcome.id} revoked at ${new Date(outcome.revokedAt).toISOString()}`);
+      return;
+    }
+  }
+}
+
+/** Keys as a table for people, oldest first; revoked keys stay listed, marked with when. */
+export function formatKeyTable(keys: readonly KeySummary[]): string {
+  if (keys.length === 0) return 'no API keys';
+  const rows = keys.map((key) => [key.id, key.name, key.roles.join(','), new Date(key.createdAt).toISOString(), key.revokedAt === null ? '-' : new Date(key.revokedAt).toISOString()]);
+  const header = ['ID', 'NAME', 'ROLES', 'CREATED', 'REVOKED'];
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column].length)));
+  return [header, ...rows].map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]))).join('  ')).join('\n');
+}
+
+function isSubcommand(text: string): text is Subcommand {
+  return (SUBCOMMANDS as readonly string[]).includes(text);
+}
+
+/**
+ * Separates positional arguments (revoke's ID) from flags, wherever they stand: a value flag
+ * written `--flag value` takes the next argument with it.
+ */
+function splitPositionals(argv: readonly string[]): { positionals: string[]; flagArgs: string[] } {
+  const positionals: string[] = [];
+  const flagArgs: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) {
+      positionals.push(arg);
+      continue;
+    }
+    flagArgs.push(arg);
+    const takesNext = !arg.includes('=') && (VALUE_FLAGS as readonly string[]).includes(arg.slice(2));
+    if (takesNext && i + 1 < argv.length && !argv[i + 1].startsWith('--')) flagArgs.push(argv[++i]);
+  }
+  return { positionals, flagArgs };
+}
+
+function parseRequest(subcommand: Subcommand, positionals: readonly string[], flags: ParsedFlags): Request {
+  const name = flags.values.get('name');
+  const roles = flags.values.get('roles');
+  if (subcommand !== 'create' && (name !== undefined || roles !== undefined)) throw new UsageError(`--name and --roles are for create, not ${subcommand}`);
+  if (subcommand === 'revoke') {
+    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'revoke needs the ID of the key (see attune keys list)' : `revoke takes one ID, got ${positionals.length}`);
+    const id = positionals[0];
+    if (!isApiKeyId(id)) throw new UsageError(`${JSON.stringify(id.length > 20 ? `${id.slice(0, 8)}...` : id)} is not a key id: give the 12 hex characters after atk_ (the ID column of attune keys list), never the whole key`);
+    return { subcommand, id };
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  if (subcommand === 'list') return { subcommand };
+  if (name === undefined) throw new UsageError('create needs --name NAME (what or who uses the key)');
+  if (roles === undefined) throw new UsageError('create needs --roles, e.g. --roles ingest,recommend');
+  try {
+    return { subcommand, name: parseKeyName(name), roles: parseRoles(roles) };
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+async function parseTarget(flags: ParsedFlags, env: NodeJS.ProcessEnv): Promise<Target> {
+  const server = flags.values.get('server');
+  const redisGiven = REDIS_FLAGS.some((flag) => flags.values.has(flag)) || flags.values.has('redis-tls-ca');
+  if (server !== undefined) {
+    if (redisGiven) throw new UsageError('give either --server or the --redis options, not both');
+    return { kind: 'server', baseUrl: serverBaseUrl(server), apiKey: serverApiKey(flags, env) };
+  }
+  if (flags.values.has('api-key')) throw new UsageError('--api-key goes with --server; with --redis the key store is written directly');
+  const options = redisStoresOptions(flags, 'or --server URL --api-key KEY to go through a running node');
+  const caFile = flags.values.get('redis-tls-ca');
+  if (caFile === undefined) return { kind: 'redis', options };
+  let tlsCa: string;
+  try {
+    tlsCa = await readFile(caFile, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--redis-tls-ca: cannot read ${caFile}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (!tlsCa.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--redis-tls-ca: ${caFile} holds no PEM certificate`);
+  // Naming a CA means TLS: a cluster's seeds carry no scheme to say so.
+  return { kind: 'redis', options: { ...options, tls: true, tlsCa } };
+}
+
+function serverBaseUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`--server must be a URL such as http://127.0.0.1:8080, got ${JSON.stringify(text)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--server must be an http:// or https:// URL, got ${url.protocol}`);
+  if (url.search !== '' || url.hash !== '') throw new UsageError('--server takes the base URL, without a query or fragment');
+  // A trailing slash keeps a path prefix (a server behind a proxy at /attune/) when routes resolve against it.
+  if (!url.pathname.endsWith('/')) url.pathname = `${url.pathname}/`;
+  return url;
+}
+
+function serverApiKey(flags: ParsedFlags, env: NodeJS.ProcessEnv): string {
+  const key = flags.values.get('api-key') ?? env.ATTUNE_API_KEY;
+  if (key === undefined || key === '') throw new UsageError('--server needs a key with the admin role: --api-key KEY or ATTUNE_API_KEY');
+  return key;
+}
+
+/** The audit actor for changes made from this command: the OS account that ran it. */
+function cliActor(env: NodeJS.ProcessEnv): string {
+  let user: string | undefined;
+  try {
+    user = userInfo().username;
+  } catch {
+    // A container user without a passwd entry: fall back to what the shell says.
+    user = env.USER ?? env.LOGNAME ?? env.USERNAME;
+  }
+  return `cli:${user === undefined || user === '' ? 'unknown' : user}`;
+}
+
+/** Straight to the cluster's key store and audit log, as the running nodes read them. */
+class StoreKeyAdmin implements KeyAdmin {
+  readonly aftermath: Aftermath = { failures: [], warnings: [] };
+
+  constructor(
+    private readonly stores: Stores,
+    private readonly actor: string,
+  ) {}
+
+  async create(name: string, roles: Role[]): Promise<CreatedKey> {
+    const { key, record } = generateApiKey(name, roles, Date.now());
+    await this.stores.apiKeys.create(record);
+    await this.audit({ action: 'key.create', target: record.id, outcome: 'ok', detail: { name: record.name, roles: record.roles.join(',') } }, 'the key was created');
+    return { key, id: record.id, name: record.name, roles: record.roles, createdAt: record.createdAt };
+  }
+
+  async list(): Promise<KeySummary[]> {
+    return (await this.stores.apiKeys.list()).map(({ id, name, roles, createdAt, revokedAt }) => ({ id, name, roles, createdAt, revokedAt }));
+  }
+
+  async revoke(id: string): Promise<RevokeOutcome> {
+    const at = Date.now();
+    if (!(await this.stores.apiKeys.revoke(id, at))) {
+      // Unknown, or revoked already (possibly by someone else just now): the record says which.
+      const revokedAt = (await this.stores.apiKeys.get(id))?.revokedAt ?? null;
+      await this.audit({ action: 'key.revoke', target: id, outcome: 'failed', detail: { reason: revokedAt === null ? 'unknown' : 'already-revoked' } }, 'the revocation failed');
+      return { revoked: false, why: revokedAt === null ? `no key ${id}` : `key ${id} was already revoked at ${new Date(revokedAt).toISOString()}` };
+    }
+    try {
+      await this.stores.bus.publish({ type: 'key-revoked', keyId: id });
+    } catch (err) {
+      this.aftermath.warnings.push(`running nodes could not be told of the revocation (${messageOf(err)}): they stop accepting the key within their --key-cache-ms`);
+    }
+    await this.audit({ action: 'key.revoke', target: id, outcome: 'ok' }, 'the key was revoked');
+    return { revoked: true, id, revokedAt: at };
+  }
+
+  close(): Promise<void> {
+    return this.stores.close();
+  }
+
+  /** An audit write that fails after the change was made is reported, not thrown: the change stands. */
+  private async audit(entry: Omit<AuditEntry, 'at' | 'actor'>, done: string): Promise<void> {
+    try {
+      await this.stores.audit.record({ at: Date.now(), actor: this.actor, ...entry });
+    } catch (err) {
+      this.aftermath.failures.push(`${done}, but its audit entry (${entry.action} ${entry.target}) could not be recorded: ${messageOf(err)}`);
+    }
+  }
+}
+
+/** Through a running node's admin API, which authenticates, audits and tells the other nodes. */
+class ServerKeyAdmin implements KeyAdmin {
+  readonly aftermath: Aftermath = { failures: [], warnings: [] };
+
+  constructor(
+    private readonly baseUrl: URL,
+    private readonly apiKey: string,
+  ) {}
+
+  async create(name: string, roles: Role[]): Promise<CreatedKey> {
+    const { status, body } = await this.call('POST', 'v1/admin/keys', { name, roles });
+    if (status !== 201) throw this.refusal(status, body);
+    const created = asCreatedKey(body);
+    if (created === null) throw new KeysFailure(`the server created a key but its answer is not the expected {key, id, name, roles, createdAt}: ${preview(body)}`);
+    return created;
+  }
+
+  async list(): Promise<KeySummary[]> {
+    const { status, body } = await this.call('GET', 'v1/admin/keys');
+    if (status !== 200) throw this.refusal(status, body);
+    const keys = isObject(body) && Array.isArray(body.keys) ? body.keys.map(asKeySummary) : null;
+    if (keys === null || keys.some((key) => key === null)) throw new KeysFailure(`unexpected answer from the server, not {keys: [...]}: ${preview(body)}`);
+    return keys.filter((key): key is KeySummary => key !== null);
+  }
+
+  async revoke(id: string): Promise<RevokeOutcome> {
+    const { status, body } = await this.call('DELETE', `v1/admin/keys/${encodeURIComponent(id)}`);
+    if (status === 404) return { revoked: false, why: `no active key ${id} (unknown, or already revoked)` };
+    if (status !== 200) throw this.refusal(status, body);
+    const revokedAt = isObject(body) ? body.revokedAt : undefined;
+    if (typeof revokedAt !== 'number') throw new KeysFailure(`unexpected answer from the server, not {id, revokedAt}: ${preview(body)}`);
+    return { revoked: true, id, revokedAt };
+  }
+
+  async close(): Promise<void> {}
+
+  private async call(method: string, path: string, payload?: unknown): Promise<{ status: number; body: unknown }> {
+    const url = new URL(path, this.baseUrl);
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers: { authorization: `Bearer ${this.apiKey}`, accept: 'application/json', ...(payload === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(payload === undefined ? {} : { body: JSON.stringify(payload) }),
+        signal: AbortSignal.timeout(SERVER_TIMEOUT_MS),
+        redirect: 'error',
+      });
+    } catch (err) {
+      throw new KeysFailure(`cannot reach ${url.origin}: ${messageOf(err)}`, { cause: err });
+    }
+    const text = await response.text();
+    try {
+      return { status: response.status, body: text === '' ? null : JSON.parse(text) };
+    } catch {
+      throw new KeysFailure(`${method} ${url.pathname} answered ${response.status} with a body that is not JSON: ${preview(text)}`);
+    }
+  }
+
+  /** The server's own code and message (e.g. ATTUNE_ERR_FORBIDDEN: this route needs the admin role). */
+  private refusal(status: number, body: unknown): KeysFailure {
+    const code = isObject(body) && typeof body.code === 'string' ? ` ${body.code}` : '';
+    const message = isObject(body) && typeof body.message === 'string' ? body.message : preview(body);
+    return new KeysFailure(`the server refused (${status}${code}): ${message}`);
+  }
+}
+
+function asCreatedKey(body: unknown): CreatedKey | null {
+  if (!isObject(body) || typeof body.key !== 'string') return null;
+  const summary = asKeySummary({ ...body, revokedAt: null });
+  return summary === null ? null : { key: body.key, id: summary.id, name: summary.name, roles: summary.roles, createdAt: summary.createdAt };
+}
+
+function asKeySummary(value: unknown): KeySummary | null {
+  if (!isObject(value)) return null;
+  const { id, name, roles, createdAt, revokedAt } = value;
+  if (typeof id !== 'string' || typeof name !== 'string' || typeof createdAt !== 'number') return null;
+  if (revokedAt !== null && typeof revokedAt !== 'number') return null;
+  if (!Array.isArray(roles) || !roles.every((role): role is Role => role === 'ingest' || role === 'recommend' || role === 'admin')) return null;
+  return { id, name, roles, createdAt, revokedAt };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function preview(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return text.length > 200 ? `${text.slice(0, 200)}...` : text;
+}
+
+function messageOf(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  // fetch's "fetch failed" says nothing; its cause (ECONNREFUSED, a TLS error) does.
+  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+  return `${err.message}${cause}`;
+}

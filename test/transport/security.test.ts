@@ -1,0 +1,243 @@
+import t, { type Test } from 'tap';
+import Fastify from 'fastify';
+import { userKey, sessionKey } from '../../src/actors/events.js';
+import { mergeConfig, type ConfigOverrides } from '../../src/config.js';
+import { signSocketToken } from '../../src/security/socket-tokens.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { installAuth } from '../../src/transport/auth.js';
+import { ApiKeyAuthenticator } from '../../src/security/api-keys.js';
+import { RateLimiter } from '../../src/security/token-bucket.js';
+import { createMemoryStores } from '../../src/store/memory.js';
+import type { RecommendationsPush } from '../../src/actors/actor-host.js';
+import { connectClient, demoModelDir, waitFor, type TestClient } from '../helpers.js';
+
+const MASTER = 'security-test-master-key-0123456789abcdef';
+const TOKEN_SECRET = 'security-test-token-secret-0123456789abcdef';
+
+async function serve(t: Test, overrides: ConfigOverrides = {}): Promise<RunningServer> {
+  const server = await startServer(
+    mergeConfig({
+      host: '127.0.0.1',
+      port: 0,
+      modelDir: await demoModelDir(),
+      logLevel: 'silent',
+      ...overrides,
+      security: { masterKey: MASTER, tokenSecret: TOKEN_SECRET, ...overrides.security },
+    }),
+  );
+  t.teardown(() => server.close());
+  return server;
+}
+
+type Reply = { status: number; body: Record<string, unknown>; headers: Headers };
+
+function client(server: RunningServer, key: string | null) {
+  return async (method: string, path: string, body?: unknown): Promise<Reply> => {
+    const headers: Record<string, string> = {};
+    if (key !== null) headers.authorization = `Bearer ${key}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(server.url + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const text = await res.text();
+    return { status: res.status, body: text === '' || !(res.headers.get('content-type') ?? '').includes('json') ? {} : (JSON.parse(text) as Record<string, unknown>), headers: res.headers };
+  };
+}
+
+const errorCode = (reply: Reply) => (reply.body.error as { code?: string } | undefined)?.code;
+
+t.test('every route declares its access; the table is exactly this', async (t) => {
+  const server = await serve(t);
+  const table = server.app.routeAccess.map((r) => `${r.method} ${r.url} ${r.access}`).sort();
+  t.strictSame(table, [
+    'DELETE /v1/admin/keys/:keyId admin',
+    'DELETE /v1/users/:userId admin',
+    'GET / public',
+    'GET /app.js public',
+    'GET /healthz public',
+    'GET /metrics public',
+    'GET /readyz public',
+    'GET /replay.html public',
+    'GET /replay.js public',
+    'GET /style.css public',
+    'GET /v1/admin/audit admin',
+    'GET /v1/admin/keys admin',
+    'GET /v1/admin/model admin',
+    'GET /v1/admin/replay admin',
+    'GET /v1/deletion-jobs/:jobId admin',
+    'GET /v1/import-jobs admin',
+    'GET /v1/import-jobs/:jobId admin',
+    'GET /v1/items recommend',
+    'GET /v1/items/:itemId/related recommend',
+    'GET /v1/popular recommend',
+    'GET /v1/recommendations recommend',
+    'GET /v1/segments recommend',
+    'GET /v1/trending recommend',
+    'GET /v1/users/:userId/consent ingest',
+    'GET /v1/users/:userId/segment recommend',
+    'POST /v1/admin/cache/invalidate admin',
+    'POST /v1/admin/keys admin',
+    'POST /v1/admin/model admin',
+    'POST /v1/events ingest',
+    'POST /v1/import-jobs admin',
+    'POST /v1/personalize-ranking recommend',
+    'POST /v1/tokens ingest',
+    'PUT /v1/items ingest',
+    'PUT /v1/users/:userId/consent ingest',
+  ]);
+  t.notOk(table.some((line) => line.startsWith('GET /demo/')), 'the demo route exists only in development mode');
+
+  const app = Fastify();
+  installAuth(app, { authenticator: new ApiKeyAuthenticator({ store: createMemoryStores().apiKeys, masterKey: null, cacheMs: 0 }), limiter: new RateLimiter({ perSecond: 1, burst: 1 }) });
+  t.throws(() => app.get('/v1/forgotten', async () => ({})), /route GET \/v1\/forgotten declares no access/, 'a route without access cannot be registered');
+});
+
+t.test('keys and roles: 401 without a valid key, 403 without the role, revocation at once', async (t) => {
+  const server = await serve(t);
+  const master = client(server, MASTER);
+  const anonymous = client(server, null);
+  const event = { sessionId: 'k-1', eventList: [{ eventType: 'view', itemId: 'shoes-001' }] };
+
+  t.equal(errorCode(await anonymous('POST', '/v1/events', event)), 'ATTUNE_ERR_UNAUTHORIZED');
+  t.equal((await anonymous('POST', '/v1/events', event)).status, 401);
+  t.equal(errorCode(await client(server, 'atk_000000000000_' + 'x'.repeat(43))('POST', '/v1/events', event)), 'ATTUNE_ERR_UNAUTHORIZED', 'an unknown key');
+  t.equal(errorCode(await client(server, 'not a key')('GET', '/v1/popular')), 'ATTUNE_ERR_UNAUTHORIZED', 'a malformed key');
+  t.equal((await anonymous('GET', '/healthz')).status, 200, 'health is public');
+
+  const created = await master('POST', '/v1/admin/keys', { name: 'shop backend', roles: ['ingest'] });
+  t.equal(created.status, 201);
+  const ingestKey = String(created.body.key);
+  t.match(ingestKey, /^atk_[0-9a-z]{12}_[A-Za-z0-9_-]{43}$/);
+  const ingest = client(server, ingestKey);
+  const accepted = await ingest('POST', '/v1/events', event);
+  t.equal(accepted.status, 200, 'the ingest key puts events');
+  const refused = await ingest('GET', '/v1/recommendations?sessionId=k-1');
+  t.equal(refused.status, 403);
+  t.strictSame(refused.body, { error: { code: 'ATTUNE_ERR_FORBIDDEN', message: 'this route needs the recommend role; the key has ingest' } });
+  t.equal((await ingest('GET', '/v1/admin/keys')).status, 403, 'nor admin routes');
+  const viaHeader = await fetch(`${server.url}/v1/users/someone/consent`, { headers: { 'x-api-key': ingestKey } });
+  t.equal(viaHeader.status, 200, 'x-api-key works as well');
+
+  const listed = await master('GET', '/v1/admin/keys');
+  t.strictSame(listed.body.keys, [{ id: created.body.id, name: 'shop backend', roles: ['ingest'], createdAt: created.body.createdAt, revokedAt: null }], 'no hash, no secret');
+
+  const revoked = await master('DELETE', `/v1/admin/keys/${String(created.body.id)}`);
+  t.equal(revoked.status, 200);
+  t.strictSame(await ingest('POST', '/v1/events', event).then((r) => r.body), { error: { code: 'ATTUNE_ERR_UNAUTHORIZED', message: 'the API key was revoked' } });
+  t.equal((await master('DELETE', `/v1/admin/keys/${String(created.body.id)}`)).status, 404, 'a key is revoked once');
+
+  const audit = await master('GET', '/v1/admin/audit?limit=10');
+  const entries = audit.body.entries as Array<{ action: string; target: string; actor: string; outcome: string }>;
+  t.strictSame(
+    entries.map(({ action, target, actor, outcome }) => ({ action, target, actor, outcome })),
+    [
+      { action: 'key.revoke', target: created.body.id, actor: 'master', outcome: 'failed' },
+      { action: 'key.revoke', target: created.body.id, actor: 'master', outcome: 'ok' },
+      { action: 'key.create', target: created.body.id, actor: 'master', outcome: 'ok' },
+    ],
+    'the audit log holds every key action, newest first',
+  );
+  t.equal((await ingest('GET', '/v1/admin/audit')).status, 401, 'only admins read it');
+});
+
+t.test('rate limits: a key and a session get 429 (or an ack error) past their bucket, with a retry hint', async (t) => {
+  const server = await serve(t, { security: { dev: true, rateKeyPerS: 1, rateKeyBurst: 3, rateSessionPerS: 1, rateSessionBurst: 4 } });
+  const master = client(server, MASTER);
+  const statuses: number[] = [];
+  for (let i = 0; i < 5; i++) statuses.push((await master('GET', '/v1/popular?numResults=1')).status);
+  t.strictSame(statuses, [200, 200, 200, 429, 429]);
+  const limited = await master('GET', '/v1/popular?numResults=1');
+  t.equal(errorCode(limited), 'ATTUNE_ERR_RATE_LIMITED');
+  t.equal((limited.body.error as { retryable?: boolean }).retryable, true);
+  t.equal(limited.headers.get('retry-after'), '1');
+  t.equal((await client(server, null)('GET', '/healthz')).status, 200, 'public routes are not limited');
+
+  // Per session, across transports: 4 events of burst, then refusals.
+  const server2 = await serve(t, { security: { dev: true, rateSessionPerS: 1, rateSessionBurst: 4 } });
+  const put = client(server2, MASTER);
+  const three = await put('POST', '/v1/events', { sessionId: 'flood', eventList: [1, 2, 3].map(() => ({ eventType: 'view', itemId: 'shoes-001' })) });
+  t.equal(three.status, 200);
+  const socket = await connectClient(server2.url, { sessionId: 'flood' });
+  t.teardown(() => socket.close());
+  const acks = [];
+  for (let i = 0; i < 3; i++) acks.push(await socket.emit<{ ok: boolean; error?: { code: string } }>('event', { eventType: 'view', itemId: 'shoes-002' }));
+  t.strictSame(acks.map((a) => a.ok), [true, false, false]);
+  t.equal(acks[1].error?.code, 'ATTUNE_ERR_RATE_LIMITED');
+  t.equal((await put('POST', '/v1/events', { sessionId: 'flood', eventList: [{ eventType: 'view', itemId: 'shoes-001' }] })).status, 429);
+  t.equal((await put('POST', '/v1/events', { sessionId: 'other', eventList: [{ eventType: 'view', itemId: 'shoes-001' }] })).status, 200, 'another session has its own bucket');
+  t.equal((await server2.stores.log.read(sessionKey('flood'), null)).length, 4, 'exactly the allowed events are stored');
+});
+
+t.test('socket tokens: only a valid token connects outside development mode', async (t) => {
+  const server = await serve(t);
+  const master = client(server, MASTER);
+  const refusal = (auth: Record<string, unknown>) =>
+    connectClient(server.url, auth).then(
+      (c) => {
+        c.close();
+        return 'connected';
+      },
+      (err: Error & { data?: { code: string; message: string } }) => `${err.data?.code}: ${err.data?.message}`,
+    );
+  t.equal(await refusal({ sessionId: 'bare' }), 'ATTUNE_ERR_UNAUTHORIZED: auth must be { token } with a token from POST /v1/tokens');
+  const issued = await master('POST', '/v1/tokens', { sessionId: 'tok-1', userId: 'tina', ttlSeconds: 60 });
+  t.equal(issued.status, 201);
+  const nowS = Math.floor(Date.now() / 1000);
+  t.ok(Math.abs(Number(issued.body.expiresAt) - (nowS + 60)) <= 1, 'expires in 60 s');
+  const token = String(issued.body.token);
+  t.equal(await refusal({ token: token.slice(0, -2) + (token.endsWith('AA') ? 'BB' : 'AA') }), 'ATTUNE_ERR_UNAUTHORIZED: socket token refused: bad-signature');
+  const expired = signSocketToken(TOKEN_SECRET, { sessionId: 'tok-1', expiresAt: nowS - 1 });
+  t.equal(await refusal({ token: expired }), 'ATTUNE_ERR_UNAUTHORIZED: socket token refused: expired');
+  const forged = signSocketToken('another-secret-another-secret-another-secret', { sessionId: 'tok-1', expiresAt: nowS + 60 });
+  t.equal(await refusal({ token: forged }), 'ATTUNE_ERR_UNAUTHORIZED: socket token refused: bad-signature');
+  t.equal(await refusal({ token: 'garbage' }), 'ATTUNE_ERR_UNAUTHORIZED: socket token refused: malformed');
+  t.equal((await master('POST', '/v1/tokens', { sessionId: 'x', ttlSeconds: 999_999 })).status, 400, 'no token outlives --token-max-ttl-s');
+
+  const socket = await connectClient(server.url, { token });
+  t.teardown(() => socket.close());
+  await socket.push();
+  const ack = await socket.emit<{ ok: boolean; eventId: string }>('event', { eventType: 'view', itemId: 'shoes-003' });
+  t.equal(ack.ok, true);
+  const stored = await server.stores.log.read(userKey(server.pseudonyms.user('tina')), null);
+  t.strictSame(stored.map((e) => e.eventId), [ack.eventId], "the token's user got the event, under the pseudonym");
+});
+
+t.test('no message a socket can send reaches another user\'s pushes or log', async (t) => {
+  const server = await serve(t);
+  const master = client(server, MASTER);
+  const tokenFor = async (sessionId: string, userId?: string) => String((await master('POST', '/v1/tokens', { sessionId, ...(userId === undefined ? {} : { userId }) })).body.token);
+  const mallory = await connectClient(server.url, { token: await tokenFor('m-session', 'mallory') });
+  const anonymous = await connectClient(server.url, { token: await tokenFor('anon-session') });
+  const victim = await connectClient(server.url, { token: await tokenFor('v-session', 'victim') });
+  const clients: TestClient[] = [mallory, anonymous, victim];
+  t.teardown(() => clients.forEach((c) => c.close()));
+  for (const c of clients) await c.push();
+
+  type Ack = { ok: boolean; error?: { code: string; message: string } };
+  for (const attacker of [mallory, anonymous]) {
+    t.strictSame(await attacker.emit<Ack>('identify', { userId: 'victim' }), {
+      ok: false,
+      error: { code: 'ATTUNE_ERR_FORBIDDEN', message: 'identify must name the user of the socket token; sign in with a new token instead' },
+    });
+    for (const smuggled of [{ sessionId: 'v-session' }, { userId: 'victim' }, { key: 'u:victim' }]) {
+      const ack = await attacker.emit<Ack>('event', { eventType: 'view', itemId: 'bags-001', ...smuggled });
+      t.equal(ack.error?.code, 'ATTUNE_ERR_VALIDATION', `an event naming ${Object.keys(smuggled)[0]} is refused`);
+    }
+    // Names a handler does not exist for are ignored by socket.io; they change nothing.
+    attacker.socket.emit('join', 'u:victim');
+    attacker.socket.emit('subscribe', { room: userKey(server.pseudonyms.user('victim')) });
+  }
+  t.equal((await mallory.emit<Ack>('identify', { userId: 'mallory' })).ok, true, 'a socket may identify as its own user');
+
+  const before = { mallory: mallory.pushes.length, anonymous: anonymous.pushes.length };
+  const victimIds: string[] = [];
+  for (const itemId of ['watches-001', 'watches-002', 'watches-003']) {
+    const ack = await victim.emit<{ ok: boolean; eventId: string }>('event', { eventType: 'view', itemId });
+    victimIds.push(ack.eventId);
+    await victim.push((p: RecommendationsPush) => p.cause?.eventId === ack.eventId);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const leaked = [...mallory.pushes.slice(before.mallory), ...anonymous.pushes.slice(before.anonymous)].filter((p) => p.cause !== null && victimIds.includes(p.cause.eventId));
+  t.strictSame(leaked, [], "no attacker got a push caused by the victim's events");
+  const victimLog = await server.stores.log.read(userKey(server.pseudonyms.user('victim')), null);
+  t.strictSame(victimLog.map((e) => e.eventId), victimIds, "the victim's log holds the victim's events only");
+  await waitFor('nothing pending', () => true);
+});
