@@ -305,7 +305,8 @@ function redisConnectionOptions(config: AttuneConfig): RedisConnectionOptions {
   return {
     ...(config.redis.cluster.length > 0 ? { cluster: [...config.redis.cluster] } : { url: config.redis.url ?? undefined }),
     ...(config.redis.password === null ? {} : { password: config.redis.password }),
-    ...(config.redis.tlsCa === null ? {} : { tlsCa: readFileSync(config.redis.tlsCa, 'utf8') }),
+    // Cluster seeds carry no rediss:// to say so: a CA means TLS.
+    ...(config.redis.tlsCa === null ? {} : { tlsCa: readFileSync(config.redis.tlsCa, 'utf8'), ...(config.redis.cluster.length > 0 ? { tls: true } : {}) }),
   };
 }
 

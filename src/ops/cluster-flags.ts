@@ -28,10 +28,19 @@ export function redisStoresOptions(flags: ParsedFlags, otherwise: string, env: E
   return {
     ...(cluster !== undefined ? { cluster: cluster.split(',').map((seed) => seed.trim()) } : { url }),
     ...(password === undefined ? {} : { password }),
-    ...(tlsCa === undefined ? {} : { tlsCa: readFileSync(tlsCa, 'utf8') }),
+    // Cluster seeds carry no rediss:// to say so: a CA means TLS.
+    ...(tlsCa === undefined ? {} : { tlsCa: readPem(tlsCa, '--redis-tls-ca'), ...(cluster !== undefined ? { tls: true } : {}) }),
     ...(cipher === null ? {} : { cipher }),
     shardCount: positiveNumber(flags, 'shards') ?? defaultConfig.cluster.shardCount,
   };
+}
+
+function readPem(path: string, flag: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`${flag}: cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
 /** The flags a command that names users takes: it must map them to the nodes' pseudonyms. */

@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { UsageError, parseFlags, type ParsedFlags } from '../model/command-args.js';
+import { UsageError, parseFlags, readableFile, type ParsedFlags } from '../model/command-args.js';
 import { REDIS_FLAGS, redisStoresOptions } from '../ops/cluster-flags.js';
 import { createRedisStores, type RedisStoresOptions } from '../store/redis/index.js';
 import type { AuditEntry, Role, Stores } from '../store/types.js';
@@ -19,9 +18,8 @@ TARGET is one of:
   --redis URL          the cluster's Redis (rediss:// for TLS), written directly; recorded in the
                        audit log as cli:<your OS user>
   --redis-cluster L    Redis Cluster seeds host:port,..., instead of --redis
-  --redis-password P   Redis password, if not in the URL
-  --redis-tls-ca FILE  PEM of the CA that signed Redis's certificate (turns TLS on)
-  --shards N           the cluster's shard count (accepted for symmetry with other commands)
+  --redis-password P   Redis password, if not in the URL (default: $ATTUNE_REDIS_PASSWORD)
+  --redis-tls-ca FILE  PEM of the CA that signed Redis's certificate (default: $ATTUNE_REDIS_TLS_CA)
 or
   --server URL         a running node's HTTP API (/v1/admin/keys); the only way to reach an
                        embedded (in-memory) server
@@ -37,7 +35,8 @@ Exit code 0 on success, 1 when the operation failed, 2 on usage errors.
 
 const SUBCOMMANDS = ['create', 'list', 'revoke'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
-const VALUE_FLAGS = [...REDIS_FLAGS, 'redis-tls-ca', 'server', 'api-key', 'name', 'roles'] as const;
+/** REDIS_FLAGS also holds --shards and --encryption-keys: accepted like other commands take them, unused by keys. */
+const VALUE_FLAGS = [...REDIS_FLAGS, 'server', 'api-key', 'name', 'roles'] as const;
 const BOOLEAN_FLAGS = ['json', 'help'] as const;
 /** A server that does not answer within this is reported as a failure rather than waited on. */
 const SERVER_TIMEOUT_MS = 15_000;
@@ -216,24 +215,16 @@ function parseRequest(subcommand: Subcommand, positionals: readonly string[], fl
 
 async function parseTarget(flags: ParsedFlags, env: NodeJS.ProcessEnv): Promise<Target> {
   const server = flags.values.get('server');
-  const redisGiven = REDIS_FLAGS.some((flag) => flags.values.has(flag)) || flags.values.has('redis-tls-ca');
+  const redisGiven = REDIS_FLAGS.some((flag) => flags.values.has(flag));
   if (server !== undefined) {
     if (redisGiven) throw new UsageError('give either --server or the --redis options, not both');
     return { kind: 'server', baseUrl: serverBaseUrl(server), apiKey: serverApiKey(flags, env) };
   }
   if (flags.values.has('api-key')) throw new UsageError('--api-key goes with --server; with --redis the key store is written directly');
-  const options = redisStoresOptions(flags, 'or --server URL --api-key KEY to go through a running node');
-  const caFile = flags.values.get('redis-tls-ca');
-  if (caFile === undefined) return { kind: 'redis', options };
-  let tlsCa: string;
-  try {
-    tlsCa = await readFile(caFile, 'utf8');
-  } catch (err) {
-    throw new UsageError(`--redis-tls-ca: cannot read ${caFile}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  if (!tlsCa.includes('-----BEGIN CERTIFICATE-----')) throw new UsageError(`--redis-tls-ca: ${caFile} holds no PEM certificate`);
-  // Naming a CA means TLS: a cluster's seeds carry no scheme to say so.
-  return { kind: 'redis', options: { ...options, tls: true, tlsCa } };
+  // redisStoresOptions reads the CA file itself; checked first so that a wrong path is a usage error.
+  const caFile = flags.values.get('redis-tls-ca') ?? env.ATTUNE_REDIS_TLS_CA;
+  if (caFile !== undefined) await readableFile(caFile, 'redis-tls-ca');
+  return { kind: 'redis', options: redisStoresOptions(flags, 'or --server URL --api-key KEY to go through a running node', env) };
 }
 
 function serverBaseUrl(text: string): URL {
@@ -411,7 +402,7 @@ function preview(value: unknown): string {
 
 function messageOf(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
-  // fetch's "fetch failed" says nothing; its cause (ECONNREFUSED, a TLS error) does.
-  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+  // fetch's "fetch failed" says nothing; its cause (ECONNREFUSED, a TLS error) does. Other errors often quote theirs already.
+  const cause = err.cause instanceof Error && !err.message.includes(err.cause.message) ? `: ${err.cause.message}` : '';
   return `${err.message}${cause}`;
 }

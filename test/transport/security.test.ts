@@ -9,7 +9,8 @@ import { ApiKeyAuthenticator } from '../../src/security/api-keys.js';
 import { RateLimiter } from '../../src/security/token-bucket.js';
 import { createMemoryStores } from '../../src/store/memory.js';
 import type { RecommendationsPush } from '../../src/actors/actor-host.js';
-import { connectClient, demoModelDir, waitFor, type TestClient } from '../helpers.js';
+import { runKeys } from '../../src/security/keys-command.js';
+import { capture, connectClient, demoModelDir, waitFor, type TestClient } from '../helpers.js';
 
 const MASTER = 'security-test-master-key-0123456789abcdef';
 const TOKEN_SECRET = 'security-test-token-secret-0123456789abcdef';
@@ -240,4 +241,25 @@ t.test('no message a socket can send reaches another user\'s pushes or log', asy
   const victimLog = await server.stores.log.read(userKey(server.pseudonyms.user('victim')), null);
   t.strictSame(victimLog.map((e) => e.eventId), victimIds, "the victim's log holds the victim's events only");
   await waitFor('nothing pending', () => true);
+});
+
+t.test('attune keys --server: create, list and revoke through a running node; bad names are 400s', async (t) => {
+  const server = await serve(t);
+  const keys = (...args: string[]) => capture(() => runKeys([...args, '--server', server.url, '--api-key', MASTER]));
+  const created = await keys('create', '--name', 'cli made', '--roles', 'recommend', '--json');
+  t.equal(created.code, 0, created.stderr);
+  const { key, id } = JSON.parse(created.stdout) as { key: string; id: string };
+  t.equal((await client(server, key)('GET', '/v1/popular?numResults=1')).status, 200, 'the new key works at once');
+  const listed = await keys('list', '--json');
+  t.strictSame((JSON.parse(listed.stdout) as { keys: Array<{ id: string }> }).keys.map((k) => k.id), [id]);
+  t.notMatch(listed.stdout, /hash/);
+  t.equal((await keys('revoke', id)).code, 0);
+  t.equal((await client(server, key)('GET', '/v1/popular?numResults=1')).status, 401);
+  const audit = (await client(server, MASTER)('GET', '/v1/admin/audit')).body.entries as Array<{ action: string; actor: string }>;
+  t.strictSame(audit.slice(0, 2).map((e) => `${e.action} ${e.actor}`), ['key.revoke master', 'key.create master']);
+  const blank = await client(server, MASTER)('POST', '/v1/admin/keys', { name: '   ', roles: ['ingest'] });
+  t.equal(blank.status, 400);
+  t.equal(errorCode(blank), 'ATTUNE_ERR_VALIDATION');
+  const controls = await client(server, MASTER)('POST', '/v1/tokens', { sessionId: '\u0001'.repeat(256), userId: 'u' });
+  t.equal(controls.status, 400, 'ids that would make a token too long for a socket are refused');
 });

@@ -23,7 +23,14 @@ const auditQuery = {
 /** API keys (the key itself is shown once, at creation) and the audit log of admin actions. */
 export function adminKeyRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.post<{ Body: { name: string; roles: Role[] } }>('/v1/admin/keys', { schema: { body: createKeyBody }, config: { access: 'admin' } }, async (request, reply) => {
-    const { key, record } = generateApiKey(request.body.name, request.body.roles, deps.now());
+    let generated;
+    try {
+      generated = generateApiKey(request.body.name, request.body.roles, deps.now());
+    } catch (err) {
+      if (err instanceof RangeError) throw new AttuneError('VALIDATION', err.message);
+      throw err;
+    }
+    const { key, record } = generated;
     await deps.stores.apiKeys.create(record);
     await deps.audit(request, { action: 'key.create', target: record.id, outcome: 'ok', detail: { roles: record.roles.join(','), name: record.name } });
     return reply.status(201).send({ key, id: record.id, name: record.name, roles: record.roles, createdAt: record.createdAt });

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { AttuneError } from '../../errors.js';
 import { signSocketToken } from '../../security/socket-tokens.js';
 import { ID_MAX } from '../schemas.js';
 import type { HttpDeps } from './deps.js';
@@ -29,7 +30,14 @@ export function tokenRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.post<{ Body: TokenBody }>('/v1/tokens', { schema: { body: tokenSchema }, config: { access: 'ingest' } }, async (request, reply) => {
     const { sessionId, userId, ttlSeconds } = request.body;
     const expiresAt = Math.floor(deps.now() / 1000) + (ttlSeconds ?? deps.config.security.tokenMaxTtlS);
-    const token = signSocketToken(deps.tokenSecret, { sessionId, ...(userId === undefined ? {} : { userId }), expiresAt });
+    let token: string;
+    try {
+      token = signSocketToken(deps.tokenSecret, { sessionId, ...(userId === undefined ? {} : { userId }), expiresAt });
+    } catch (err) {
+      // Ids that escape into a token longer than a socket accepts.
+      if (err instanceof RangeError) throw new AttuneError('VALIDATION', err.message);
+      throw err;
+    }
     return reply.status(201).send({ token, expiresAt });
   });
 }
