@@ -21,6 +21,12 @@ export function createMetrics() {
       labelNames: ['transport', 'outcome'],
       registers: [registry],
     }),
+    refusals: new Counter({
+      name: 'attune_refusals_total',
+      help: 'Requests and socket connections or messages refused for security: no or a bad key or token, a missing role, a rate limit.',
+      labelNames: ['transport', 'reason'],
+      registers: [registry],
+    }),
     eventsAccepted: new Counter({
       name: 'attune_events_accepted_total',
       help: 'Events appended to the log (acknowledged).',

@@ -31,6 +31,8 @@ export interface AuthDeps {
   authenticator: ApiKeyAuthenticator;
   /** Requests per API key. */
   limiter: RateLimiter;
+  /** Counts each refusal by reason. */
+  refused: (reason: 'unauthorized' | 'forbidden' | 'rate_limited') => void;
 }
 
 const REFUSALS = {
@@ -59,11 +61,18 @@ export function installAuth(app: FastifyInstance, deps: AuthDeps): void {
     const access = request.routeOptions.config.access;
     if (access === undefined || access === 'public') return;
     const outcome = await deps.authenticator.authenticate(extractPresentedKey(request.headers));
-    if (!outcome.ok) throw new AttuneError('UNAUTHORIZED', REFUSALS[outcome.reason]);
+    if (!outcome.ok) {
+      deps.refused('unauthorized');
+      throw new AttuneError('UNAUTHORIZED', REFUSALS[outcome.reason]);
+    }
     const { principal } = outcome;
-    if (!allows(principal.roles, access)) throw new AttuneError('FORBIDDEN', `this route needs the ${access} role; the key has ${principal.roles.join(', ')}`);
+    if (!allows(principal.roles, access)) {
+      deps.refused('forbidden');
+      throw new AttuneError('FORBIDDEN', `this route needs the ${access} role; the key has ${principal.roles.join(', ')}`);
+    }
     const { allowed, retryAfterMs } = deps.limiter.take(principal.keyId);
     if (!allowed) {
+      deps.refused('rate_limited');
       reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
       throw new AttuneError('RATE_LIMITED', `too many requests for this API key: retry in ${retryAfterMs} ms`);
     }

@@ -54,7 +54,7 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
     reply.header('x-request-id', request.id);
   });
 
-  installAuth(app, { authenticator: deps.authenticator, limiter: deps.keyLimiter });
+  installAuth(app, { authenticator: deps.authenticator, limiter: deps.keyLimiter, refused: (reason) => deps.metrics.refusals.inc({ transport: 'http', reason }) });
   // User ids are pseudonymized once, here, after validation: no route handles a raw one.
   app.decorateRequest('rawUserId', null);
   app.addHook('preHandler', async (request) => {

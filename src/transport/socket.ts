@@ -74,12 +74,18 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): At
     const auth: unknown = socket.handshake.auth;
     if (validateTokenAuth(auth)) {
       const verified = verifySocketToken(deps.tokenSecret, auth.token, Math.floor(deps.now() / 1000));
-      if (!verified.ok) return refuse(next, new AttuneError('UNAUTHORIZED', `socket token refused: ${verified.reason}`));
+      if (!verified.ok) {
+        deps.metrics.refusals.inc({ transport: 'socket', reason: 'unauthorized' });
+        return refuse(next, new AttuneError('UNAUTHORIZED', `socket token refused: ${verified.reason}`));
+      }
       const { sessionId, userId } = verified.claims;
       socket.data = { sessionId, userId: userId ?? null, mayIdentifyAs: userId ?? null, optedOut: false };
       return next();
     }
-    if (!deps.acceptBareSessions) return refuse(next, new AttuneError('UNAUTHORIZED', 'auth must be { token } with a token from POST /v1/tokens'));
+    if (!deps.acceptBareSessions) {
+      deps.metrics.refusals.inc({ transport: 'socket', reason: 'unauthorized' });
+      return refuse(next, new AttuneError('UNAUTHORIZED', 'auth must be { token } with a token from POST /v1/tokens'));
+    }
     if (!validateAuth(auth)) return refuse(next, new AttuneError('VALIDATION', describeErrors(validateAuth.errors, 'auth')));
     const userId = auth.userId === undefined ? null : deps.pseudonyms.user(auth.userId);
     socket.data = { sessionId: auth.sessionId, userId, mayIdentifyAs: 'anyone', optedOut: false };
@@ -132,6 +138,7 @@ async function handleEvent(socket: AttuneSocket, payload: unknown, ack: unknown,
   const { allowed, retryAfterMs } = deps.sessionLimiter.take(socket.data.sessionId);
   if (!allowed) {
     deps.metrics.putEventsRequests.inc({ transport: 'socket', outcome: 'rejected' });
+    deps.metrics.refusals.inc({ transport: 'socket', reason: 'session_rate_limited' });
     return reply({ ok: false, error: errorBody(new AttuneError('RATE_LIMITED', `too many events for this session: retry in ${retryAfterMs} ms`)) });
   }
   if (socket.data.optedOut) {
@@ -157,6 +164,7 @@ async function handleIdentify(io: AttuneSocketServer, socket: AttuneSocket, payl
   const { mayIdentifyAs } = socket.data;
   // A socket may only become the user its token names: anything else would let it read another user's pushes.
   if (mayIdentifyAs !== 'anyone' && mayIdentifyAs !== userId) {
+    deps.metrics.refusals.inc({ transport: 'socket', reason: 'forbidden' });
     return reply({ ok: false, error: errorBody(new AttuneError('FORBIDDEN', 'identify must name the user of the socket token; sign in with a new token instead')) });
   }
   try {

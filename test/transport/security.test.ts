@@ -87,7 +87,7 @@ t.test('every route declares its access; the table is exactly this', async (t) =
   t.notOk(table.some((line) => line.startsWith('GET /demo/')), 'the demo route exists only in development mode');
 
   const app = Fastify();
-  installAuth(app, { authenticator: new ApiKeyAuthenticator({ store: createMemoryStores().apiKeys, masterKey: null, cacheMs: 0 }), limiter: new RateLimiter({ perSecond: 1, burst: 1 }) });
+  installAuth(app, { authenticator: new ApiKeyAuthenticator({ store: createMemoryStores().apiKeys, masterKey: null, cacheMs: 0 }), limiter: new RateLimiter({ perSecond: 1, burst: 1 }), refused: () => {} });
   t.throws(() => app.get('/v1/forgotten', async () => ({})), /route GET \/v1\/forgotten declares no access/, 'a route without access cannot be registered');
 });
 
@@ -164,6 +164,9 @@ t.test('rate limits: a key and a session get 429 (or an ack error) past their bu
   t.equal(acks[1].error?.code, 'ATTUNE_ERR_RATE_LIMITED');
   t.equal((await put('POST', '/v1/events', { sessionId: 'flood', eventList: [{ eventType: 'view', itemId: 'shoes-001' }] })).status, 429);
   t.equal((await put('POST', '/v1/events', { sessionId: 'other', eventList: [{ eventType: 'view', itemId: 'shoes-001' }] })).status, 200, 'another session has its own bucket');
+  const metrics = await (await fetch(`${server.url}/metrics`)).text();
+  t.match(metrics, 'attune_refusals_total{transport="http",reason="rate_limited"} 3', 'refusals are counted');
+  t.match(await (await fetch(`${server2.url}/metrics`)).text(), 'attune_refusals_total{transport="socket",reason="session_rate_limited"} 2');
   t.equal((await server2.stores.log.read(sessionKey('flood'), null)).length, 4, 'exactly the allowed events are stored');
 });
 

@@ -16,6 +16,7 @@ export function eventRoutes(app: FastifyInstance, deps: HttpDeps): void {
     const { allowed, retryAfterMs } = deps.sessionLimiter.take(sessionId, eventList.length);
     if (!allowed) {
       deps.metrics.putEventsRequests.inc({ transport: 'http', outcome: 'rejected' });
+      deps.metrics.refusals.inc({ transport: 'http', reason: 'session_rate_limited' });
       reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
       throw new AttuneError('RATE_LIMITED', `too many events for session ${sessionId}: retry in ${retryAfterMs} ms`);
     }
