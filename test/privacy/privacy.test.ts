@@ -18,6 +18,7 @@ async function serve(t: Test, overrides: ConfigOverrides = {}): Promise<RunningS
       modelDir: await demoModelDir(),
       logLevel: 'silent',
       ...overrides,
+      actors: { snapshotEvery: 2 },
       security: { ...SECRETS, deletionGraceMs: 100, ...overrides.security },
     }),
   );
@@ -54,7 +55,7 @@ async function populate(t: Test, server: RunningServer, userId: string, sessions
   socket.close();
   t.equal((await call('POST', '/v1/events', { sessionId: sessions[1], userId, eventList: views('bags-001', 'bags-002', 'bags-003') })).status, 200);
   await server.stores.users.put([{ userId: server.pseudonyms.user(userId), attributes: { AGE: '41' } }]);
-  await server.stores.snapshots.put({ key: userKey(server.pseudonyms.user(userId)), lastEventId: null, bytes: new Uint8Array([1, 2, 3]) });
+  await waitFor('a write-behind snapshot of the user', async () => (await server.stores.snapshots.get(userKey(server.pseudonyms.user(userId)))) !== null);
   const cached = await fetch(`${server.url}/v1/recommendations?sessionId=${sessions[1]}&numResults=5`, { headers: { authorization: `Bearer ${MASTER}` } });
   t.equal(cached.status, 200);
   t.equal((await call('GET', `/v1/users/${userId}/segment`)).status, 200);
@@ -137,10 +138,16 @@ t.test('opt-out: nothing stored, nothing used, what was stored is erased; opting
   t.equal((stored.body.eventIds as string[]).length, 1, 'events are stored again after opting in');
 });
 
-t.test('on Redis: after a deletion no key or value mentions the user or their sessions', async (t) => {
+t.test('on Redis, two nodes: after a deletion no key or value mentions the user or their sessions', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
-  const server = await serve(t, { redis: { url: redis.url }, cluster: { nodeId: 'privacy', shardCount: SHARDS, leaseTtlMs: 500 } });
+  const onRedis = (nodeId: string): ConfigOverrides => ({ redis: { url: redis.url }, cluster: { nodeId, shardCount: SHARDS, leaseTtlMs: 500 }, actors: { snapshotEvery: 2 } });
+  const other = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', ...onRedis('privacy-b'), security: { ...SECRETS, deletionGraceMs: 100 } }));
+  t.teardown(() => other.close());
+  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', ...onRedis('privacy-a'), security: { ...SECRETS, deletionGraceMs: 100 } }));
+  t.teardown(() => server.close());
+  const owned = (node: RunningServer) => node.ownership?.ownedShards().length ?? 0;
+  await waitFor('the shards to split between two nodes', () => owned(server) > 0 && owned(other) > 0 && owned(server) + owned(other) === SHARDS, 15_000);
   await populate(t, server, 'hana-user', ['hana-sess-a', 'hana-sess-b']);
   await populate(t, server, 'ivan-user', ['ivan-sess-a', 'ivan-sess-b']);
   const hana = server.pseudonyms.user('hana-user');
@@ -173,8 +180,11 @@ t.test('on Redis: after a deletion no key or value mentions the user or their se
   t.strictSame(await mentions(['hana-user', 'ivan-user']), [], 'raw user ids never reach Redis');
   t.ok((await mentions(hanaNeedles)).length >= 8, 'before: her pseudonym and sessions are in many keys');
 
+  const hanaKeys = [userKey(hana), sessionKey('hana-sess-a'), sessionKey('hana-sess-b')];
+  await waitFor('her actor live on its owner', () => [server, other].some((node) => node.host.isLive(userKey(hana))));
   const job = await eraseAndWait(t, server, 'hana-user');
   t.match(job, { state: 'done', keysErased: 3 });
+  t.strictSame(hanaKeys.filter((key) => server.host.isLive(key) || other.host.isLive(key)), [], 'no node keeps a live actor of hers');
   t.strictSame(await mentions(hanaNeedles), [], 'after: nothing in Redis refers to her');
   t.ok((await mentions([ivan, 'ivan-sess-a', 'ivan-sess-b'])).length >= 8, "ivan's data is still there");
   t.equal((await server.stores.log.read(userKey(ivan), null)).length, 5, 'the merge of his first session, a purchase, three views');
