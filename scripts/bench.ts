@@ -23,6 +23,7 @@ import { loadShape, runLoad } from './bench-lib/load.js';
 import { processCpuMs, processRssMB, UsageWindow } from './bench-lib/proc-stats.js';
 import { scrape, serverView, type Scrape } from './bench-lib/prom.js';
 import { toReport, type RunReport } from './bench-lib/report.js';
+import { DEV_SERVE_ARGS, UNLIMITED_RATE_ARGS } from './bench-lib/security.js';
 import { ratio } from './bench-lib/stats.js';
 import { latencySvg } from './bench-lib/svg.js';
 
@@ -139,7 +140,8 @@ async function runAttune(root: string, args: BenchArgs, outDir: string, stamp: s
       startServerChild({
         name: 'attune',
         nodeArgs,
-        args: [join(root, 'bin', 'attune.js'), 'serve', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn', '--data-dir', join(root, 'var')],
+        // Development mode: the load's sockets connect with bare sessionIds.
+        args: [join(root, 'bin', 'attune.js'), 'serve', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn', '--data-dir', join(root, 'var'), ...DEV_SERVE_ARGS, ...UNLIMITED_RATE_ARGS],
         port,
         cwd: root,
         timeoutMs: STARTUP_TIMEOUT_MS,

@@ -18,6 +18,7 @@ import { createRedisStores } from '../src/store/redis/index.js';
 import { freePort, repoRoot } from './bench-lib/child.js';
 import { startNodeChild, stopNodeChild, waitForSettled, type NodeChild } from './bench-lib/nodes.js';
 import { startRedisServer, type RedisChild } from './bench-lib/redis.js';
+import { AUTH_HEADERS, devPseudonyms, UNLIMITED_RATE_ARGS } from './bench-lib/security.js';
 import { ratio, round, sortedCopy, summarize, type LatencySummary } from './bench-lib/stats.js';
 import { latencySvg } from './bench-lib/svg.js';
 
@@ -109,12 +110,15 @@ async function seedUsers(redisUrl: string, args: Args): Promise<void> {
   const random = seededRandom(7);
   const items = demoCatalog();
   const now = Date.now();
+  // Stored as the nodes store them: under the user's pseudonym.
+  const pseudonyms = devPseudonyms();
   try {
     for (let user = 0; user < args.users; user++) {
       const events = 5 + Math.floor(random() * 10);
+      const userId = pseudonyms.user(`cold-${user}`);
       for (let i = 0; i < events; i++) {
         const item = items[Math.floor(random() * items.length)];
-        await stores.log.append(userKey(`cold-${user}`), { kind: 'interaction', sessionId: `visit-${user}`, userId: `cold-${user}`, eventType: 'view', itemId: item.itemId, itemCategory: item.category, sentAt: now - (events - i) * 60_000, receivedAt: now });
+        await stores.log.append(userKey(userId), { kind: 'interaction', sessionId: `visit-${user}`, userId, eventType: 'view', itemId: item.itemId, itemCategory: item.category, sentAt: now - (events - i) * 60_000, receivedAt: now });
       }
       if ((user + 1) % 500 === 0) progress(`seeded ${user + 1}/${args.users} users`);
     }
@@ -137,7 +141,7 @@ async function runMode(root: string, modelDir: string, args: Args, cache: 'on' |
           redisUrl: redisChild.url,
           nodeId: `node-${i}`,
           port: await freePort(),
-          serveArgs: ['--model', modelDir, '--shards', String(args.shards), '--cache', cache === 'on' ? 'true' : 'false', '--cache-fresh-ms', String(args.freshMs)],
+          serveArgs: ['--model', modelDir, '--shards', String(args.shards), '--cache', cache === 'on' ? 'true' : 'false', '--cache-fresh-ms', String(args.freshMs), ...UNLIMITED_RATE_ARGS],
           timeoutMs: 30_000,
         }),
       );
@@ -160,7 +164,7 @@ async function runMode(root: string, modelDir: string, args: Args, cache: 'on' |
         const node = nodes[n % nodes.length];
         const sent = performance.now();
         try {
-          const response = await fetch(`${node.url}/v1/recommendations?userId=cold-${pick()}&numResults=20`);
+          const response = await fetch(`${node.url}/v1/recommendations?userId=cold-${pick()}&numResults=20`, { headers: AUTH_HEADERS });
           await response.arrayBuffer();
           if (response.status !== 200) errors++;
         } catch {

@@ -12,6 +12,7 @@ import { ensureDemoModel } from '../src/model/demo-model.js';
 import { assertPortFree, freePort, repoRoot, SetupError } from './bench-lib/child.js';
 import { startNodeChild, stopNodeChild, waitForSettled, type NodeChild } from './bench-lib/nodes.js';
 import { startRedisServer, type RedisChild } from './bench-lib/redis.js';
+import { SCRIPTS_MASTER_KEY } from './bench-lib/security.js';
 
 const USAGE = `usage: npm run cluster -- [options] [-- <attune serve flags>]
 
@@ -25,7 +26,9 @@ const USAGE = `usage: npm run cluster -- [options] [-- <attune serve flags>]
   --help              this text
 
 Anything after a lone "--" goes to every node's "attune serve" (e.g. -- --snapshot-every 10).
-Node i runs "attune serve --redis URL --node-id node-i --port P+i --host 127.0.0.1". Its output
+Node i runs "attune serve --redis URL --node-id node-i --port P+i --host 127.0.0.1 --dev
+--master-key K": development mode (bare sessionIds on sockets, the same made-up token secret and
+pseudonym key on every node) and one API key K with every role, printed at start. Its output
 is printed with a "[node-i]" prefix; the ownership lines ({"event":"shard-gained"|"shard-lost",
 "shard","epoch",...}) show every handoff. Ctrl-C or SIGTERM stops the nodes with SIGTERM (each
 hands off its shards; SIGKILL after 15 s), then the private Redis. A second Ctrl-C kills at once.`;
@@ -242,6 +245,7 @@ async function main(argv: readonly string[]): Promise<number> {
     } catch {
       say(`ready, shards not settled yet: ${nodes.map((n) => `${n.nodeId}=${n.ownedShards().length}`).join(' ')} (of ${shards}; other nodes on this Redis?)`);
     }
+    say(`API key on every node (every role, development only): ${SCRIPTS_MASTER_KEY}`);
     say('Ctrl-C stops the nodes, then Redis');
     redis?.process.once('exit', () => {
       if (stopping === null) say('the private Redis exited unexpectedly; the nodes report not ready until it is back');

@@ -28,6 +28,18 @@ export function demoModelDir(): Promise<string> {
   return ensureDemoModel(join(tmpdir(), 'attune-test'), () => {});
 }
 
+/** The master key of in-process test servers: every role, not stored anywhere. */
+export const TEST_KEY = 'attune-test-master-key-not-a-secret-0123456789';
+
+/**
+ * The `security` config of in-process test servers: development mode (sockets still take a bare
+ * `{ sessionId, userId? }`) with the fixed master key, so HTTP calls authenticate with `authHeaders`.
+ */
+export const testSecurity = { dev: true, masterKey: TEST_KEY } as const;
+
+/** The headers that authenticate an HTTP call with `TEST_KEY`. */
+export const authHeaders: Readonly<Record<string, string>> = { authorization: `Bearer ${TEST_KEY}` };
+
 /** Polls until `check` holds; fails with `what` after `timeoutMs`. */
 export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

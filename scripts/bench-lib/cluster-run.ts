@@ -9,6 +9,7 @@ import { startNodeChild, stopNodeChild, waitForSettled, type NodeChild } from '.
 import { processCpuMs, UsageWindow } from './proc-stats.js';
 import { scrape, serverView, type Scrape, type ServerView } from './prom.js';
 import { startRedisServer, type RedisChild } from './redis.js';
+import { UNLIMITED_RATE_ARGS } from './security.js';
 import { toReport, type RunReport } from './report.js';
 import { round, roundOrNull, summarize, type LatencySummary } from './stats.js';
 
@@ -102,7 +103,7 @@ export async function runCluster(
         nodeId: `node-${i}`,
         port,
         redisUrl: redis.url,
-        serveArgs: ['--shards', String(args.shards), '--lease-ttl-ms', String(args.leaseTtlMs), '--model', modelDir],
+        serveArgs: ['--shards', String(args.shards), '--lease-ttl-ms', String(args.leaseTtlMs), '--model', modelDir, ...UNLIMITED_RATE_ARGS],
         nodeArgs: [...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'profiles')}`] : []), ...args.nodeArgs],
         logFile: join(outDir, `bench-${stamp}-node-${i}.log`),
         timeoutMs: 60_000,

@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rendezvousOwner } from '../../src/actors/shard-ownership.js';
 import { SetupError } from './child.js';
+import { DEV_SERVE_ARGS } from './security.js';
 
 /** One ownership log line of a node: `{"time", "event", "nodeId", "shard", "epoch", "reason"?}`. */
 export interface OwnershipChange {
@@ -36,7 +37,7 @@ export interface NodeChildOptions {
   nodeId: string;
   port: number;
   redisUrl: string;
-  /** Flags for `attune serve` after the ones set here (--shards, --lease-ttl-ms, --model, ...). */
+  /** Flags for `attune serve` after the ones set here (--shards, --lease-ttl-ms, --model, ...); a later flag wins. */
   serveArgs: readonly string[];
   /** Flags for node itself (--cpu-prof, ...). */
   nodeArgs?: readonly string[];
@@ -57,7 +58,8 @@ const TAIL_CHARS = 4000;
 /**
  * Starts `node bin/attune.js serve --redis ... --node-id ... --port ...` and resolves once its
  * /readyz answers 200 (it reached the lease store). Fails fast with its output if it exits
- * first, and after `timeoutMs` otherwise.
+ * first, and after `timeoutMs` otherwise. Every node runs in development mode with the scripts'
+ * master key (DEV_SERVE_ARGS): the nodes of one cluster share its made-up secrets.
  */
 export async function startNodeChild(options: NodeChildOptions): Promise<NodeChild> {
   const args = [
@@ -69,6 +71,7 @@ export async function startNodeChild(options: NodeChildOptions): Promise<NodeChi
     '--port', String(options.port),
     '--host', '127.0.0.1',
     '--log-level', options.logLevel ?? 'info',
+    ...DEV_SERVE_ARGS,
     ...options.serveArgs,
   ];
   const child = spawn(process.execPath, args, { cwd: options.root, stdio: ['ignore', 'pipe', 'pipe'], detached: options.detached ?? false });

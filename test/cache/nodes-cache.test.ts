@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { mergeConfig } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { demoModelDir, waitFor } from '../helpers.js';
+import { authHeaders, demoModelDir, testSecurity, waitFor } from '../helpers.js';
 import { startRedis } from '../support/redis-server.js';
 
 /*
@@ -21,7 +21,7 @@ interface Answer {
 }
 
 async function recommendations(server: RunningServer, query: string): Promise<Answer> {
-  const response = await fetch(`${server.url}/v1/recommendations?${query}`);
+  const response = await fetch(`${server.url}/v1/recommendations?${query}`, { headers: authHeaders });
   const body = (await response.json()) as { items?: Array<{ itemId: string }> };
   return { status: response.status, cache: response.headers.get('x-attune-cache'), items: (body.items ?? []).map((i) => i.itemId) };
 }
@@ -58,6 +58,7 @@ t.test('three nodes share one cache: one recomputation per expiry, stale served 
         redis: { url: redis.url },
         cluster: { nodeId, shardCount: 16, leaseTtlMs: 1000 },
         cache: { freshMs: FRESH_MS, staleMs: 600_000, lockWaitMs: 1000, catalogPollMs: 100 },
+        security: testSecurity,
       }),
     );
     t.teardown(() => node.close());
@@ -66,11 +67,12 @@ t.test('three nodes share one cache: one recomputation per expiry, stale served 
   const [amber, basil] = nodes;
   const refreshes = () => metricSum(nodes, 'cacheRefreshes', { cache: 'recommendations' });
 
-  // A returning user with history and no live actor anywhere: written straight to the log.
+  // A returning user with history and no live actor anywhere: written straight to the log, under the user's pseudonym.
+  const returning = amber.pseudonyms.user('returning');
   for (const [i, itemId] of ['jackets-001', 'jackets-002', 'jackets-003', 'jackets-004'].entries()) {
-    await amber.stores.log.append('u:returning', { kind: 'interaction', sessionId: 'old-visit', userId: 'returning', eventType: 'view', itemId, sentAt: Date.now() - 1000 + i, receivedAt: Date.now() });
+    await amber.stores.log.append(`u:${returning}`, { kind: 'interaction', sessionId: 'old-visit', userId: returning, eventType: 'view', itemId, sentAt: Date.now() - 1000 + i, receivedAt: Date.now() });
   }
-  t.notOk(nodes.some((n) => n.host.isLive('u:returning')), 'no node has the user live');
+  t.notOk(nodes.some((n) => n.host.isLive(`u:${returning}`)), 'no node has the user live');
 
   await t.test('cold start: 300 concurrent requests over three nodes compute the list once', async (t) => {
     const before = await refreshes();
@@ -102,7 +104,7 @@ t.test('three nodes share one cache: one recomputation per expiry, stale served 
     const shown = (await recommendations(amber, 'userId=returning&numResults=10')).items[0];
     for (const node of nodes) t.equal((await recommendations(node, 'userId=returning&numResults=10')).items[0], shown);
     const putAt = Date.now();
-    const put = await fetch(`${basil.url}/v1/items`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ items: [{ itemId: shown, inStock: false }] }) });
+    const put = await fetch(`${basil.url}/v1/items`, { method: 'PUT', headers: { ...authHeaders, 'content-type': 'application/json' }, body: JSON.stringify({ items: [{ itemId: shown, inStock: false }] }) });
     t.equal(put.status, 200);
     await waitFor('every node to drop it', async () => {
       const lists = await Promise.all(nodes.map((node) => recommendations(node, 'userId=returning&numResults=10')));
@@ -110,26 +112,26 @@ t.test('three nodes share one cache: one recomputation per expiry, stale served 
     });
     const ms = Date.now() - putAt;
     t.ok(ms < 1000, `no node served ${shown} ${ms} ms after the update (cached lists are filtered by each node's catalog copy)`);
-    await fetch(`${basil.url}/v1/items`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ items: [{ itemId: shown, inStock: true }] }) });
+    await fetch(`${basil.url}/v1/items`, { method: 'PUT', headers: { ...authHeaders, 'content-type': 'application/json' }, body: JSON.stringify({ items: [{ itemId: shown, inStock: true }] }) });
   });
 
   await t.test('related items for anonymous callers are cached too', async (t) => {
     const before = await metricSum(nodes, 'cacheRefreshes', { cache: 'related' });
-    const related = await Promise.all(Array.from({ length: 30 }, (_, i) => fetch(`${nodes[i % 3].url}/v1/items/jackets-001/related?numResults=5`).then((r) => r.headers.get('x-attune-cache'))));
+    const related = await Promise.all(Array.from({ length: 30 }, (_, i) => fetch(`${nodes[i % 3].url}/v1/items/jackets-001/related?numResults=5`, { headers: authHeaders }).then((r) => r.headers.get('x-attune-cache'))));
     t.equal((await metricSum(nodes, 'cacheRefreshes', { cache: 'related' })) - before, 1, `one computation for 30 requests (${related.join(' ')})`);
-    const personal = await fetch(`${amber.url}/v1/items/jackets-001/related?numResults=5&userId=returning`);
+    const personal = await fetch(`${amber.url}/v1/items/jackets-001/related?numResults=5&userId=returning`, { headers: authHeaders });
     t.equal(personal.headers.get('x-attune-cache'), 'bypass', 'a personalized related list is not shared');
   });
 
   await t.test('an admin invalidation drops the cached lists on every node', async (t) => {
     const [, , cedar] = nodes;
     for (const node of nodes) t.match((await recommendations(node, 'userId=returning&numResults=10')).cache, /^(local|shared|computed)$/);
-    const response = await fetch(`${amber.url}/v1/admin/cache/invalidate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ cache: 'recommendations' }) });
+    const response = await fetch(`${amber.url}/v1/admin/cache/invalidate`, { method: 'POST', headers: { ...authHeaders, 'content-type': 'application/json' }, body: JSON.stringify({ cache: 'recommendations' }) });
     t.strictSame(await response.json(), { invalidated: ['recommendations'], prefix: '' });
     await waitFor('basil to drop its copy and compute', async () => (await recommendations(basil, 'userId=returning&numResults=10')).cache === 'computed');
     await waitFor('cedar to drop its copy', async () => (await recommendations(cedar, 'userId=returning&numResults=10')).cache !== 'local');
     t.equal((await recommendations(cedar, 'userId=returning&numResults=10')).cache, 'local', 'cedar took basil\'s new list from the shared layer, then kept it');
-    const bad = await fetch(`${amber.url}/v1/admin/cache/invalidate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ cache: 'everything' }) });
+    const bad = await fetch(`${amber.url}/v1/admin/cache/invalidate`, { method: 'POST', headers: { ...authHeaders, 'content-type': 'application/json' }, body: JSON.stringify({ cache: 'everything' }) });
     t.equal(bad.status, 400);
   });
 

@@ -4,7 +4,7 @@ import { mergeConfig } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/server.js';
 import { shardOf } from '../../src/store/shard.js';
 import { startRedis } from '../support/redis-server.js';
-import { connectClient, demoModelDir, waitFor } from '../helpers.js';
+import { authHeaders, connectClient, demoModelDir, testSecurity, waitFor } from '../helpers.js';
 
 const SHARDS = 16;
 
@@ -21,6 +21,7 @@ t.test('two nodes on one Redis: every shard has one owner, and a socket on one n
         logLevel: 'silent',
         redis: { url: redis.url },
         cluster: { nodeId, shardCount: SHARDS, leaseTtlMs: 1000 },
+        security: testSecurity,
       }),
     );
   const a = await node('node-a');
@@ -53,7 +54,7 @@ t.test('two nodes on one Redis: every shard has one owner, and a socket on one n
   // An item update made through a reaches b's filters (b owns the actor), and b re-pushes.
   const top = last.items[0].itemId;
   const putAt = Date.now();
-  const put = await fetch(`${a.url}/v1/items`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ items: [{ itemId: top, inStock: false }] }) });
+  const put = await fetch(`${a.url}/v1/items`, { method: 'PUT', headers: { ...authHeaders, 'content-type': 'application/json' }, body: JSON.stringify({ items: [{ itemId: top, inStock: false }] }) });
   t.equal(put.status, 200);
   await waitFor('b to see the stock change', () => !b.catalog.isInStock(top), 5000);
   const seenAfterMs = Date.now() - putAt;
@@ -73,6 +74,7 @@ t.test('Redis restarts: the node refuses events with a retryable error instead o
       logLevel: 'silent',
       redis: { url: redis.url },
       cluster: { nodeId: 'solo', shardCount: SHARDS, leaseTtlMs: 600 },
+      security: testSecurity,
     }),
   );
   t.teardown(() => server.close());
@@ -86,7 +88,7 @@ t.test('Redis restarts: the node refuses events with a retryable error instead o
   await redis.kill('SIGKILL');
   const refused = await client.emit<{ ok: boolean; error?: { code: string; retryable?: boolean } }>('event', { eventType: 'view', itemId: 'books-002' });
   t.match(refused, { ok: false, error: { code: 'ATTUNE_ERR_NOT_READY', retryable: true } }, 'a socket event is refused, not acked');
-  const post = await fetch(`${server.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sessionId: 'http-client', eventList: [{ eventType: 'view', itemId: 'a' }] }) });
+  const post = await fetch(`${server.url}/v1/events`, { method: 'POST', headers: { ...authHeaders, 'content-type': 'application/json' }, body: JSON.stringify({ sessionId: 'http-client', eventList: [{ eventType: 'view', itemId: 'a' }] }) });
   t.equal(post.status, 503);
   t.match(await post.json(), { error: { code: 'ATTUNE_ERR_NOT_READY', retryable: true } });
   await waitFor('not ready', async () => (await status('/readyz')) === 503, 10_000);

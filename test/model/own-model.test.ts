@@ -6,7 +6,7 @@ import t from 'tap';
 import { mergeConfig } from '../../src/config.js';
 import { MODEL_CONTRACT } from '../../src/model/types.js';
 import { startServer } from '../../src/server.js';
-import { connectClient } from '../helpers.js';
+import { authHeaders, connectClient, testSecurity } from '../helpers.js';
 
 /**
  * "Bring your own model": a bundle whose model.onnx was written without the project's trainer
@@ -85,7 +85,7 @@ t.test('a hand-built low-rank model serves through the bundle contract', async (
     }),
   );
 
-  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: dir, logLevel: 'silent', demoCatalog: false, pushSize: 3 }));
+  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: dir, logLevel: 'silent', demoCatalog: false, pushSize: 3, security: testSecurity }));
   t.teardown(() => server.close());
   t.equal(server.model.manifest.version, 'hand-built-1');
 
@@ -100,6 +100,6 @@ t.test('a hand-built low-rank model serves through the bundle contract', async (
   t.strictSame(push.items.map((i) => i.itemId), ['cup-small', 'cup-large', 'cup-travel'], 'the cups, by dot product with cup-small');
   t.strictSame(push.items.map((i) => Math.round(i.score * 1000) / 1000), [1, 0.9, 0.8]);
 
-  const related = await fetch(`${server.url}/v1/items/tea-green/related?numResults=2`);
+  const related = await fetch(`${server.url}/v1/items/tea-green/related?numResults=2`, { headers: authHeaders });
   t.strictSame(((await related.json()) as { items: Array<{ itemId: string }> }).items.map((i) => i.itemId), ['tea-black', 'tea-white']);
 });

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import t from 'tap';
 import { mergeConfig } from '../../src/config.js';
 import { startServer } from '../../src/server.js';
-import { connectClient, demoModelDir, waitFor } from '../helpers.js';
+import { authHeaders, connectClient, demoModelDir, testSecurity, waitFor } from '../helpers.js';
 
 t.test('an import job through a running embedded server', async (t) => {
-  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent' }));
+  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', security: testSecurity }));
   t.teardown(() => server.close());
   const client = await connectClient(server.url, { sessionId: 'watcher', userId: 'zed' });
   t.teardown(() => client.close());
@@ -20,19 +20,19 @@ t.test('an import job through a running embedded server', async (t) => {
   lines.push('zed,imported-hit,' + now + ',view', 'bad,,1,view');
   writeFileSync(join(dir, 'i.csv'), lines.join('\n') + '\n');
   writeFileSync(join(dir, 'items.jsonl'), '{"ITEM_ID":"imported-hit","CATEGORY":"shoes","TITLE":"Hit"}\n');
-  const res = await fetch(`${server.url}/v1/import-jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ interactions: join(dir, 'i.csv'), items: join(dir, 'items.jsonl') }) });
+  const res = await fetch(`${server.url}/v1/import-jobs`, { method: 'POST', headers: { ...authHeaders, 'content-type': 'application/json' }, body: JSON.stringify({ interactions: join(dir, 'i.csv'), items: join(dir, 'items.jsonl') }) });
   t.equal(res.status, 202);
   const { jobId } = (await res.json()) as { jobId: string };
   let view: Record<string, unknown> = {};
   await waitFor('job', async () => {
-    view = (await (await fetch(`${server.url}/v1/import-jobs/${jobId}`)).json()) as Record<string, unknown>;
+    view = (await (await fetch(`${server.url}/v1/import-jobs/${jobId}`, { headers: authHeaders })).json()) as Record<string, unknown>;
     return view.status !== 'running';
   });
   t.match(view, { status: 'succeeded', report: { interactions: { imported: 301, rejected: 1 }, items: { imported: 1 } } });
-  const popular = (await (await fetch(`${server.url}/v1/popular?numResults=3`)).json()) as { items: Array<{ itemId: string }> };
+  const popular = (await (await fetch(`${server.url}/v1/popular?numResults=3`, { headers: authHeaders })).json()) as { items: Array<{ itemId: string }> };
   t.equal(popular.items[0].itemId, 'imported-hit', JSON.stringify(popular));
   t.equal(server.catalog.get('imported-hit')?.category, 'shoes');
-  const entry = (await server.stores.log.read('u:u1', null))[0];
+  const entry = (await server.stores.log.read(`u:${server.pseudonyms.user('u1')}`, null))[0];
   t.match(entry, { itemCategory: 'shoes' });
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
   t.match(metrics, /attune_import_rows_total\{kind="interactions",outcome="imported"\} 301/);
@@ -41,9 +41,9 @@ t.test('an import job through a running embedded server', async (t) => {
   t.equal(client.pushes.length, pushesBefore, 'no push from the import');
   const ack = await client.emit<{ eventId: string }>('event', { eventType: 'view', itemId: 'shoes-001' });
   await client.push((p) => p.cause?.eventId === ack.eventId).catch(() => undefined);
-  const state = await server.host.currentState('u:zed');
+  const state = await server.host.currentState(`u:${server.pseudonyms.user('zed')}`);
   t.comment(JSON.stringify({ eventCount: state.eventCount, recent: state.recent }));
-  const bad = await fetch(`${server.url}/v1/import-jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ interactions: '/nope.csv' }) });
+  const bad = await fetch(`${server.url}/v1/import-jobs`, { method: 'POST', headers: { ...authHeaders, 'content-type': 'application/json' }, body: JSON.stringify({ interactions: '/nope.csv' }) });
   t.equal(bad.status, 400);
   t.match(await bad.json(), { error: { code: 'ATTUNE_ERR_VALIDATION', message: 'interactions: /nope.csv does not exist' } });
 });

@@ -6,6 +6,7 @@ import t from 'tap';
 import type { InteractionEntry, LogEntry } from '../../src/actors/events.js';
 import { runImport } from '../../src/ops/import-command.js';
 import { ImportError, importData, type ImportKind, type ImportProgress, type RowError, type RowOutcome } from '../../src/ops/import.js';
+import { Pseudonyms } from '../../src/privacy/pseudonyms.js';
 import { createMemoryStores } from '../../src/store/memory.js';
 import { createRedisStores } from '../../src/store/redis/index.js';
 import { capture } from '../helpers.js';
@@ -259,7 +260,9 @@ t.test('attune import writes to the cluster\'s Redis and reports rejected rows',
   const interactions = file('cli.csv', ['USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE', 'ivy,c-1,1700000000,view', 'ivy,,1700000001,view', 'ivy,c-2,1700000002,purchase', 'jo,c-1,nope,view']);
   const items = file('cli-items.jsonl', ['{"ITEM_ID": "c-1", "CATEGORY": "coffee"}', '{"ITEM_ID": "c-2", "CATEGORY": "tea", "IN_STOCK": "false"}']);
   const errors = join(dir, 'errors.jsonl');
-  const base = ['--redis', redis.url, '--shards', '8'];
+  // The nodes' pseudonym key: USER_IDs are stored as the nodes would store them.
+  const pseudonymKey = 'import-test-pseudonym-key-0123456789abcdef';
+  const base = ['--redis', redis.url, '--shards', '8', '--pseudonym-key', pseudonymKey];
 
   const text = await capture(() => runImport(['--interactions', interactions, '--items', items, ...base, '--errors', errors]));
   t.equal(text.code, 0, text.stderr);
@@ -274,7 +277,7 @@ t.test('attune import writes to the cluster\'s Redis and reports rejected rows',
 
   const stores = await createRedisStores({ url: redis.url, shardCount: 8 });
   t.teardown(() => stores.close());
-  const entries = (await stores.log.read('u:ivy', null)) as InteractionEntry[];
+  const entries = (await stores.log.read(`u:${new Pseudonyms(pseudonymKey).user('ivy')}`, null)) as InteractionEntry[];
   t.strictSame(entries.map((e) => [e.itemId, e.eventType, e.sentAt, e.itemCategory]), [
     ['c-1', 'view', 1700000000000, 'coffee'],
     ['c-2', 'purchase', 1700000002000, 'tea'],
@@ -291,6 +294,7 @@ t.test('attune import writes to the cluster\'s Redis and reports rejected rows',
   t.match(failed.stderr, `attune import: failed: ${badHeader}:1: header lacks column USER_ID`);
 
   t.match(await capture(() => runImport(['--interactions', interactions])), { code: 2, stderr: /use POST \/v1\/import-jobs on the running server/ });
+  t.match(await capture(() => runImport(['--interactions', interactions, '--redis', redis.url])), { code: 2, stderr: /user ids are stored as pseudonyms: give the nodes' --pseudonym-key/ });
   t.match(await capture(() => runImport(base)), { code: 2, stderr: /give at least one of --interactions, --items, --users/ });
   t.match(await capture(() => runImport(['--interactions', join(dir, 'absent.csv'), ...base])), { code: 2, stderr: /--interactions: cannot read .*absent\.csv/ });
   t.match(await capture(() => runImport(['--interactions', interactions, '--format', 'xml', ...base])), { code: 2, stderr: /--format must be csv or jsonl/ });

@@ -3,7 +3,7 @@ import t from 'tap';
 import { mergeConfig } from '../../src/config.js';
 import { createMetrics } from '../../src/ops/metrics.js';
 import { startServer } from '../../src/server.js';
-import { connectClient, demoModelDir } from '../helpers.js';
+import { authHeaders, connectClient, demoModelDir, testSecurity } from '../helpers.js';
 
 /** Sample values by series (`name{labels}`) from a Prometheus text exposition. */
 function samples(text: string): Map<string, number> {
@@ -25,7 +25,7 @@ t.test('the Grafana dashboard only uses series the nodes expose', async (t) => {
 });
 
 t.test('the metrics move under a short load', async (t) => {
-  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent' }));
+  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', security: testSecurity }));
   t.teardown(() => server.close());
   const scrape = async () => samples(await (await fetch(`${server.url}/metrics`)).text());
   const before = await scrape();
@@ -36,8 +36,8 @@ t.test('the metrics move under a short load', async (t) => {
     const ack = await client.emit<{ eventId: string }>('event', { eventType: 'view', itemId });
     await client.push((p) => p.cause?.eventId === ack.eventId).catch(() => undefined);
   }
-  for (let i = 0; i < 3; i++) await fetch(`${server.url}/v1/recommendations?sessionId=cold-${i % 2}`);
-  const response = await fetch(`${server.url}/v1/recommendations?sessionId=metered`, { headers: { 'x-request-id': 'trace-42' } });
+  for (let i = 0; i < 3; i++) await fetch(`${server.url}/v1/recommendations?sessionId=cold-${i % 2}`, { headers: authHeaders });
+  const response = await fetch(`${server.url}/v1/recommendations?sessionId=metered`, { headers: { ...authHeaders, 'x-request-id': 'trace-42' } });
   t.equal(response.headers.get('x-request-id'), 'trace-42', 'a request keeps the caller\'s id');
   t.match((await fetch(`${server.url}/healthz`)).headers.get('x-request-id'), /^[0-9a-f-]{36}$/, 'or gets one');
   const after = await scrape();

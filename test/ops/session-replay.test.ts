@@ -4,7 +4,7 @@ import { mergeConfig } from '../../src/config.js';
 import { defaultFilter } from '../../src/model/filters.js';
 import { formatTimeline, replayKey } from '../../src/ops/session-replay.js';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { connectClient, demoModelDir } from '../helpers.js';
+import { authHeaders, connectClient, demoModelDir, testSecurity } from '../helpers.js';
 
 async function replayOf(server: RunningServer, key: string, options = {}) {
   const model = server.model.get();
@@ -21,7 +21,7 @@ async function replayOf(server: RunningServer, key: string, options = {}) {
 }
 
 t.test('a replay with the live model reproduces every recorded push exactly, and twice the same', async (t) => {
-  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', pushSize: 20 }));
+  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', pushSize: 20, security: testSecurity }));
   t.teardown(() => server.close());
   const client = await connectClient(server.url, { sessionId: 'replayed' });
   t.teardown(() => client.close());
@@ -72,7 +72,7 @@ t.test('a replay with the live model reproduces every recorded push exactly, and
 
 t.test('GET /v1/admin/replay: the timeline over HTTP, what-if filters and models, clear errors', async (t) => {
   const modelDir = await demoModelDir();
-  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir, logLevel: 'silent' }));
+  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir, logLevel: 'silent', security: testSecurity }));
   t.teardown(() => server.close());
   const client = await connectClient(server.url, { sessionId: 'over-http' });
   t.teardown(() => client.close());
@@ -80,7 +80,7 @@ t.test('GET /v1/admin/replay: the timeline over HTTP, what-if filters and models
   const ack = await client.emit<{ eventId: string }>('event', { eventType: 'view', itemId: 'plants-001' });
   await client.push((p) => p.cause?.eventId === ack.eventId);
   const get = async (query: string) => {
-    const response = await fetch(`${server.url}/v1/admin/replay?${query}`);
+    const response = await fetch(`${server.url}/v1/admin/replay?${query}`, { headers: authHeaders });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
   const live = await get('sessionId=over-http');

@@ -13,6 +13,7 @@ import { demoCatalog } from '../../src/demo/catalog.js';
 import { RedisKeyspace } from '../../src/store/redis/keyspace.js';
 import { shardOf } from '../../src/store/shard.js';
 import { heldShards, parseOwnership, type OwnershipChange } from '../../scripts/bench-lib/nodes.js';
+import { TEST_KEY } from '../helpers.js';
 
 /**
  * Attune nodes as real processes, for failure tests (kill -9, SIGSTOP) that an in-process node
@@ -218,6 +219,9 @@ export async function startNode(options: NodeOptions): Promise<NodeProcess> {
     '--port', String(options.port ?? 0),
     '--log-level', 'info',
     '--model', options.modelDir,
+    // Development mode: the nodes share its fixed token secret and pseudonym key, sockets take bare sessionIds.
+    '--dev',
+    '--master-key', TEST_KEY,
     ...(options.args ?? []),
   ];
   const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -8,7 +8,7 @@ import { demoCatalog, demoInteractions } from '../../src/demo/catalog.js';
 import { writeBundle } from '../../src/model/bundle.js';
 import { trainItemItem } from '../../src/model/trainer.js';
 import { startServer } from '../../src/server.js';
-import { connectClient, demoModelDir, type TestClient } from '../helpers.js';
+import { authHeaders, connectClient, demoModelDir, testSecurity, type TestClient } from '../helpers.js';
 
 const SOCKETS = 20;
 const ITEMS = demoCatalog().map((i) => i.itemId);
@@ -17,7 +17,9 @@ t.test('a model swap under live socket traffic drops no socket and no event', as
   const dir = await mkdtemp(join(tmpdir(), 'attune-swap-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const next = await writeBundle(dir, trainItemItem(demoInteractions(), { neighbours: 8, window: 2 }));
-  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent' }));
+  // Each socket sends as fast as acks come back: no per-session rate limit applies to this test.
+  const security = { ...testSecurity, rateSessionPerS: 1_000_000, rateSessionBurst: 1_000_000 };
+  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', security }));
   t.teardown(() => server.close());
   const oldVersion = server.model.manifest.version;
   t.not(next.version, oldVersion, 'the second bundle is a different model');
@@ -46,7 +48,7 @@ t.test('a model swap under live socket traffic drops no socket and no event', as
   });
 
   await new Promise((r) => setTimeout(r, 500));
-  const res = await fetch(`${server.url}/v1/admin/model`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ dir }) });
+  const res = await fetch(`${server.url}/v1/admin/model`, { method: 'POST', headers: { ...authHeaders, 'content-type': 'application/json' }, body: JSON.stringify({ dir }) });
   swappedAt = Date.now();
   t.strictSame(await res.json(), { modelVersion: next.version, previousVersion: oldVersion });
   await Promise.all(traffic);
@@ -67,15 +69,15 @@ t.test('a model swap under live socket traffic drops no socket and no event', as
 });
 
 t.test('a bundle that does not load is refused and the current model keeps serving', async (t) => {
-  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent' }));
+  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', security: testSecurity }));
   t.teardown(() => server.close());
   const before = server.model.manifest.version;
-  const res = await fetch(`${server.url}/v1/admin/model`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ dir: '/nonexistent/bundle' }) });
+  const res = await fetch(`${server.url}/v1/admin/model`, { method: 'POST', headers: { ...authHeaders, 'content-type': 'application/json' }, body: JSON.stringify({ dir: '/nonexistent/bundle' }) });
   t.equal(res.status, 400);
   const body = (await res.json()) as { error: { code: string; message: string } };
   t.equal(body.error.code, 'ATTUNE_ERR_INVALID_MODEL');
   t.match(body.error.message, 'manifest.json');
   t.equal(server.model.manifest.version, before);
-  const recs = await fetch(`${server.url}/v1/recommendations?sessionId=still-ok`);
+  const recs = await fetch(`${server.url}/v1/recommendations?sessionId=still-ok`, { headers: authHeaders });
   t.equal(recs.status, 200);
 });

@@ -2,14 +2,14 @@ import t from 'tap';
 import { mergeConfig } from '../../src/config.js';
 import { demoCatalog } from '../../src/demo/catalog.js';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { demoModelDir } from '../helpers.js';
+import { authHeaders, demoModelDir, testSecurity } from '../helpers.js';
 
 const categoryOf = new Map(demoCatalog().map((i) => [i.itemId, i.category]));
 let server: RunningServer;
 
 t.before(async () => {
   server = await startServer(
-    mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', segments: { count: 2, refreshMs: 0 } }),
+    mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', segments: { count: 2, refreshMs: 0 }, security: testSecurity }),
   );
 });
 t.teardown(() => server.close());
@@ -17,7 +17,7 @@ t.teardown(() => server.close());
 async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(server.url + path, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: body === undefined ? authHeaders : { ...authHeaders, 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };

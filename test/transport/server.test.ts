@@ -2,7 +2,7 @@ import t from 'tap';
 import { mergeConfig } from '../../src/config.js';
 import { demoCatalog } from '../../src/demo/catalog.js';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { connectClient, demoModelDir, type TestClient } from '../helpers.js';
+import { authHeaders, connectClient, demoModelDir, testSecurity, type TestClient } from '../helpers.js';
 
 const PUSH_SIZE = 10;
 const outOfStockAtStart = new Set(demoCatalog().filter((i) => !i.inStock).map((i) => i.itemId));
@@ -12,7 +12,7 @@ let server: RunningServer;
 const clients: TestClient[] = [];
 
 t.before(async () => {
-  server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', pushSize: PUSH_SIZE }));
+  server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', pushSize: PUSH_SIZE, security: testSecurity }));
 });
 t.afterEach(() => {
   for (const c of clients.splice(0)) c.close();
@@ -28,7 +28,7 @@ async function client(auth: Record<string, unknown>): Promise<TestClient> {
 async function http(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(server.url + path, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: body === undefined ? authHeaders : { ...authHeaders, 'content-type': 'application/json' },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -127,7 +127,7 @@ t.test('identify: one user on two tabs has one actor and both tabs get its pushe
   const onA = await a.push((p) => p.cause?.eventId === fromB.eventId);
   const onB = await b.push((p) => p.cause?.eventId === fromB.eventId);
   t.strictSame(onA.items, onB.items);
-  t.ok(server.host.isLive('u:carol'));
+  t.ok(server.host.isLive(`u:${server.pseudonyms.user('carol')}`));
   t.notOk(server.host.isLive('s:dev-a'));
   t.notOk(server.host.isLive('s:dev-b'));
 

@@ -4,12 +4,12 @@ import t from 'tap';
 import { chromium } from 'playwright-core';
 import { mergeConfig } from '../../src/config.js';
 import { startServer } from '../../src/server.js';
-import { connectClient, demoModelDir } from '../helpers.js';
+import { TEST_KEY, connectClient, demoModelDir, testSecurity } from '../helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
 t.test('the replay page steps through a session: events, state, list moves, recorded pushes', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium)` }, async (t) => {
-  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent' }));
+  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', security: testSecurity }));
   t.teardown(() => server.close());
   const client = await connectClient(server.url, { sessionId: 'stepped' });
   t.teardown(() => client.close());
@@ -27,6 +27,7 @@ t.test('the replay page steps through a session: events, state, list moves, reco
   page.on('pageerror', (err) => pageErrors.push(err.message));
   await page.goto(`${server.url}/replay.html`);
   await page.fill('#who', 'stepped');
+  await page.fill('#api-key', TEST_KEY);
   await page.click('#replay-form button');
   await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('reproduced exactly') === true);
   const pushed = client.pushes.length - 1;
