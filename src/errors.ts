@@ -9,10 +9,12 @@ export const ErrorCodes = {
   UNAUTHORIZED: { code: 'ATTUNE_ERR_UNAUTHORIZED', status: 401 },
   FORBIDDEN: { code: 'ATTUNE_ERR_FORBIDDEN', status: 403 },
   NOT_FOUND: { code: 'ATTUNE_ERR_NOT_FOUND', status: 404 },
+  REQUEST_TIMEOUT: { code: 'ATTUNE_ERR_REQUEST_TIMEOUT', status: 408 },
   IDENTITY_CONFLICT: { code: 'ATTUNE_ERR_IDENTITY_CONFLICT', status: 409 },
   PAYLOAD_TOO_LARGE: { code: 'ATTUNE_ERR_PAYLOAD_TOO_LARGE', status: 413 },
   UNSUPPORTED_MEDIA_TYPE: { code: 'ATTUNE_ERR_UNSUPPORTED_MEDIA_TYPE', status: 415 },
   RATE_LIMITED: { code: 'ATTUNE_ERR_RATE_LIMITED', status: 429 },
+  HEADERS_TOO_LARGE: { code: 'ATTUNE_ERR_HEADERS_TOO_LARGE', status: 431 },
   NOT_READY: { code: 'ATTUNE_ERR_NOT_READY', status: 503 },
   INTERNAL: { code: 'ATTUNE_ERR_INTERNAL', status: 500 },
 } as const;

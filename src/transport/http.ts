@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpsServer } from 'node:https';
-import type { Server as HttpServer } from 'node:http';
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyServerFactory } from 'fastify';
+import { STATUS_CODES, type Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerFactory } from 'fastify';
 import { installAuth } from './auth.js';
 import { adminKeyRoutes } from './routes/admin-keys.js';
 import { privacyRoutes } from './routes/privacy.js';
@@ -17,7 +18,7 @@ import { eventRoutes } from './routes/events.js';
 import { operationRoutes } from './routes/operations.js';
 import { recommendationRoutes } from './routes/recommendations.js';
 import { segmentRoutes } from './routes/segments.js';
-import { bodyAjv, describeErrors, queryAjv } from './schemas.js';
+import { ID_MAX, bodyAjv, describeErrors, queryAjv } from './schemas.js';
 
 export type { HttpDeps } from './routes/deps.js';
 
@@ -39,6 +40,13 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   const httpsFactory: FastifyServerFactory | null = tls === null ? null : (handler) => createHttpsServer(tls, handler) as unknown as HttpServer;
   const app = Fastify({
     ...(httpsFactory === null ? {} : { serverFactory: httpsFactory }),
+    // A path the router cannot decode, or a parameter over its length: Attune's error shape too.
+    frameworkErrors: (error, _request, reply) => {
+      void (reply as FastifyReply).status(400).send({ error: errorBody(new AttuneError('VALIDATION', error.message)) });
+    },
+    clientErrorHandler: answerClientError,
+    // Path parameters are ids of up to ID_MAX characters: up to 4 UTF-8 bytes each, 3 characters per byte encoded.
+    routerOptions: { maxParamLength: ID_MAX * 12 },
     logger: deps.config.logLevel === 'silent' ? false : { level: deps.config.logLevel },
     bodyLimit: deps.config.http.bodyLimitBytes,
     // One line per request is noise on a hot API; debug turns it back on.
@@ -88,6 +96,21 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   privacyRoutes(app, deps);
   adminKeyRoutes(app, deps);
   return app;
+}
+
+/**
+ * What Node's HTTP parser refuses before any route runs (a malformed request line, oversized
+ * headers, a timeout) gets Attune's error shape; then the connection closes, as Node would.
+ */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const kind: ErrorKind = err.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : 'VALIDATION';
+  const refused = new AttuneError(kind, kind === 'VALIDATION' ? 'malformed HTTP request' : kind === 'HEADERS_TOO_LARGE' ? 'request headers too large' : 'request timed out');
+  const body = JSON.stringify({ error: errorBody(refused) });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${refused.statusCode} ${STATUS_CODES[refused.statusCode] ?? ''}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy();
 }
 
 /** Maps fastify's own errors onto Attune's stable codes. */

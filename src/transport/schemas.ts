@@ -12,6 +12,9 @@ export const PROPERTIES_MAX_DEPTH = 16;
 
 const id = { type: 'string', minLength: 1, maxLength: ID_MAX } as const;
 
+/** A date, or a date and time with an optional fraction and zone: what `sentAt` may be as text. */
+const ISO_8601 = '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:?\\d{2})?)?$';
+
 export const eventSchema = {
   type: 'object',
   additionalProperties: false,
@@ -21,7 +24,7 @@ export const eventSchema = {
     itemId: id,
     eventValue: { type: 'number' },
     properties: { type: 'object', maxJsonBytes: PROPERTIES_MAX_BYTES },
-    sentAt: { anyOf: [{ type: 'number', minimum: 0 }, { type: 'string', minLength: 1, maxLength: 64 }] },
+    sentAt: { anyOf: [{ type: 'number', minimum: 0 }, { type: 'string', maxLength: 40, pattern: ISO_8601 }] },
     eventId: { type: 'string', maxLength: ID_MAX },
   },
 } as const;
@@ -110,7 +113,7 @@ export function jsonBudgetProblem(value: unknown, maxBytes: number): string | nu
   while (stack.length > 0) {
     const { value: next, depth } = stack.pop() as { value: unknown; depth: number };
     if (depth > PROPERTIES_MAX_DEPTH) return `nests deeper than ${PROPERTIES_MAX_DEPTH} levels`;
-    if (typeof next === 'string') bytes += Buffer.byteLength(next, 'utf8') + 2;
+    if (typeof next === 'string') bytes += Buffer.byteLength(JSON.stringify(next), 'utf8');
     else if (typeof next === 'number' || typeof next === 'boolean' || next === null) bytes += String(next).length;
     else if (Array.isArray(next)) {
       bytes += 2 + Math.max(0, next.length - 1);
@@ -120,7 +123,7 @@ export function jsonBudgetProblem(value: unknown, maxBytes: number): string | nu
       bytes += 2 + Math.max(0, keys.length - 1);
       for (const key of keys) {
         if (FORBIDDEN_KEYS.has(key)) return `has the forbidden key "${key}"`;
-        bytes += Buffer.byteLength(key, 'utf8') + 3;
+        bytes += Buffer.byteLength(JSON.stringify(key), 'utf8') + 1;
         stack.push({ value: (next as Record<string, unknown>)[key], depth: depth + 1 });
       }
     } else return 'holds a value JSON cannot carry';

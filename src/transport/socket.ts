@@ -95,12 +95,27 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): At
   io.on('connection', (socket) => {
     deps.metrics.socketConnections.inc();
     socket.on('disconnect', () => deps.metrics.socketConnections.dec());
-    socket.on('event', (payload, ack) => void handleEvent(socket, payload, ack, deps));
-    socket.on('identify', (payload, ack) => void handleIdentify(io, socket, payload, ack, deps));
+    // Untyped at the wire: a client may send no payload, several, or no ack at all.
+    socket.on('event', (...args: unknown[]) => {
+      const { payload, ack } = splitArgs(args);
+      void handleEvent(socket, payload, ack, deps);
+    });
+    socket.on('identify', (...args: unknown[]) => {
+      const { payload, ack } = splitArgs(args);
+      void handleIdentify(io, socket, payload, ack, deps);
+    });
     void welcome(socket, deps);
   });
 
   return io;
+}
+
+/** The ack is the last argument when it is a function; a message carries exactly one payload. */
+function splitArgs(args: unknown[]): { payload: unknown; ack: unknown } {
+  const ack = typeof args.at(-1) === 'function' ? args.at(-1) : undefined;
+  const payloads = ack === undefined ? args : args.slice(0, -1);
+  // Anything but one payload fails validation below, with the same error as a bad payload.
+  return { payload: payloads.length === 1 ? payloads[0] : undefined, ack };
 }
 
 async function welcome(socket: AttuneSocket, deps: SocketDeps): Promise<void> {
