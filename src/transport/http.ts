@@ -73,6 +73,22 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
     }
   });
 
+  // JSON bodies must be valid UTF-8: a lenient decoder would turn different byte strings into the
+  // same id (U+FFFD). Prototype poisoning is refused as by fastify's own parser.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    let text: string;
+    try {
+      text = utf8.decode(body as Buffer);
+    } catch {
+      done(new AttuneError('VALIDATION', 'the body is not valid UTF-8'), undefined);
+      return;
+    }
+    parseJson(request, text, done);
+  });
+
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : queryAjv).compile(schema));
   app.setSchemaErrorFormatter((errors, dataVar) => new AttuneError('VALIDATION', describeErrors(errors, dataVar)));
   app.setErrorHandler((error: FastifyError | AttuneError, request, reply) => {

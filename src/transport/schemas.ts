@@ -118,6 +118,9 @@ export function jsonBudgetProblem(value: unknown, maxBytes: number): string | nu
     else if (Array.isArray(next)) {
       bytes += 2 + Math.max(0, next.length - 1);
       for (const item of next) stack.push({ value: item, depth: depth + 1 });
+    } else if (ArrayBuffer.isView(next) || next instanceof ArrayBuffer) {
+      // socket.io hands binary attachments over as Buffers: not JSON, not kept.
+      return 'holds binary data';
     } else if (typeof next === 'object') {
       const keys = Object.keys(next);
       bytes += 2 + Math.max(0, keys.length - 1);
@@ -148,8 +151,11 @@ export const queryAjv = new Ajv({ allErrors: false, coerceTypes: 'array', useDef
 
 /** `eventList/0/itemId must NOT have more than 256 characters`: the message a client sees. */
 export function describeErrors(errors: readonly ErrorObject[] | null | undefined, root: string): string {
-  const first = errors?.[0];
+  // A value that fits none of several forms: the forms, not the first branch's complaint.
+  const alternatives = errors?.find((e) => e.keyword === 'anyOf');
+  const first = alternatives ?? errors?.[0];
   if (!first) return `${root} is invalid`;
+  if (first.keyword === 'anyOf' && first.instancePath.endsWith('/sentAt')) return `${root}${first.instancePath.replaceAll('/', '.')} must be epoch milliseconds or an ISO-8601 date (time optional)`;
   const where = first.instancePath === '' ? root : `${root}${first.instancePath.replaceAll('/', '.')}`;
   if (first.keyword === 'additionalProperties') return `${where} has an unknown property "${String(first.params.additionalProperty)}"`;
   return `${where} ${first.message ?? 'is invalid'}`;

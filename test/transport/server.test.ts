@@ -178,7 +178,7 @@ t.test('HTTP schema violations return 400 with a stable code', async (t) => {
   });
   t.strictSame(await http('GET', '/v1/nothing'), { status: 404, body: { error: { code: 'ATTUNE_ERR_NOT_FOUND', message: 'no route GET /v1/nothing' } } });
   const bad = await http('POST', '/v1/events', { sessionId: 's', eventList: [{ eventType: 'view', itemId: 'a', sentAt: 'never' }] });
-  t.strictSame(bad, { status: 400, body: { error: { code: 'ATTUNE_ERR_VALIDATION', message: 'eventList[0].sentAt is not a valid time' } } });
+  t.strictSame(bad, { status: 400, body: { error: { code: 'ATTUNE_ERR_VALIDATION', message: 'body.eventList.0.sentAt must be epoch milliseconds or an ISO-8601 date (time optional)' } } });
 });
 
 t.test('GET recommendations: numResults, cold start and metrics', async (t) => {

@@ -30,7 +30,7 @@ t.test('over HTTP and sockets: malformed input gets Attune errors, odd but valid
     return { status: res.status, body: (await res.json()) as { error?: { code: string; message: string }; eventIds?: string[] } };
   };
   const event = (fields: Record<string, unknown>) => ({ sessionId: 'v-1', eventList: [{ eventType: 'view', itemId: 'books-001', ...fields }] });
-  t.strictSame((await post(event({ sentAt: 'x 1' }))).body.error?.code, 'ATTUNE_ERR_VALIDATION', 'a sentAt that is not ISO-8601 is refused');
+  t.strictSame((await post(event({ sentAt: 'x 1' }))).body.error, { code: 'ATTUNE_ERR_VALIDATION', message: 'body.eventList.0.sentAt must be epoch milliseconds or an ISO-8601 date (time optional)' }, 'a sentAt that is not ISO-8601 is refused');
   t.equal((await post(event({ sentAt: '2026-11-26T03:00:00.123Z' }))).status, 200);
   t.equal((await post(event({ sentAt: '2026-11-26' }))).status, 200);
   t.strictSame((await post(event({ sentAt: '2026-13-45' }))).body.error, { code: 'ATTUNE_ERR_VALIDATION', message: 'eventList[0].sentAt is not a valid time' });
@@ -38,6 +38,13 @@ t.test('over HTTP and sockets: malformed input gets Attune errors, odd but valid
   t.strictSame((await post(event({ properties: { a: { constructor: 1 } } }))).body.error, { code: 'ATTUNE_ERR_VALIDATION', message: 'body.eventList.0.properties has the forbidden key "constructor"' });
   t.strictSame((await post({ sessionId: 'v-1', eventList: Array.from({ length: 11 }, () => ({ eventType: 'view', itemId: 'a' })) })).body.error?.message, 'body.eventList must NOT have more than 10 items');
   t.strictSame((await post({ sessionId: 'v'.repeat(257), eventList: [{ eventType: 'view', itemId: 'a' }] })).body.error?.message, 'body.sessionId must NOT have more than 256 characters');
+
+  const invalidUtf8 = Buffer.concat([Buffer.from('{"sessionId":"v-1","eventList":[{"eventType":"view","itemId":"a'), Buffer.from([0xff, 0xfe]), Buffer.from('"}]}')]);
+  const refusedBytes = await fetch(`${server.url}/v1/events`, { method: 'POST', headers: { ...authHeaders, 'content-type': 'application/json' }, body: invalidUtf8 });
+  t.strictSame({ status: refusedBytes.status, body: await refusedBytes.json() }, { status: 400, body: { error: { code: 'ATTUNE_ERR_VALIDATION', message: 'the body is not valid UTF-8' } } });
+  const poisoned = await fetch(`${server.url}/v1/events`, { method: 'POST', headers: { ...authHeaders, 'content-type': 'application/json' }, body: '{"sessionId":"v-1","__proto__":{"x":1},"eventList":[]}' });
+  t.equal(poisoned.status, 400, 'a __proto__ key anywhere in a body is refused by the parser');
+  t.equal(({} as Record<string, unknown>).x, undefined, 'and pollutes nothing');
 
   const longId = 'é'.repeat(256);
   const related = await fetch(`${server.url}/v1/items/${encodeURIComponent(longId)}/related`, { headers: authHeaders });
@@ -67,6 +74,8 @@ t.test('over HTTP and sockets: malformed input gets Attune errors, odd but valid
   t.strictSame(noPayload, { ok: false, error: { code: 'ATTUNE_ERR_VALIDATION', message: 'event must be object' } }, 'no payload: an error ack, not silence');
   const twoPayloads = (await socket.socket.timeout(2000).emitWithAck('event', { eventType: 'view', itemId: 'a' }, { extra: true })) as Ack;
   t.equal(twoPayloads.error?.code, 'ATTUNE_ERR_VALIDATION', 'two payloads: refused');
+  const binary = (await socket.socket.timeout(2000).emitWithAck('event', { eventType: 'view', itemId: 'books-001', properties: { blob: Buffer.from([1, 2, 3]) } })) as Ack;
+  t.strictSame(binary.error, { code: 'ATTUNE_ERR_VALIDATION', message: 'event.properties holds binary data' }, 'binary attachments are not stored');
   const good = (await socket.socket.timeout(2000).emitWithAck('event', { eventType: 'view', itemId: 'books-002', sentAt: '2026-11-26T03:00:00Z' })) as Ack;
   t.equal(good.ok, true);
 });
