@@ -1,3 +1,5 @@
+import { mergeConfig, type ConfigOverrides } from '../src/config.js';
+import { startServer, type RunningServer } from '../src/server.js';
 import type { InteractionEntry, MergeEntry } from '../src/actors/events.js';
 import type { SessionState } from '../src/actors/state.js';
 
@@ -112,3 +114,8 @@ export async function capture(run: () => Promise<number>): Promise<{ code: numbe
   }
 }
 
+
+/** A server on a free loopback port with the demo model, silent: what most tests start. */
+export async function startLocalServer(overrides: ConfigOverrides = {}): Promise<RunningServer> {
+  return startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', ...overrides }));
+}

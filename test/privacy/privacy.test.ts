@@ -1,9 +1,9 @@
 import t, { type Test } from 'tap';
 import { Redis } from 'ioredis';
 import { sessionKey, userKey } from '../../src/actors/events.js';
-import { mergeConfig, type ConfigOverrides } from '../../src/config.js';
-import { startServer, type RunningServer } from '../../src/server.js';
-import { connectClient, demoModelDir, waitFor } from '../helpers.js';
+import type { ConfigOverrides } from '../../src/config.js';
+import type { RunningServer } from '../../src/server.js';
+import { connectClient, startLocalServer, waitFor } from '../helpers.js';
 import { startRedis } from '../support/redis-server.js';
 
 const MASTER = 'privacy-test-master-key-0123456789abcdef';
@@ -11,17 +11,7 @@ const SECRETS = { masterKey: MASTER, tokenSecret: 'privacy-test-token-secret-012
 const SHARDS = 8;
 
 async function serve(t: Test, overrides: ConfigOverrides = {}): Promise<RunningServer> {
-  const server = await startServer(
-    mergeConfig({
-      host: '127.0.0.1',
-      port: 0,
-      modelDir: await demoModelDir(),
-      logLevel: 'silent',
-      ...overrides,
-      actors: { snapshotEvery: 2 },
-      security: { ...SECRETS, deletionGraceMs: 100, ...overrides.security },
-    }),
-  );
+  const server = await startLocalServer({ ...overrides, actors: { snapshotEvery: 2 }, security: { ...SECRETS, deletionGraceMs: 100, ...overrides.security } });
   t.teardown(() => server.close());
   if (server.ownership !== null) await waitFor('every shard owned', () => server.ownership?.ownedShards().length === SHARDS, 10_000);
   return server;
@@ -142,9 +132,9 @@ t.test('on Redis, two nodes: after a deletion no key or value mentions the user 
   const redis = await startRedis();
   t.teardown(() => redis.stop());
   const onRedis = (nodeId: string): ConfigOverrides => ({ redis: { url: redis.url }, cluster: { nodeId, shardCount: SHARDS, leaseTtlMs: 500 }, actors: { snapshotEvery: 2 } });
-  const other = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', ...onRedis('privacy-b'), security: { ...SECRETS, deletionGraceMs: 100 } }));
+  const other = await startLocalServer({ ...onRedis('privacy-b'), security: { ...SECRETS, deletionGraceMs: 100 } });
   t.teardown(() => other.close());
-  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', ...onRedis('privacy-a'), security: { ...SECRETS, deletionGraceMs: 100 } }));
+  const server = await startLocalServer({ ...onRedis('privacy-a'), security: { ...SECRETS, deletionGraceMs: 100 } });
   t.teardown(() => server.close());
   const owned = (node: RunningServer) => node.ownership?.ownedShards().length ?? 0;
   await waitFor('the shards to split between two nodes', () => owned(server) > 0 && owned(other) > 0 && owned(server) + owned(other) === SHARDS, 15_000);

@@ -14,10 +14,9 @@ import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { io as connectSocket, type Socket } from 'socket.io-client';
 import type { LogEntry } from '../../src/actors/events.js';
-import { mergeConfig } from '../../src/config.js';
 import { signSocketToken } from '../../src/security/socket-tokens.js';
-import { startServer, type RunningServer } from '../../src/server.js';
-import { connectClient, demoModelDir } from '../helpers.js';
+import type { RunningServer } from '../../src/server.js';
+import { connectClient, startLocalServer } from '../helpers.js';
 import {
   DEMO_ITEMS,
   Rng,
@@ -87,15 +86,7 @@ function captureServerErrors(server: RunningServer): void {
 
 async function startFuzzServer(limits: 'raised' | 'default'): Promise<RunningServer> {
   const raised = { rateKeyPerS: 10_000_000, rateKeyBurst: 10_000_000, rateSessionPerS: 1_000_000, rateSessionBurst: 1_000_000 };
-  const server = await startServer(
-    mergeConfig({
-      host: '127.0.0.1',
-      port: 0,
-      modelDir: await demoModelDir(),
-      logLevel: 'silent',
-      security: { dev: true, masterKey: MASTER_KEY, ...(limits === 'raised' ? raised : {}) },
-    }),
-  );
+  const server = await startLocalServer({ security: { dev: true, masterKey: MASTER_KEY, ...(limits === 'raised' ? raised : {}) } });
   captureServerErrors(server);
   return server;
 }

@@ -1,31 +1,22 @@
 import t, { type Test } from 'tap';
 import Fastify from 'fastify';
 import { userKey, sessionKey } from '../../src/actors/events.js';
-import { mergeConfig, type ConfigOverrides } from '../../src/config.js';
+import type { ConfigOverrides } from '../../src/config.js';
 import { signSocketToken } from '../../src/security/socket-tokens.js';
-import { startServer, type RunningServer } from '../../src/server.js';
+import type { RunningServer } from '../../src/server.js';
 import { installAuth } from '../../src/transport/auth.js';
 import { ApiKeyAuthenticator } from '../../src/security/api-keys.js';
 import { RateLimiter } from '../../src/security/token-bucket.js';
 import { createMemoryStores } from '../../src/store/memory.js';
 import type { RecommendationsPush } from '../../src/actors/actor-host.js';
 import { runKeys } from '../../src/security/keys-command.js';
-import { capture, connectClient, demoModelDir, waitFor, type TestClient } from '../helpers.js';
+import { capture, connectClient, startLocalServer, waitFor, type TestClient } from '../helpers.js';
 
 const MASTER = 'security-test-master-key-0123456789abcdef';
 const TOKEN_SECRET = 'security-test-token-secret-0123456789abcdef';
 
 async function serve(t: Test, overrides: ConfigOverrides = {}): Promise<RunningServer> {
-  const server = await startServer(
-    mergeConfig({
-      host: '127.0.0.1',
-      port: 0,
-      modelDir: await demoModelDir(),
-      logLevel: 'silent',
-      ...overrides,
-      security: { masterKey: MASTER, tokenSecret: TOKEN_SECRET, ...overrides.security },
-    }),
-  );
+  const server = await startLocalServer({ ...overrides, security: { masterKey: MASTER, tokenSecret: TOKEN_SECRET, ...overrides.security } });
   t.teardown(() => server.close());
   return server;
 }

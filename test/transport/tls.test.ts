@@ -10,9 +10,7 @@ import { Redis } from 'ioredis';
 import { io } from 'socket.io-client';
 import type { RecommendationsPush } from '../../src/actors/actor-host.js';
 import { sessionKey } from '../../src/actors/events.js';
-import { mergeConfig } from '../../src/config.js';
-import { startServer } from '../../src/server.js';
-import { demoModelDir, waitFor } from '../helpers.js';
+import { startLocalServer, waitFor } from '../helpers.js';
 import { startRedis } from '../support/redis-server.js';
 
 const MASTER = 'tls-test-master-key-0123456789abcdef0123';
@@ -41,12 +39,7 @@ t.test('HTTPS and WSS for clients, TLS with a password to Redis, payloads encryp
   writeFileSync(join(dir, 'redis-ca.pem'), redis.tlsCa ?? '');
   const encryptionKey = `k1:${randomBytes(32).toString('base64')}`;
 
-  const server = await startServer(
-    mergeConfig({
-      host: '127.0.0.1',
-      port: 0,
-      modelDir: await demoModelDir(),
-      logLevel: 'silent',
+  const server = await startLocalServer({
       redis: { url: redis.url, tlsCa: join(dir, 'redis-ca.pem') },
       cluster: { nodeId: 'tls', shardCount: SHARDS, leaseTtlMs: 500 },
       security: {
@@ -57,8 +50,7 @@ t.test('HTTPS and WSS for clients, TLS with a password to Redis, payloads encryp
         tlsKey: join(dir, 'server.key'),
         encryptionKeys: [encryptionKey],
       },
-    }),
-  );
+  });
   t.teardown(() => server.close());
   t.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/);
   await waitFor('every shard owned', () => server.ownership?.ownedShards().length === SHARDS, 10_000);
