@@ -90,6 +90,8 @@ export interface AttuneConfig {
     pseudonymKey: string | null;
     /** `id:base64-of-32-bytes` keys encrypting event payloads and snapshots at rest; the first one writes. */
     encryptionKeys: readonly string[];
+    /** Refuse to read unencrypted payloads (once everything written before encryption is gone). */
+    encryptionRequired: boolean;
     /** How long a node trusts a key it looked up (revocations through other processes take this long). */
     keyCacheMs: number;
     /** Token buckets: requests per second (and burst) per API key, events per second (and burst) per session. */
@@ -130,6 +132,7 @@ export const defaultConfig: AttuneConfig = {
     tokenMaxTtlS: 3600,
     pseudonymKey: null,
     encryptionKeys: [],
+    encryptionRequired: false,
     keyCacheMs: 5000,
     rateKeyPerS: 2000,
     rateKeyBurst: 4000,
@@ -275,11 +278,12 @@ export const OPTIONS: readonly OptionSpec[] = [
   option<number>('token-max-ttl-s', ['ATTUNE_TOKEN_MAX_TTL_S'], 'longest (and default) socket token lifetime in seconds', int(10, 7 * 86_400), (o, v) => (o.security = { ...o.security, tokenMaxTtlS: v })),
   option<string>('pseudonym-key', ['ATTUNE_PSEUDONYM_KEY'], 'keys the HMAC of user ids at rest, the same on every node, never changed (at least 32 characters)', secret(32), (o, v) => (o.security = { ...o.security, pseudonymKey: v })),
   option<string[]>('encryption-keys', ['ATTUNE_ENCRYPTION_KEYS'], 'comma-separated id:base64 AES-256 keys for payloads and snapshots at rest; the first writes', encryptionKeys, (o, v) => (o.security = { ...o.security, encryptionKeys: v })),
+  option<boolean>('encryption-required', ['ATTUNE_ENCRYPTION_REQUIRED'], 'refuse to read unencrypted payloads and snapshots (with --encryption-keys)', bool, (o, v) => (o.security = { ...o.security, encryptionRequired: v })),
   option<number>('key-cache-ms', ['ATTUNE_KEY_CACHE_MS'], 'ms a node trusts an API key it looked up', int(0, 600_000), (o, v) => (o.security = { ...o.security, keyCacheMs: v })),
   option<number>('rate-key-per-s', ['ATTUNE_RATE_KEY_PER_S'], 'HTTP requests per second per API key (token bucket, per node)', int(1, 10_000_000), (o, v) => (o.security = { ...o.security, rateKeyPerS: v })),
   option<number>('rate-key-burst', ['ATTUNE_RATE_KEY_BURST'], 'burst of HTTP requests per API key', int(1, 10_000_000), (o, v) => (o.security = { ...o.security, rateKeyBurst: v })),
   option<number>('rate-session-per-s', ['ATTUNE_RATE_SESSION_PER_S'], 'events per second per session (token bucket, per node)', int(1, 1_000_000), (o, v) => (o.security = { ...o.security, rateSessionPerS: v })),
-  option<number>('rate-session-burst', ['ATTUNE_RATE_SESSION_BURST'], 'burst of events per session', int(1, 1_000_000), (o, v) => (o.security = { ...o.security, rateSessionBurst: v })),
+  option<number>('rate-session-burst', ['ATTUNE_RATE_SESSION_BURST'], 'burst of events per session (at least 10: one full put)', int(10, 1_000_000), (o, v) => (o.security = { ...o.security, rateSessionBurst: v })),
   option<string>('tls-cert', ['ATTUNE_TLS_CERT'], 'PEM certificate (chain) file: serve HTTPS and WSS (with --tls-key)', text, (o, v) => (o.security = { ...o.security, tlsCert: v })),
   option<string>('tls-key', ['ATTUNE_TLS_KEY'], 'PEM private key file for --tls-cert', text, (o, v) => (o.security = { ...o.security, tlsKey: v })),
   option<number>('deletion-grace-ms', ['ATTUNE_DELETION_GRACE_MS'], 'ms a deletion waits for writes in flight before erasing again', int(0, 60_000), (o, v) => (o.security = { ...o.security, deletionGraceMs: v })),

@@ -24,6 +24,7 @@ export function redisStoresOptions(flags: ParsedFlags, otherwise: string, env: E
   const password = flags.values.get('redis-password') ?? env.ATTUNE_REDIS_PASSWORD;
   const tlsCa = flags.values.get('redis-tls-ca') ?? env.ATTUNE_REDIS_TLS_CA;
   const encryptionKeys = flags.values.get('encryption-keys') ?? env.ATTUNE_ENCRYPTION_KEYS;
+  if (tlsCa !== undefined && url?.startsWith('redis://') === true) throw new UsageError('--redis-tls-ca needs a rediss:// URL (TLS); the URL given is redis://');
   const cipher = encryptionKeys === undefined ? null : createPayloadCipher(loadConfig(['--encryption-keys', encryptionKeys], {}).security.encryptionKeys);
   return {
     ...(cluster !== undefined ? { cluster: cluster.split(',').map((seed) => seed.trim()) } : { url }),

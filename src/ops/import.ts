@@ -64,7 +64,7 @@ export interface ImportProgress {
 export interface KindReport {
   read: number;
   imported: number;
-  /** Interactions of opted-out users, left out (present only when there were some). */
+  /** Rows of opted-out users, left out (present only when there were some). */
   optedOut?: number;
   rejected: number;
 }
@@ -126,7 +126,7 @@ export interface ImportOptions {
   now?: () => number;
   /** What a USER_ID is stored as (the server's pseudonym); the id as given by default. */
   userIdAtRest?: (userId: string) => string;
-  /** Users whose interactions are skipped (opted out of personalization); given the id at rest. */
+  /** Users whose rows (interactions, profiles) are skipped: opted out of personalization; given the id at rest. */
   optedOut?: (userId: string) => Promise<boolean>;
   /** Aborting fails the job with "import aborted" at the next row. */
   signal?: AbortSignal;
@@ -369,10 +369,15 @@ class FileSink {
 
   private async flushUsers(): Promise<void> {
     if (this.users.length === 0) return;
-    const users = this.users;
+    const chunk = this.users;
     this.users = [];
+    const optedOut = this.options.optedOut;
+    const users = optedOut === undefined ? chunk : (await Promise.all(chunk.map(async (user) => ((await optedOut(user.userId)) ? null : user)))).filter((user) => user !== null);
     await this.options.stores.users.put(users);
-    if (this.report.users !== null) this.report.users.imported += users.length;
+    if (this.report.users !== null) {
+      this.report.users.imported += users.length;
+      if (users.length < chunk.length) this.report.users.optedOut = (this.report.users.optedOut ?? 0) + chunk.length - users.length;
+    }
     this.syncCounters();
   }
 

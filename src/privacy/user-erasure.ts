@@ -13,27 +13,41 @@ export interface UserErasureDeps {
   onError: (err: unknown, context: string) => void;
 }
 
+interface Queued {
+  job: DeletionJob;
+  userId: string;
+  keepConsent: boolean;
+}
+
 /**
  * Erases a user: the log, snapshots, pushes and cached lists of the user's key and of every
  * session ever linked to it, the profile, the links, and (unless the erasure follows an
- * opt-out, whose record must survive it) the consent record. Every node first drops the keys'
- * live actors and cached lists (a `forget` on the node bus). Runs as a job; its status, which
- * names no user, is readable from any node.
+ * opt-out, whose record must survive it) the consent record. Every node drops the keys' live
+ * actors (a `forget` on the node bus) before and after the stores are erased, so an actor that
+ * held the old state cannot write it back. Jobs run one at a time per node (each scans the
+ * shared cache layer), a user already queued here is not queued twice, and a job's status,
+ * which names no user, is readable from any node.
  */
 export class UserErasure {
-  private readonly running = new Set<Promise<void>>();
+  private readonly queue: Queued[] = [];
+  private readonly queuedUsers = new Map<string, DeletionJob>();
+  private running: Promise<void> | null = null;
   private readonly now: () => number;
 
   constructor(private readonly deps: UserErasureDeps) {
     this.now = deps.now ?? Date.now;
   }
 
-  /** Starts erasing the (pseudonymized) user and returns the job, still running. */
+  /** Queues the erasure of the (pseudonymized) user and returns its job; the same job while one for the user is queued or running. */
   async start(userId: string, options: { keepConsent: boolean }): Promise<DeletionJob> {
+    const pending = this.queuedUsers.get(userId);
+    // A full erasure after a queued opt-out erasure still has the consent record to remove.
+    if (pending !== undefined && (options.keepConsent || !this.queue.some((q) => q.job === pending && q.keepConsent))) return pending;
     const job: DeletionJob = { id: randomUUID(), state: 'running', requestedAt: this.now(), finishedAt: null, keysErased: 0 };
     await this.deps.stores.deletionJobs.put(job);
-    const run = this.run(job, userId, options.keepConsent).finally(() => this.running.delete(run));
-    this.running.add(run);
+    this.queue.push({ job, userId, keepConsent: options.keepConsent });
+    this.queuedUsers.set(userId, job);
+    this.running ??= this.drain();
     return job;
   }
 
@@ -41,21 +55,30 @@ export class UserErasure {
     return this.deps.stores.deletionJobs.get(jobId);
   }
 
-  /** Waits for the jobs this node runs (shutdown, tests). */
+  /** Waits for the jobs queued on this node (shutdown, tests). */
   async settle(): Promise<void> {
-    await Promise.all([...this.running]);
+    await this.running;
   }
 
-  private async run(job: DeletionJob, userId: string, keepConsent: boolean): Promise<void> {
+  private async drain(): Promise<void> {
+    for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
+      await this.run(next);
+      if (this.queuedUsers.get(next.userId) === next.job) this.queuedUsers.delete(next.userId);
+    }
+    this.running = null;
+  }
+
+  private async run({ job, userId, keepConsent }: Queued): Promise<void> {
     const { stores } = this.deps;
     try {
-      // The sessions are read once: a link written after this is a new login, not erased data.
-      const sessions = await stores.identities.sessionsOf(userId);
-      const keys = [userKey(userId), ...sessions.map(sessionKey)];
-      await this.erase(keys, userId, keepConsent);
-      if (this.deps.graceMs > 0) await new Promise((resolve) => setTimeout(resolve, this.deps.graceMs));
-      await this.erase(keys, userId, keepConsent);
-      await stores.deletionJobs.put({ ...job, state: 'done', finishedAt: this.now(), keysErased: keys.length });
+      const keys = new Set([userKey(userId)]);
+      // Each pass reads the sessions linked so far: a login racing the first pass is caught by the second.
+      for (const pass of [1, 2]) {
+        for (const sessionId of await stores.identities.sessionsOf(userId)) keys.add(sessionKey(sessionId));
+        for (const key of await this.erase([...keys], userId, keepConsent)) keys.add(key);
+        if (pass === 1 && this.deps.graceMs > 0) await new Promise((resolve) => setTimeout(resolve, this.deps.graceMs));
+      }
+      await stores.deletionJobs.put({ ...job, state: 'done', finishedAt: this.now(), keysErased: keys.size });
     } catch (err) {
       this.deps.onError(err, `deletion job ${job.id}`);
       const failed: DeletionJob = { ...job, state: 'failed', finishedAt: this.now(), error: err instanceof Error ? err.message : String(err) };
@@ -63,13 +86,18 @@ export class UserErasure {
     }
   }
 
-  private async erase(keys: readonly string[], userId: string, keepConsent: boolean): Promise<void> {
+  /** One pass; returns the keys it erased (those given and any session unlinked meanwhile). */
+  private async erase(given: readonly string[], userId: string, keepConsent: boolean): Promise<string[]> {
     const { stores } = this.deps;
-    await stores.bus.publish({ type: 'forget', keys: [...keys] });
-    await this.deps.forgetCached(keys);
+    await stores.bus.publish({ type: 'forget', keys: [...given] });
+    const keys = [...new Set([...given, ...(await stores.identities.unlinkUser(userId)).map(sessionKey)])];
     for (const key of keys) {
       await Promise.all([stores.log.delete(key), stores.pushes.delete(key), stores.snapshots.delete(key), stores.mailbox.discard(shardOf(key, stores.shardCount), key)]);
     }
-    await Promise.all([stores.users.delete(userId), stores.identities.unlinkUser(userId), keepConsent ? Promise.resolve() : stores.consent.delete(userId)]);
+    await Promise.all([stores.users.delete(userId), keepConsent ? Promise.resolve() : stores.consent.delete(userId)]);
+    await this.deps.forgetCached(keys);
+    // An actor activated while the stores were being erased held the old state: it goes too.
+    await stores.bus.publish({ type: 'forget', keys });
+    return keys;
   }
 }

@@ -5,6 +5,8 @@ import { Ajv, type ErrorObject } from 'ajv';
  * definition decides what is valid everywhere.
  */
 export const ID_MAX = 256;
+/** Events in one put. */
+export const EVENTS_PER_PUT_MAX = 10;
 /** An event's free-form properties, serialized as JSON. */
 export const PROPERTIES_MAX_BYTES = 1024;
 /** Nesting a properties object may have. */
@@ -37,7 +39,7 @@ export const putEventsSchema = {
     trackingId: { type: 'string', maxLength: ID_MAX },
     sessionId: id,
     userId: id,
-    eventList: { type: 'array', minItems: 1, maxItems: 10, items: eventSchema },
+    eventList: { type: 'array', minItems: 1, maxItems: EVENTS_PER_PUT_MAX, items: eventSchema },
   },
 } as const;
 

@@ -70,6 +70,28 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): At
   });
 
   const refuse = (next: (err?: Error) => void, err: AttuneError): void => next(Object.assign(new Error(err.message), { data: { code: err.code, message: err.message } }));
+  const admit = async (socket: AttuneSocket, next: (err?: Error) => void, data: SocketData): Promise<void> => {
+    // A connection costs what an event does (a list, maybe a model run): it draws on the session's bucket.
+    if (!deps.sessionLimiter.take(data.sessionId).allowed) {
+      deps.metrics.refusals.inc({ transport: 'socket', reason: 'session_rate_limited' });
+      return refuse(next, new AttuneError('RATE_LIMITED', 'too many connections and events for this session: retry later'));
+    }
+    if (data.mayIdentifyAs === null) {
+      // A token naming no user must not reach the user a session was identified as (a shared computer after a logout).
+      let key: string;
+      try {
+        key = await deps.host.resolveKey({ sessionId: data.sessionId });
+      } catch (err) {
+        return refuse(next, ackErrorOf(err, deps));
+      }
+      if (key !== sessionKey(data.sessionId)) {
+        deps.metrics.refusals.inc({ transport: 'socket', reason: 'forbidden' });
+        return refuse(next, new AttuneError('FORBIDDEN', 'this session is identified as a user: its token must name that user'));
+      }
+    }
+    socket.data = data;
+    next();
+  };
   io.use((socket, next) => {
     const auth: unknown = socket.handshake.auth;
     if (validateTokenAuth(auth)) {
@@ -79,8 +101,7 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): At
         return refuse(next, new AttuneError('UNAUTHORIZED', `socket token refused: ${verified.reason}`));
       }
       const { sessionId, userId } = verified.claims;
-      socket.data = { sessionId, userId: userId ?? null, mayIdentifyAs: userId ?? null, optedOut: false };
-      return next();
+      return void admit(socket, next, { sessionId, userId: userId ?? null, mayIdentifyAs: userId ?? null, optedOut: false });
     }
     if (!deps.acceptBareSessions) {
       deps.metrics.refusals.inc({ transport: 'socket', reason: 'unauthorized' });
@@ -88,23 +109,23 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): At
     }
     if (!validateAuth(auth)) return refuse(next, new AttuneError('VALIDATION', describeErrors(validateAuth.errors, 'auth')));
     const userId = auth.userId === undefined ? null : deps.pseudonyms.user(auth.userId);
-    socket.data = { sessionId: auth.sessionId, userId, mayIdentifyAs: 'anyone', optedOut: false };
-    next();
+    void admit(socket, next, { sessionId: auth.sessionId, userId, mayIdentifyAs: 'anyone', optedOut: false });
   });
 
   io.on('connection', (socket) => {
     deps.metrics.socketConnections.inc();
     socket.on('disconnect', () => deps.metrics.socketConnections.dec());
+    // Messages wait for the welcome: until it has checked consent and linked the session, the socket's key is not settled.
+    const welcomed = welcome(socket, deps);
     // Untyped at the wire: a client may send no payload, several, or no ack at all.
     socket.on('event', (...args: unknown[]) => {
       const { payload, ack } = splitArgs(args);
-      void handleEvent(socket, payload, ack, deps);
+      void welcomed.then(() => handleEvent(socket, payload, ack, deps));
     });
     socket.on('identify', (...args: unknown[]) => {
       const { payload, ack } = splitArgs(args);
-      void handleIdentify(io, socket, payload, ack, deps);
+      void welcomed.then(() => handleIdentify(io, socket, payload, ack, deps));
     });
-    void welcome(socket, deps);
   });
 
   return io;
@@ -156,7 +177,9 @@ async function handleEvent(socket: AttuneSocket, payload: unknown, ack: unknown,
     deps.metrics.refusals.inc({ transport: 'socket', reason: 'session_rate_limited' });
     return reply({ ok: false, error: errorBody(new AttuneError('RATE_LIMITED', `too many events for this session: retry in ${retryAfterMs} ms`)) });
   }
-  if (socket.data.optedOut) {
+  // Asked per event (a cached answer): a user may opt out while connected.
+  if (socket.data.optedOut || (socket.data.userId !== null && (await deps.consent.optedOut(socket.data.userId)))) {
+    socket.data.optedOut = true;
     deps.metrics.putEventsRequests.inc({ transport: 'socket', outcome: 'opted-out' });
     return reply({ ok: true, optedOut: true });
   }
@@ -174,6 +197,10 @@ async function handleIdentify(io: AttuneSocketServer, socket: AttuneSocket, payl
   const reply = typeof ack === 'function' ? (ack as Ack) : () => {};
   if (!validateIdentify(payload)) {
     return reply({ ok: false, error: { code: 'ATTUNE_ERR_VALIDATION', message: describeErrors(validateIdentify.errors, 'identify') } });
+  }
+  if (!deps.sessionLimiter.take(socket.data.sessionId).allowed) {
+    deps.metrics.refusals.inc({ transport: 'socket', reason: 'session_rate_limited' });
+    return reply({ ok: false, error: errorBody(new AttuneError('RATE_LIMITED', 'too many messages for this session: retry later')) });
   }
   const userId = deps.pseudonyms.user(payload.userId);
   const { mayIdentifyAs } = socket.data;
@@ -201,9 +228,13 @@ async function handleIdentify(io: AttuneSocketServer, socket: AttuneSocket, payl
 }
 
 function ackError(err: unknown, deps: SocketDeps): ErrorBody {
-  if (err instanceof AttuneError) return errorBody(err);
+  return errorBody(ackErrorOf(err, deps));
+}
+
+function ackErrorOf(err: unknown, deps: SocketDeps): AttuneError {
+  if (err instanceof AttuneError) return err;
   const unavailable = fromStoreFailure(err);
-  if (unavailable !== null) return errorBody(unavailable);
+  if (unavailable !== null) return unavailable;
   deps.onError(err, 'socket message');
-  return { code: 'ATTUNE_ERR_INTERNAL', message: 'internal error' };
+  return new AttuneError('INTERNAL', 'internal error');
 }

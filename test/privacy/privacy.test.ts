@@ -1,4 +1,7 @@
 import t, { type Test } from 'tap';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { sessionKey, userKey } from '../../src/actors/events.js';
 import type { ConfigOverrides } from '../../src/config.js';
@@ -123,9 +126,44 @@ t.test('opt-out: nothing stored, nothing used, what was stored is erased; opting
   const list = await call('GET', '/v1/recommendations?userId=gail&numResults=5');
   t.equal(list.body.source, 'popular');
 
+  // The first event of an opted-out user's socket, sent before the welcome finished, is dropped too.
+  const eager = await connectClient(server.url, { token: String((await call('POST', '/v1/tokens', { sessionId: 'gail-5', userId: 'gail' })).body.token) });
+  t.teardown(() => eager.close());
+  t.strictSame(await eager.emit('event', { eventType: 'view', itemId: 'coffee-006' }), { ok: true, optedOut: true });
+  t.strictSame(await server.stores.log.read(sessionKey('gail-5'), null), []);
+
   t.strictSame((await call('PUT', '/v1/users/gail/consent', { personalization: true })).body, { personalization: true });
   const stored = await call('POST', '/v1/events', { sessionId: 'gail-4', userId: 'gail', eventList: views('coffee-005') });
   t.equal((stored.body.eventIds as string[]).length, 1, 'events are stored again after opting in');
+});
+
+t.test('a socket connected when its user opts out stops storing at once; imports skip opted-out users', async (t) => {
+  const server = await serve(t);
+  const call = api(server);
+  const token = String((await call('POST', '/v1/tokens', { sessionId: 'hal-1', userId: 'hal' })).body.token);
+  const socket = await connectClient(server.url, { token });
+  t.teardown(() => socket.close());
+  await socket.push();
+  t.equal((await socket.emit<{ ok: boolean; eventId?: string }>('event', { eventType: 'view', itemId: 'books-001' })).ok, true);
+  const out = await call('PUT', '/v1/users/hal/consent', { personalization: false });
+  await waitFor('the erasure', async () => (await call('GET', `/v1/deletion-jobs/${String(out.body.deletionJobId)}`)).body.state === 'done');
+  t.strictSame(await socket.emit('event', { eventType: 'view', itemId: 'books-002' }), { ok: true, optedOut: true }, 'the open socket drops the next event');
+  t.strictSame(await server.stores.log.read(userKey(server.pseudonyms.user('hal')), null), []);
+
+  const dir = mkdtempSync(join(tmpdir(), 'attune-optout-import-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'users.csv'), 'USER_ID,AGE\nhal,40\nivy,30\n');
+  writeFileSync(join(dir, 'interactions.csv'), 'USER_ID,ITEM_ID,TIMESTAMP\nhal,books-003,1700000000\nivy,books-004,1700000000\n');
+  const started = await call('POST', '/v1/import-jobs', { users: join(dir, 'users.csv'), interactions: join(dir, 'interactions.csv') });
+  let job: Record<string, unknown> = {};
+  await waitFor('the import', async () => {
+    job = (await call('GET', `/v1/import-jobs/${String(started.body.jobId)}`)).body;
+    return job.status !== 'running';
+  });
+  t.match(job, { status: 'succeeded', report: { users: { imported: 1, optedOut: 1 }, interactions: { imported: 1, optedOut: 1 } } });
+  t.equal(await server.stores.users.get(server.pseudonyms.user('hal')), null, "hal's profile was not imported");
+  t.strictSame(await server.stores.log.read(userKey(server.pseudonyms.user('hal')), null), [], 'nor his interactions');
+  t.strictSame(await server.stores.users.get(server.pseudonyms.user('ivy')), { AGE: '30', USER_ID: server.pseudonyms.user('ivy') });
 });
 
 t.test('on Redis, two nodes: after a deletion no key or value mentions the user or their sessions', async (t) => {

@@ -355,6 +355,86 @@ t.test('encryption at rest: no raw value shows a payload, reads are exact, plain
   await t.rejects(sameIdOtherKey.log.read('s:enc', null), /^payload failed authentication/);
 });
 
+t.test('encryption at rest: a sealed value moved to another key or field is refused; another key prefix still opens it', async (t) => {
+  const cipher = newCipher('k1');
+  const stores = await fresh({ url: server.url, cipher })();
+  t.teardown(() => stores.close());
+  const prefix = prefixOf(stores);
+  const keyspace = new RedisKeyspace(prefix, 16);
+  const raw = new Redis(server.port, '127.0.0.1');
+  t.teardown(() => raw.disconnect());
+
+  const entryA = await stores.log.append('s:a', { ...entry, itemId: 'item-a' });
+  const entryB = await stores.log.append('s:b', { ...entry, itemId: 'item-b' });
+  const pushA = { at: 1, cause: entryA.eventId, items: ['item-a'], modelVersion: 'm1', recommendationId: 'ra' };
+  await stores.pushes.record('s:a', pushA);
+  const snapA = { key: 's:a', lastEventId: entryA.eventId, bytes: new Uint8Array(packr.pack({ v: 1, key: 's:a', state: 'a' })) };
+  const snapB = { key: 's:b', lastEventId: entryB.eventId, bytes: new Uint8Array(packr.pack({ v: 1, key: 's:b', state: 'b' })) };
+  t.equal(await stores.snapshots.put(snapA), true);
+  t.equal(await stores.snapshots.put(snapB), true);
+
+  const [[idA, fieldsA]] = await raw.xrangeBuffer(keyspace.log('s:a'), '-', '+');
+  const sealedEntryA = fieldsA[1];
+  const sealedSnapA = await raw.hgetBuffer(keyspace.snapshot('s:a'), 'bytes');
+  const [[pushIdA, pushFieldsA]] = await raw.xrangeBuffer(keyspace.pushes('s:a'), '-', '+');
+  if (sealedSnapA === null) throw new Error('expected a snapshot');
+
+  // Another key prefix over copies of the same values: the context is the actor key, not the Redis key.
+  const moved = await createRedisStores({ url: server.url, shardCount: 16, keyPrefix: `${prefix}-moved`, cipher });
+  t.teardown(() => moved.close());
+  const movedKeys = new RedisKeyspace(`${prefix}-moved`, 16);
+  await raw.xadd(movedKeys.log('s:a'), idA.toString(), 'e', sealedEntryA);
+  await raw.xadd(movedKeys.pushes('s:a'), pushIdA.toString(), 'p', pushFieldsA[1]);
+  await raw.hset(movedKeys.snapshot('s:a'), 'bytes', sealedSnapA, 'id', entryA.eventId);
+  t.strictSame(await moved.log.read('s:a', null), [entryA], 'a log entry opens under another prefix');
+  t.strictSame(await moved.pushes.read('s:a'), [pushA], 'a push opens under another prefix');
+  t.strictSame(await moved.snapshots.get('s:a'), snapA, 'a snapshot opens under another prefix');
+
+  const refused = /^payload failed authentication \(key "k1"\)/;
+  await raw.xadd(keyspace.log('s:b'), '*', 'e', sealedEntryA);
+  await t.rejects(stores.log.read('s:b', null), refused, "a's log entry copied into b's log");
+  await raw.hset(keyspace.snapshot('s:b'), 'bytes', sealedSnapA);
+  await t.rejects(stores.snapshots.get('s:b'), refused, "a's snapshot copied over b's");
+  await raw.hset(keyspace.snapshot('s:a'), 'bytes', sealedEntryA);
+  await t.rejects(stores.snapshots.get('s:a'), refused, "a's log entry replayed as a's snapshot");
+  await raw.xadd(keyspace.pushes('s:a'), '*', 'p', sealedEntryA);
+  await t.rejects(stores.pushes.read('s:a'), refused, "a's log entry replayed as a's push");
+  t.strictSame(await stores.log.read('s:a', null), [entryA], 'what was not moved still opens');
+});
+
+t.test('encryption at rest with requireSealed: plaintext from before is refused, sealed values open', async (t) => {
+  const spec = `k1:${randomBytes(32).toString('base64')}`;
+  const lenient = createPayloadCipher([spec]);
+  const strict = createPayloadCipher([spec], { requireSealed: true });
+  if (lenient === null || strict === null) throw new Error('expected ciphers');
+  const plainStores = await fresh({ url: server.url })();
+  const prefix = prefixOf(plainStores);
+  const options = { url: server.url, shardCount: 16, keyPrefix: prefix };
+  const oldEntry = await plainStores.log.append('s:old', { ...entry, itemId: 'old-item' });
+  await plainStores.pushes.record('s:old', { at: 1, cause: oldEntry.eventId, items: ['old-item'], modelVersion: 'm1', recommendationId: 'r0' });
+  t.equal(await plainStores.snapshots.put({ key: 's:old', lastEventId: oldEntry.eventId, bytes: new Uint8Array(packr.pack({ v: 1 })) }), true);
+  await plainStores.close();
+
+  const sealedStores = await createRedisStores({ ...options, cipher: lenient });
+  t.teardown(() => sealedStores.close());
+  t.strictSame(await sealedStores.log.read('s:old', null), [oldEntry], 'without requireSealed, plaintext from before reads');
+  const newEntry = await sealedStores.log.append('s:new', { ...entry, itemId: 'new-item' });
+  const push = { at: 2, cause: newEntry.eventId, items: ['new-item'], modelVersion: 'm1', recommendationId: 'r1' };
+  await sealedStores.pushes.record('s:new', push);
+  const snapshot = { key: 's:new', lastEventId: newEntry.eventId, bytes: new Uint8Array(packr.pack({ v: 1, state: 'new' })) };
+  t.equal(await sealedStores.snapshots.put(snapshot), true);
+
+  const strictStores = await createRedisStores({ ...options, cipher: strict });
+  t.teardown(() => strictStores.close());
+  const notEncrypted = /^payload is not encrypted, and unencrypted payloads are refused$/;
+  await t.rejects(strictStores.log.read('s:old', null), notEncrypted);
+  await t.rejects(strictStores.pushes.read('s:old'), notEncrypted);
+  await t.rejects(strictStores.snapshots.get('s:old'), notEncrypted);
+  t.strictSame(await strictStores.log.read('s:new', null), [newEntry]);
+  t.strictSame(await strictStores.pushes.read('s:new'), [push]);
+  t.strictSame(await strictStores.snapshots.get('s:new'), snapshot);
+});
+
 const cluster = await clusterSupported();
 t.test('a three-master redis cluster', { skip: cluster ? false : 'redis-server lacks cluster support (cluster-enabled yes is refused)' }, async (t) => {
   const nodes = await startCluster(3);

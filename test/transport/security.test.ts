@@ -116,6 +116,7 @@ t.test('keys and roles: 401 without a valid key, 403 without the role, revocatio
   t.strictSame(await ingest('POST', '/v1/events', event).then((r) => r.body), { error: { code: 'ATTUNE_ERR_UNAUTHORIZED', message: 'the API key was revoked' } });
   t.equal((await master('DELETE', `/v1/admin/keys/${String(created.body.id)}`)).status, 404, 'a key is revoked once');
 
+  t.equal((await master('GET', '/v1/admin/audit?before=abc')).status, 400, 'a malformed cursor is a 400');
   const audit = await master('GET', '/v1/admin/audit?limit=10');
   const entries = audit.body.entries as Array<{ action: string; target: string; actor: string; outcome: string }>;
   t.strictSame(
@@ -131,7 +132,7 @@ t.test('keys and roles: 401 without a valid key, 403 without the role, revocatio
 });
 
 t.test('rate limits: a key and a session get 429 (or an ack error) past their bucket, with a retry hint', async (t) => {
-  const server = await serve(t, { security: { dev: true, rateKeyPerS: 1, rateKeyBurst: 3, rateSessionPerS: 1, rateSessionBurst: 4 } });
+  const server = await serve(t, { security: { dev: true, rateKeyPerS: 1, rateKeyBurst: 3 } });
   const master = client(server, MASTER);
   const statuses: number[] = [];
   for (let i = 0; i < 5; i++) statuses.push((await master('GET', '/v1/popular?numResults=1')).status);
@@ -142,23 +143,25 @@ t.test('rate limits: a key and a session get 429 (or an ack error) past their bu
   t.equal(limited.headers.get('retry-after'), '1');
   t.equal((await client(server, null)('GET', '/healthz')).status, 200, 'public routes are not limited');
 
-  // Per session, across transports: 4 events of burst, then refusals.
-  const server2 = await serve(t, { security: { dev: true, rateSessionPerS: 1, rateSessionBurst: 4 } });
+  // Per session, across transports and connections: a burst of 10, then refusals.
+  const server2 = await serve(t, { security: { dev: true, rateSessionPerS: 1, rateSessionBurst: 10 } });
   const put = client(server2, MASTER);
-  const three = await put('POST', '/v1/events', { sessionId: 'flood', eventList: [1, 2, 3].map(() => ({ eventType: 'view', itemId: 'shoes-001' })) });
-  t.equal(three.status, 200);
+  const eight = await put('POST', '/v1/events', { sessionId: 'flood', eventList: Array.from({ length: 8 }, () => ({ eventType: 'view', itemId: 'shoes-001' })) });
+  t.equal(eight.status, 200);
   const socket = await connectClient(server2.url, { sessionId: 'flood' });
   t.teardown(() => socket.close());
   const acks = [];
   for (let i = 0; i < 3; i++) acks.push(await socket.emit<{ ok: boolean; error?: { code: string } }>('event', { eventType: 'view', itemId: 'shoes-002' }));
-  t.strictSame(acks.map((a) => a.ok), [true, false, false]);
+  t.strictSame(acks.map((a) => a.ok), [true, false, false], 'the connection took one token, the first event the last one');
   t.equal(acks[1].error?.code, 'ATTUNE_ERR_RATE_LIMITED');
+  t.equal((await socket.emit<{ error?: { code: string } }>('identify', { userId: 'flooder' })).error?.code, 'ATTUNE_ERR_RATE_LIMITED', 'identify draws on the same bucket');
   t.equal((await put('POST', '/v1/events', { sessionId: 'flood', eventList: [{ eventType: 'view', itemId: 'shoes-001' }] })).status, 429);
   t.equal((await put('POST', '/v1/events', { sessionId: 'other', eventList: [{ eventType: 'view', itemId: 'shoes-001' }] })).status, 200, 'another session has its own bucket');
+  t.equal((await server2.stores.log.read(sessionKey('flood'), null)).length, 9, 'exactly the allowed events are stored');
+  await t.rejects(serve(t, { security: { rateSessionBurst: 9 } }), { name: 'ConfigError', message: 'the session rate burst must be at least 10 (one full put), got 9' });
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
   t.match(metrics, 'attune_refusals_total{transport="http",reason="rate_limited"} 3', 'refusals are counted');
-  t.match(await (await fetch(`${server2.url}/metrics`)).text(), 'attune_refusals_total{transport="socket",reason="session_rate_limited"} 2');
-  t.equal((await server2.stores.log.read(sessionKey('flood'), null)).length, 4, 'exactly the allowed events are stored');
+  t.match(await (await fetch(`${server2.url}/metrics`)).text(), 'attune_refusals_total{transport="socket",reason="session_rate_limited"} 3');
 });
 
 t.test('socket tokens: only a valid token connects outside development mode', async (t) => {
@@ -184,6 +187,13 @@ t.test('socket tokens: only a valid token connects outside development mode', as
   const forged = signSocketToken('another-secret-another-secret-another-secret', { sessionId: 'tok-1', expiresAt: nowS + 60 });
   t.equal(await refusal({ token: forged }), 'ATTUNE_ERR_UNAUTHORIZED: socket token refused: bad-signature');
   t.equal(await refusal({ token: 'garbage' }), 'ATTUNE_ERR_UNAUTHORIZED: socket token refused: malformed');
+  // A session once identified as tina: a token that names no user may not reach tina's data.
+  const linked = String((await master('POST', '/v1/tokens', { sessionId: 'shared-pc', userId: 'tina' })).body.token);
+  const signedIn = await connectClient(server.url, { token: linked });
+  await signedIn.push();
+  signedIn.close();
+  const anonymousToken = String((await master('POST', '/v1/tokens', { sessionId: 'shared-pc' })).body.token);
+  t.equal(await refusal({ token: anonymousToken }), 'ATTUNE_ERR_FORBIDDEN: this session is identified as a user: its token must name that user');
   t.equal((await master('POST', '/v1/tokens', { sessionId: 'x', ttlSeconds: 999_999 })).status, 400, 'no token outlives --token-max-ttl-s');
 
   const socket = await connectClient(server.url, { token });

@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { mergeConfig } from '../../src/config.js';
 import { startServer } from '../../src/server.js';
 import { jsonBudgetProblem, PROPERTIES_MAX_BYTES } from '../../src/transport/schemas.js';
+import { redactUserIds } from '../../src/transport/http.js';
 import { authHeaders, connectClient, demoModelDir, testSecurity } from '../helpers.js';
 
 t.test('properties: size, depth and prototype keys are checked without recursion', async (t) => {
@@ -78,4 +79,11 @@ t.test('over HTTP and sockets: malformed input gets Attune errors, odd but valid
   t.strictSame(binary.error, { code: 'ATTUNE_ERR_VALIDATION', message: 'event.properties holds binary data' }, 'binary attachments are not stored');
   const good = (await socket.socket.timeout(2000).emitWithAck('event', { eventType: 'view', itemId: 'books-002', sentAt: '2026-11-26T03:00:00Z' })) as Ack;
   t.equal(good.ok, true);
+});
+
+t.test('logged URLs never carry a user id', async (t) => {
+  t.equal(redactUserIds('/v1/users/bob%40example.com/consent'), '/v1/users/~/consent');
+  t.equal(redactUserIds('/v1/users/bob'), '/v1/users/~');
+  t.equal(redactUserIds('/v1/recommendations?sessionId=s1&userId=alice.smith%40example.com&numResults=3'), '/v1/recommendations?sessionId=s1&userId=~&numResults=3');
+  t.equal(redactUserIds('/v1/popular?numResults=3'), '/v1/popular?numResults=3');
 });

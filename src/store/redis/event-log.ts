@@ -1,6 +1,6 @@
 import { Packr } from 'msgpackr';
 import type { LogEntry, NewLogEntry } from '../../actors/events.js';
-import type { PayloadCipher } from '../../security/payload-cipher.js';
+import { payloadContext, type PayloadCipher } from '../../security/payload-cipher.js';
 import type { EventLog } from '../types.js';
 import type { RedisClient, RedisConnection } from './connection.js';
 import type { RedisKeyspace } from './keyspace.js';
@@ -41,7 +41,8 @@ return redis.call('XTRIM', KEYS[1], 'MINID', after[1][1])
 /**
  * One Redis Stream per actor key; the stream id is the event id. The stream is never deleted
  * by a trim, even when emptied: it remembers its last id, so ids keep growing. Only delete()
- * (a user's erasure) removes it. With a cipher, the `e` field is sealed; no script reads it.
+ * (a user's erasure) removes it. With a cipher, the `e` field is sealed for `log:<key>`; no
+ * script reads it.
  */
 export class RedisEventLog implements EventLog {
   constructor(
@@ -53,7 +54,7 @@ export class RedisEventLog implements EventLog {
   async append(key: string, entry: NewLogEntry): Promise<LogEntry> {
     const shard = this.keyspace.shardOf(key);
     const id = await this.redis.call('append', (client) =>
-      APPEND.run(client, [this.keyspace.log(key), this.keyspace.logKeys(shard)], [this.seal(packr.pack(entry)), key]),
+      APPEND.run(client, [this.keyspace.log(key), this.keyspace.logKeys(shard)], [this.seal(key, packr.pack(entry)), key]),
     );
     if (typeof id !== 'string') throw new Error(`XADD returned ${String(id)}`);
     return { ...entry, eventId: id } as LogEntry;
@@ -62,7 +63,7 @@ export class RedisEventLog implements EventLog {
   async read(key: string, afterId: string | null): Promise<LogEntry[]> {
     const start = afterId === null ? '-' : `(${afterId}`;
     const entries = await this.redis.call('read', (client) => client.xrangeBuffer(this.keyspace.log(key), start, '+'));
-    return entries.map(([id, fields]) => this.decodeEntry(id.toString(), fields));
+    return entries.map(([id, fields]) => this.decodeEntry(key, id.toString(), fields));
   }
 
   async keys(prefix: string): Promise<string[]> {
@@ -85,13 +86,13 @@ export class RedisEventLog implements EventLog {
     return Number(dropped);
   }
 
-  private seal(plain: Buffer): Buffer {
-    return this.cipher === null ? plain : this.cipher.seal(plain);
+  private seal(key: string, plain: Buffer): Buffer {
+    return this.cipher === null ? plain : this.cipher.seal(plain, payloadContext('log', key));
   }
 
-  private decodeEntry(eventId: string, fields: Buffer[]): LogEntry {
+  private decodeEntry(key: string, eventId: string, fields: Buffer[]): LogEntry {
     const stored = fieldValue(fields, 'e');
-    const decoded: unknown = packr.unpack(this.cipher === null ? stored : this.cipher.open(stored));
+    const decoded: unknown = packr.unpack(this.cipher === null ? stored : this.cipher.open(stored, payloadContext('log', key)));
     if (typeof decoded !== 'object' || decoded === null) throw new Error(`log entry ${eventId} is not an object`);
     return { ...decoded, eventId } as LogEntry;
   }

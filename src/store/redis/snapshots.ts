@@ -1,4 +1,4 @@
-import type { PayloadCipher } from '../../security/payload-cipher.js';
+import { payloadContext, type PayloadCipher } from '../../security/payload-cipher.js';
 import { assertFenceShard } from '../shard.js';
 import { FencedError, type Fence, type SnapshotStore, type StoredSnapshot } from '../types.js';
 import type { RedisConnection } from './connection.js';
@@ -41,7 +41,7 @@ return 'kept'
 
 /**
  * One hash per actor key, in its shard's slot, beside the shard's lease that fences it. With a
- * cipher, `bytes` is sealed (the script stores it without reading it).
+ * cipher, `bytes` is sealed for `snap:<key>` (the script stores it without reading it).
  */
 export class RedisSnapshotStore implements SnapshotStore {
   constructor(
@@ -53,7 +53,7 @@ export class RedisSnapshotStore implements SnapshotStore {
   async get(key: string): Promise<StoredSnapshot | null> {
     const [stored, id, epoch] = await this.redis.call('snapshot get', (client) => client.hmgetBuffer(this.keyspace.snapshot(key), 'bytes', 'id', 'epoch'));
     if (stored === null) return null;
-    const bytes = this.cipher === null ? stored : this.cipher.open(stored);
+    const bytes = this.cipher === null ? stored : this.cipher.open(stored, payloadContext('snap', key));
     const lastEventId = id === null || id.length === 0 ? null : id.toString();
     // A view, not a copy: callers expect a plain Uint8Array, not a Buffer.
     const snapshot: StoredSnapshot = { key, lastEventId, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
@@ -66,7 +66,7 @@ export class RedisSnapshotStore implements SnapshotStore {
     const shard = this.keyspace.shardOf(snapshot.key);
     const keys = [this.keyspace.snapshot(snapshot.key), this.keyspace.lease(shard)];
     const plain = Buffer.from(snapshot.bytes.buffer, snapshot.bytes.byteOffset, snapshot.bytes.byteLength);
-    const args = [snapshot.lastEventId ?? '', this.cipher === null ? plain : this.cipher.seal(plain), fence ? String(fence.epoch) : ''];
+    const args = [snapshot.lastEventId ?? '', this.cipher === null ? plain : this.cipher.seal(plain, payloadContext('snap', snapshot.key)), fence ? String(fence.epoch) : ''];
     const outcome = await this.redis.call('snapshot put', (client) => PUT.run(client, keys, args));
     if (outcome === 'kept') return true;
     if (outcome === 'stale') return false;

@@ -17,7 +17,7 @@ const keyParams = { type: 'object', additionalProperties: false, required: ['key
 const auditQuery = {
   type: 'object',
   additionalProperties: false,
-  properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 }, before: { type: 'string', minLength: 1, maxLength: 64 } },
+  properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 }, before: { type: 'string', maxLength: 64, pattern: '^\\d+-\\d+$' } },
 } as const;
 
 /** API keys (the key itself is shown once, at creation) and the audit log of admin actions. */

@@ -24,6 +24,8 @@ export function privacyRoutes(app: FastifyInstance, deps: HttpDeps): void {
       await deps.stores.bus.publish({ type: 'consent', userId, optedOut });
       if (!optedOut) return { personalization: true };
       const job = await deps.erasure.start(userId, { keepConsent: true });
+      // An opt-out erases data: it is audited like a deletion, by its job, never by the person.
+      await deps.audit(request, { action: 'user.opt-out', target: job.id, outcome: 'ok' });
       return { personalization: false, deletionJobId: job.id };
     },
   );
