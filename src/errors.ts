@@ -26,7 +26,12 @@ export class AttuneError extends Error {
   readonly code: ErrorCode;
   readonly statusCode: number;
 
-  constructor(kind: ErrorKind, message: string) {
+  constructor(
+    kind: ErrorKind,
+    message: string,
+    /** Why, in a word, for callers that map errors onto another API's (an authentication refusal's reason). */
+    readonly reason?: string,
+  ) {
     super(message);
     this.name = 'AttuneError';
     this.code = ErrorCodes[kind].code;

@@ -9,7 +9,7 @@ import { ListCache } from './cache/list-cache.js';
 import { RedisSharedLayer } from './cache/redis-shared-layer.js';
 import { MemorySharedLayer, type SharedLayer } from './cache/shared-layer.js';
 import { fileURLToPath } from 'node:url';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ActorHost } from './actors/actor-host.js';
 import { ConfigError, type AttuneConfig } from './config.js';
 import { EVENTS_PER_PUT_MAX } from './transport/schemas.js';
@@ -33,6 +33,8 @@ import { UserErasure } from './privacy/user-erasure.js';
 import { ApiKeyAuthenticator } from './security/api-keys.js';
 import { createPayloadCipher } from './security/payload-cipher.js';
 import { resolveSecrets } from './security/secrets.js';
+import { awsCredentialsFor, keyIdOfAccessKey, verifySigV4 as verifyRequestSignature } from './security/sigv4.js';
+import type { AuthenticationResult } from './security/api-keys.js';
 import { RateLimiter } from './security/token-bucket.js';
 import { createSocketServer, type AttuneSocketServer } from './transport/socket.js';
 
@@ -197,8 +199,28 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   if (config.security.rateSessionBurst < EVENTS_PER_PUT_MAX) throw new ConfigError(`the session rate burst must be at least ${EVENTS_PER_PUT_MAX} (one full put), got ${config.security.rateSessionBurst}`);
   const sessionLimiter = new RateLimiter({ perSecond: config.security.rateSessionPerS, burst: config.security.rateSessionBurst });
 
+  const verifySigV4 = async (request: FastifyRequest): Promise<AuthenticationResult> => {
+    const [rawPath, rawQuery = ''] = request.raw.url?.split(/\?(.*)/s) ?? [''];
+    const verified = await verifyRequestSignature(
+      { method: request.method, rawPath, rawQuery, headers: request.headers, body: request.rawBody ?? Buffer.alloc(0) },
+      {
+        service: 'personalize',
+        nowMs: Date.now(),
+        secretFor: async (accessKeyId) => {
+          const keyId = keyIdOfAccessKey(accessKeyId);
+          return keyId === null ? null : awsCredentialsFor(keyId, secrets.sigv4Root).secretAccessKey;
+        },
+      },
+    );
+    if (!verified.ok) return { ok: false, reason: verified.reason === 'expired' ? 'expired' : verified.reason === 'bad-signature' ? 'bad-signature' : verified.reason === 'missing' ? 'missing' : verified.reason === 'malformed' || verified.reason === 'wrong-service' ? 'malformed' : 'unknown' };
+    // The signature proves the secret; whether the key is still valid, and its roles, are the record's.
+    return authenticator.principalOf(keyIdOfAccessKey(verified.accessKeyId) ?? '');
+  };
+
   const app = createHttpApp({
     config,
+    verifySigV4,
+    awsCredentialsOf: (keyId) => awsCredentialsFor(keyId, secrets.sigv4Root),
     authenticator,
     keyLimiter,
     sessionLimiter,

@@ -138,6 +138,8 @@ export class ActorHost {
             itemId: event.itemId,
             ...(event.eventValue === undefined ? {} : { eventValue: event.eventValue }),
             ...(event.properties === undefined ? {} : { properties: event.properties }),
+            ...(event.impression === undefined ? {} : { impression: [...event.impression] }),
+            ...(event.recommendationId === undefined ? {} : { recommendationId: event.recommendationId }),
             sentAt: times[i],
             receivedAt,
             ...this.enrichment(event.itemId),

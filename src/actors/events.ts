@@ -6,6 +6,10 @@ export interface IncomingEvent {
   properties?: Record<string, unknown>;
   /** Epoch milliseconds or an ISO-8601 string; the server's receive time when absent. */
   sentAt?: number | string;
+  /** Item ids shown to the user alongside this event (Personalize's `impression`), at most 100. */
+  impression?: string[];
+  /** The list this event responds to: a list's `recommendationId`. */
+  recommendationId?: string;
 }
 
 /** An interaction as it sits in the event log: validated, timed and enriched at ingestion. */
@@ -23,6 +27,10 @@ export interface InteractionEntry {
   receivedAt: number;
   /** The item's category at ingestion, so replays do not depend on today's catalog. */
   itemCategory?: string;
+  /** As sent: items shown with this event. The reducer counts them, except `itemId`, as shown and not engaged with. */
+  impression?: string[];
+  /** As sent: the list this event responds to. */
+  recommendationId?: string;
 }
 
 /**
@@ -34,7 +42,8 @@ export interface MergeEntry {
   eventId: string;
   fromKey: string;
   receivedAt: number;
-  state: import('./state.js').SessionState;
+  /** Entries written before some state fields existed lack them; the reducer upgrades the state. */
+  state: import('./state.js').StoredSessionState;
 }
 
 export type LogEntry = InteractionEntry | MergeEntry;

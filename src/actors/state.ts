@@ -26,7 +26,20 @@ export interface SessionState {
   eventCounts: Array<[string, number]>;
   /** Purchased item ids, most recent last. */
   purchased: string[];
+  /**
+   * Items shown to the user (an event's `impression`) and not engaged with since: [itemId, times
+   * shown], least recently shown first. An interaction with an item removes it.
+   */
+  impressions: Array<[string, number]>;
+  /** The event types the user had with each item, types sorted: [itemId, types], least recently touched first. */
+  itemEventTypes: Array<[string, string[]]>;
 }
+
+/**
+ * A state as it may have been stored before some fields existed (a snapshot, a merge entry):
+ * `upgradeState` makes a current state of it.
+ */
+export type StoredSessionState = Omit<SessionState, 'impressions' | 'itemEventTypes'> & Partial<Pick<SessionState, 'impressions' | 'itemEventTypes'>>;
 
 export interface ReducerConfig {
   /** Weights halve over this much event time. */
@@ -41,6 +54,13 @@ export interface ReducerConfig {
   eventWeights: Readonly<Record<string, number>>;
   defaultEventWeight: number;
   purchaseEventType: string;
+  /** Items kept in `impressions`; the least recently shown drop first. */
+  impressionsMax: number;
+  /**
+   * Not used by the reducer but by the lists built from its states: an item shown `count` times
+   * without engagement scores `impressionPenalty^count` times its model score (1: no effect).
+   */
+  impressionPenalty: number;
 }
 
 export const defaultReducerConfig: ReducerConfig = {
@@ -53,6 +73,8 @@ export const defaultReducerConfig: ReducerConfig = {
   eventWeights: { view: 1, click: 1, 'add-to-cart': 3, purchase: 5 },
   defaultEventWeight: 1,
   purchaseEventType: 'purchase',
+  impressionsMax: 200,
+  impressionPenalty: 0.5,
 };
 
 /** Past this shift the sums are rebased, long before 2^shift could overflow a double. */
@@ -69,7 +91,20 @@ export function initialState(): SessionState {
     categorySums: [],
     eventCounts: [],
     purchased: [],
+    impressions: [],
+    itemEventTypes: [],
   };
+}
+
+/** A stored state with the fields it predates empty; a current one comes back equal (a shallow copy). */
+export function upgradeState(stored: StoredSessionState): SessionState {
+  return { ...stored, impressions: stored.impressions ?? [], itemEventTypes: stored.itemEventTypes ?? [] };
+}
+
+/** The event types the state's user had with an item (Personalize's `Interactions.EVENT_TYPE`); empty when none is kept. */
+export function eventTypesOf(state: SessionState | null, itemId: string): ReadonlySet<string> {
+  const entry = state?.itemEventTypes.find(([id]) => id === itemId);
+  return new Set(entry === undefined ? [] : entry[1]);
 }
 
 export function eventWeight(eventType: string, config: ReducerConfig): number {
@@ -79,7 +114,7 @@ export function eventWeight(eventType: string, config: ReducerConfig): number {
 /** The state after one more log entry. Pure: time comes from the entry, never from the clock. */
 export function reduce(state: SessionState, entry: LogEntry, config: ReducerConfig = defaultReducerConfig): SessionState {
   if (entry.kind === 'merge') {
-    return { ...mergeStates(state, entry.state, config), lastEventId: entry.eventId };
+    return { ...mergeStates(state, upgradeState(entry.state), config), lastEventId: entry.eventId };
   }
   // An event older than the state does not rewind time: it counts as happening now.
   const at = state.lastEventAt === null ? entry.sentAt : Math.max(state.lastEventAt, entry.sentAt);
@@ -115,6 +150,8 @@ export function reduce(state: SessionState, entry: LogEntry, config: ReducerConf
       entry.eventType === config.purchaseEventType
         ? [...state.purchased.filter((id) => id !== entry.itemId), entry.itemId].slice(-config.purchasedMax)
         : state.purchased,
+    impressions: touchImpressions(state.impressions, entry.impression, entry.itemId, config.impressionsMax),
+    itemEventTypes: addEventType(state.itemEventTypes, entry.itemId, entry.eventType, config.itemWeightsMax),
   };
 }
 
@@ -136,12 +173,17 @@ export function weightsAt(state: SessionState, at: number, config: ReducerConfig
 
 /**
  * Identity resolution: the union of two states, both decayed to the later of their clocks.
- * Commutative in everything but `lastEventId`, which the caller sets.
+ * Commutative in everything but `lastEventId`, which the caller sets, and, between states of the
+ * same clock, the order of `impressions` and `itemEventTypes`: in those the state with the later
+ * clock (`b` on a tie) counts as the more recent, and its interactions clear the other's
+ * impressions of the same items.
  */
 export function mergeStates(a: SessionState, b: SessionState, config: ReducerConfig = defaultReducerConfig): SessionState {
   const at = maxNullable(a.lastEventAt, b.lastEventAt);
   const asOf = (s: SessionState) => s.decayShift + (at === null || s.lastEventAt === null ? 0 : (at - s.lastEventAt) / config.halfLifeMs);
   const purchasedB = new Set(b.purchased);
+  const [older, newer] = (a.lastEventAt ?? -Infinity) > (b.lastEventAt ?? -Infinity) ? [b, a] : [a, b];
+  const engagedLater = new Set(newer.itemEventTypes.map(([id]) => id));
   return {
     eventCount: a.eventCount + b.eventCount,
     lastEventId: a.lastEventId,
@@ -152,6 +194,15 @@ export function mergeStates(a: SessionState, b: SessionState, config: ReducerCon
     categorySums: sumWeights(decayed(a.categorySums, asOf(a)), decayed(b.categorySums, asOf(b)), config.categoriesMax),
     eventCounts: sumCounts(a.eventCounts, b.eventCounts),
     purchased: [...a.purchased.filter((id) => !purchasedB.has(id)), ...b.purchased].slice(-config.purchasedMax),
+    impressions: keepLast(
+      mergeTouched(
+        older.impressions.filter(([id]) => !engagedLater.has(id)),
+        newer.impressions,
+        (x, y) => x + y,
+      ),
+      config.impressionsMax,
+    ),
+    itemEventTypes: keepLast(mergeTouched(older.itemEventTypes, newer.itemEventTypes, unionSorted), config.itemWeightsMax),
   };
 }
 
@@ -212,4 +263,60 @@ function mergeRecent(a: Array<[string, number]>, b: Array<[string, number]>): Ar
   const latest = new Map<string, number>();
   for (const [id, at] of [...a, ...b]) latest.set(id, Math.max(latest.get(id) ?? -Infinity, at));
   return [...latest].sort((x, y) => x[1] - y[1] || (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+}
+
+/** The last `max` entries of a least-recent-first list. */
+function keepLast<T>(list: T[], max: number): T[] {
+  return list.length > max ? list.slice(list.length - max) : list;
+}
+
+function byString(x: string, y: string): number {
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * One event's effect on the impressions: every item shown with it (once, however often listed)
+ * except the event's own item counts one more showing and becomes the most recent; the event's
+ * item, engaged with, leaves. Unchanged impressions are returned as they are.
+ */
+function touchImpressions(impressions: Array<[string, number]>, shown: readonly string[] | undefined, engaged: string, max: number): Array<[string, number]> {
+  const fresh = shown === undefined ? [] : [...new Set(shown)].filter((id) => id !== engaged);
+  if (fresh.length === 0) return impressions.some(([id]) => id === engaged) ? impressions.filter(([id]) => id !== engaged) : impressions;
+  const counts = new Map(impressions);
+  counts.delete(engaged);
+  for (const id of fresh) {
+    const count = counts.get(id) ?? 0;
+    counts.delete(id);
+    counts.set(id, count + 1);
+  }
+  return keepLast([...counts], max);
+}
+
+/** The item's entry, with the type added, moves to the end; the least recently touched items drop past `max`. */
+function addEventType(entries: Array<[string, string[]]>, itemId: string, type: string, max: number): Array<[string, string[]]> {
+  const at = entries.findIndex(([id]) => id === itemId);
+  const known = at === -1 ? [] : entries[at][1];
+  const types = known.includes(type) ? known : [...known, type].sort(byString);
+  if (at === entries.length - 1 && types === known) return entries;
+  const next = at === -1 ? entries.slice() : [...entries.slice(0, at), ...entries.slice(at + 1)];
+  next.push([itemId, types]);
+  return keepLast(next, max);
+}
+
+function unionSorted(a: string[], b: string[]): string[] {
+  return [...new Set([...a, ...b])].sort(byString);
+}
+
+/**
+ * Two least-recent-first lists as one: `older`'s entries first, then `newer`'s; an id in both
+ * takes `newer`'s place with the values combined.
+ */
+function mergeTouched<V>(older: ReadonlyArray<[string, V]>, newer: ReadonlyArray<[string, V]>, combine: (older: V, newer: V) => V): Array<[string, V]> {
+  const merged = new Map<string, V>(older);
+  for (const [id, value] of newer) {
+    const before = merged.get(id);
+    merged.delete(id);
+    merged.set(id, before === undefined ? value : combine(before, value));
+  }
+  return [...merged];
 }

@@ -23,13 +23,18 @@ export const defaultFilter: FilterOptions = {
   excludeItems: [],
 };
 
-/** A share of the slots reserved for items matching a filter, e.g. a campaign's categories. */
-export interface Promotion {
+/** A caller's own test of an item (e.g. a Personalize filter expression): true keeps it. */
+export type ItemPredicate = (itemId: string) => boolean;
+
+/**
+ * A share of the slots reserved for items matching a filter: a campaign's categories, or a
+ * predicate (which, when given, is used instead of the categories). It has one or the other.
+ */
+export type Promotion = {
   name: string;
   /** 0..1: the share of the list's slots. */
   share: number;
-  categories: readonly string[];
-}
+} & ({ categories: readonly string[]; allows?: ItemPredicate } | { categories?: readonly string[]; allows: ItemPredicate });
 
 export interface ItemFilter {
   allows(itemId: string): boolean;
@@ -60,12 +65,21 @@ export function buildFilter(catalog: CatalogIndex, state: SessionState | null, o
   };
 }
 
+/** The filter with a caller's predicate AND-ed in; the predicate makes its exclusions open-ended. */
+export function withPredicate(filter: ItemFilter, allow: ItemPredicate | undefined): ItemFilter {
+  if (allow === undefined) return filter;
+  return { allows: (itemId) => filter.allows(itemId) && allow(itemId), maxExcluded: null };
+}
+
+/** The items a promotion may place: those the base filter allows and the promotion's predicate, else its categories, match. */
 export function promotionFilter(catalog: CatalogIndex, base: ItemFilter, promotion: Promotion): ItemFilter {
-  const categories = new Set(promotion.categories);
-  return {
-    allows: (itemId) => base.allows(itemId) && categories.has(catalog.get(itemId)?.category ?? ''),
-    maxExcluded: null,
-  };
+  let matches: ItemPredicate;
+  if (promotion.allows !== undefined) matches = promotion.allows;
+  else {
+    const categories = new Set(promotion.categories);
+    matches = (itemId) => categories.has(catalog.get(itemId)?.category ?? '');
+  }
+  return { allows: (itemId) => base.allows(itemId) && matches(itemId), maxExcluded: null };
 }
 
 /** The first `n` candidates that pass, in the model's order. */

@@ -32,7 +32,7 @@ export interface Principal {
   roles: readonly Role[];
 }
 
-export type AuthenticationResult = { ok: true; principal: Principal } | { ok: false; reason: 'missing' | 'malformed' | 'unknown' | 'revoked' };
+export type AuthenticationResult = { ok: true; principal: Principal } | { ok: false; reason: 'missing' | 'malformed' | 'unknown' | 'revoked' | 'bad-signature' | 'expired' };
 
 /** Whether `id` has the form of a stored key's id (what `attune keys revoke` and the admin API take). */
 export function isApiKeyId(id: string): boolean {
@@ -201,6 +201,19 @@ export class ApiKeyAuthenticator {
     const record = await this.lookup(parsed.id);
     // A wrong secret reads as an unknown key: without the secret, no one learns that an id exists.
     if (record === null || !hashMatches(record.hash, parsed.secret)) return { ok: false, reason: 'unknown' };
+    if (record.revokedAt !== null) return { ok: false, reason: 'revoked' };
+    return { ok: true, principal: { keyId: record.id, roles: Object.freeze([...record.roles]) } };
+  }
+
+  /**
+   * The principal of a key whose holder proved possession some other way (an AWS Signature V4
+   * made with a secret derived from the key's id): the record's roles, unless it is unknown or
+   * revoked. Cached like authenticate().
+   */
+  async principalOf(keyId: string): Promise<AuthenticationResult> {
+    if (!isApiKeyId(keyId)) return { ok: false, reason: 'malformed' };
+    const record = await this.lookup(keyId);
+    if (record === null) return { ok: false, reason: 'unknown' };
     if (record.revokedAt !== null) return { ok: false, reason: 'revoked' };
     return { ok: true, principal: { keyId: record.id, roles: Object.freeze([...record.roles]) } };
   }

@@ -20,12 +20,14 @@ import {
   type CatalogItemUpdate,
   type CatalogStore,
   type EventLog,
+  type FilterStore,
   type IdentityStore,
   type PushLog,
   type PushRecord,
   type UserAttributes,
   type UserStore,
   type SnapshotStore,
+  type StoredFilter,
   type StoredSnapshot,
   type Stores,
 } from './types.js';
@@ -274,6 +276,34 @@ export class MemoryApiKeyStore implements ApiKeyStore {
   }
 }
 
+/** Oldest first; filters created in the same millisecond by name. */
+export function byFilterCreation(a: StoredFilter, b: StoredFilter): number {
+  return a.createdAt - b.createdAt || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+
+export class MemoryFilterStore implements FilterStore {
+  private readonly filters = new Map<string, StoredFilter>();
+
+  async create(filter: StoredFilter): Promise<void> {
+    if (this.filters.has(filter.name)) throw new Error(`filter ${filter.name} exists`);
+    const { name, filterExpression, createdAt } = filter;
+    this.filters.set(name, { name, filterExpression, createdAt });
+  }
+
+  async get(name: string): Promise<StoredFilter | null> {
+    const filter = this.filters.get(name);
+    return filter === undefined ? null : { ...filter };
+  }
+
+  async list(): Promise<StoredFilter[]> {
+    return [...this.filters.values()].map((filter) => ({ ...filter })).sort(byFilterCreation);
+  }
+
+  async delete(name: string): Promise<boolean> {
+    return this.filters.delete(name);
+  }
+}
+
 /** Audit entries kept (memory and Redis alike; Redis trims approximately). */
 export const AUDIT_KEPT = 100_000;
 
@@ -399,6 +429,7 @@ export function createMemoryStores(options: MemoryStoresOptions = {}): Stores {
     consent: new MemoryConsentStore(),
     bus,
     deletionJobs: new MemoryDeletionJobStore(options.now),
+    filters: new MemoryFilterStore(),
     catalog: new MemoryCatalogStore(),
     identities: new MemoryIdentityStore(),
     leases,

@@ -158,6 +158,23 @@ export interface NodeBus {
   subscribe(handler: (message: BusMessage) => void): Promise<() => Promise<void>>;
 }
 
+/** A named filter in Amazon Personalize's expression syntax (src/personalize/filter-expression.ts). */
+export interface StoredFilter {
+  name: string;
+  filterExpression: string;
+  createdAt: number;
+}
+
+export interface FilterStore {
+  /** Stores a new filter; rejects with an Error when one with the same name exists. */
+  create(filter: StoredFilter): Promise<void>;
+  get(name: string): Promise<StoredFilter | null>;
+  /** Every filter, oldest first. */
+  list(): Promise<StoredFilter[]>;
+  /** False when there was no such filter. */
+  delete(name: string): Promise<boolean>;
+}
+
 export interface DeletionJob {
   id: string;
   state: 'running' | 'done' | 'failed';
@@ -215,6 +232,7 @@ export interface Stores {
   consent: ConsentStore;
   bus: NodeBus;
   deletionJobs: DeletionJobStore;
+  filters: FilterStore;
   catalog: CatalogStore;
   identities: IdentityStore;
   /** Membership and shard leases; fenced snapshot writes are checked against these leases. */

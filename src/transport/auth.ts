@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AttuneError } from '../errors.js';
-import { allows, extractPresentedKey, type ApiKeyAuthenticator, type Principal } from '../security/api-keys.js';
+import { allows, extractPresentedKey, type ApiKeyAuthenticator, type AuthenticationResult, type Principal } from '../security/api-keys.js';
 import type { RateLimiter } from '../security/token-bucket.js';
 import type { Role } from '../store/types.js';
 
@@ -24,6 +24,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The key the request was made with; null on public routes. */
     principal: Principal | null;
+    /** The body as received: what an AWS Signature V4 signs. Null without a body. */
+    rawBody: Buffer | null;
   }
 }
 
@@ -33,6 +35,16 @@ export interface AuthDeps {
   limiter: RateLimiter;
   /** Counts each refusal by reason. */
   refused: (reason: 'unauthorized' | 'forbidden' | 'rate_limited') => void;
+  /** Checks an AWS Signature V4 (the Personalize-compatible API's SDK clients); needs the raw body. */
+  verifySigV4: (request: FastifyRequest) => Promise<AuthenticationResult>;
+}
+
+/** Requests signed by an AWS SDK: verified once the body is read, since the signature covers it. */
+const SIGV4_AUTHORIZATION = /^AWS4-HMAC-SHA256\s/;
+
+function signedWithSigV4(request: FastifyRequest): boolean {
+  const header = request.headers.authorization;
+  return typeof header === 'string' && SIGV4_AUTHORIZATION.test(header);
 }
 
 const REFUSALS = {
@@ -40,6 +52,9 @@ const REFUSALS = {
   malformed: 'the API key is malformed',
   unknown: 'the API key is not valid',
   revoked: 'the API key was revoked',
+  'bad-signature': 'the request signature does not match (AWS Signature Version 4)',
+  // The AWS SDKs correct their clock and retry on "Signature expired".
+  expired: 'Signature expired: the request was signed more than 5 minutes from the server\'s time',
 } as const;
 
 /**
@@ -49,6 +64,7 @@ const REFUSALS = {
  */
 export function installAuth(app: FastifyInstance, deps: AuthDeps): void {
   app.decorateRequest('principal', null);
+  app.decorateRequest('rawBody', null);
   const routes: RouteAccess[] = [];
   app.decorate('routeAccess', routes);
   app.addHook('onRoute', (route) => {
@@ -56,14 +72,10 @@ export function installAuth(app: FastifyInstance, deps: AuthDeps): void {
     if (access === undefined) throw new Error(`route ${String(route.method)} ${route.url} declares no access (config.access)`);
     for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url, access });
   });
-  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-    // Unrouted requests (404) carry no config; the not-found handler answers them.
-    const access = request.routeOptions.config.access;
-    if (access === undefined || access === 'public') return;
-    const outcome = await deps.authenticator.authenticate(extractPresentedKey(request.headers));
+  const admit = (request: FastifyRequest, reply: FastifyReply, access: Role, outcome: AuthenticationResult): void => {
     if (!outcome.ok) {
       deps.refused('unauthorized');
-      throw new AttuneError('UNAUTHORIZED', REFUSALS[outcome.reason]);
+      throw new AttuneError('UNAUTHORIZED', REFUSALS[outcome.reason], outcome.reason);
     }
     const { principal } = outcome;
     if (!allows(principal.roles, access)) {
@@ -77,6 +89,17 @@ export function installAuth(app: FastifyInstance, deps: AuthDeps): void {
       throw new AttuneError('RATE_LIMITED', `too many requests for this API key: retry in ${retryAfterMs} ms`);
     }
     request.principal = principal;
+  };
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    // Unrouted requests (404) carry no config; the not-found handler answers them.
+    const access = request.routeOptions.config.access;
+    if (access === undefined || access === 'public' || signedWithSigV4(request)) return;
+    admit(request, reply, access, await deps.authenticator.authenticate(extractPresentedKey(request.headers)));
+  });
+  app.addHook('preValidation', async (request: FastifyRequest, reply: FastifyReply) => {
+    const access = request.routeOptions.config.access;
+    if (access === undefined || access === 'public' || !signedWithSigV4(request)) return;
+    admit(request, reply, access, await deps.verifySigV4(request));
   });
 }
 

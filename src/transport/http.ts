@@ -8,6 +8,8 @@ import { installAuth } from './auth.js';
 import { adminKeyRoutes } from './routes/admin-keys.js';
 import { privacyRoutes } from './routes/privacy.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { filterAdminRoutes } from './routes/filters-admin.js';
+import { personalizeRoutes } from './personalize/routes.js';
 import { AttuneError, ErrorCodes, errorBody, fromStoreFailure, type ErrorKind } from '../errors.js';
 import type { HttpDeps } from './routes/deps.js';
 import { replayRoutes } from './routes/replay.js';
@@ -62,7 +64,12 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
     reply.header('x-request-id', request.id);
   });
 
-  installAuth(app, { authenticator: deps.authenticator, limiter: deps.keyLimiter, refused: (reason) => deps.metrics.refusals.inc({ transport: 'http', reason }) });
+  installAuth(app, {
+    authenticator: deps.authenticator,
+    limiter: deps.keyLimiter,
+    refused: (reason) => deps.metrics.refusals.inc({ transport: 'http', reason }),
+    verifySigV4: deps.verifySigV4,
+  });
   // User ids are pseudonymized once, here, after validation: no route handles a raw one.
   app.decorateRequest('rawUserId', null);
   app.addHook('preHandler', async (request) => {
@@ -86,6 +93,7 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
       done(new AttuneError('VALIDATION', 'the body is not valid UTF-8'), undefined);
       return;
     }
+    request.rawBody = body as Buffer;
     parseJson(request, text, done);
   });
 
@@ -111,6 +119,8 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   tokenRoutes(app, deps);
   privacyRoutes(app, deps);
   adminKeyRoutes(app, deps);
+  filterAdminRoutes(app, deps);
+  personalizeRoutes(app, deps);
   return app;
 }
 

@@ -28,6 +28,9 @@ export const eventSchema = {
     properties: { type: 'object', maxJsonBytes: PROPERTIES_MAX_BYTES },
     sentAt: { anyOf: [{ type: 'number', minimum: 0 }, { type: 'string', maxLength: 40, pattern: ISO_8601 }] },
     eventId: { type: 'string', maxLength: ID_MAX },
+    /** Items shown with the event (Personalize's impression): counted as shown and not engaged with. */
+    impression: { type: 'array', maxItems: 100, items: id },
+    recommendationId: id,
   },
 } as const;
 

@@ -23,6 +23,8 @@ const view = (s: SessionState) => ({
   categoryAffinity: categoryWeights(s),
   eventCounts: s.eventCounts,
   purchased: s.purchased,
+  impressions: s.impressions,
+  itemEventTypes: s.itemEventTypes,
 });
 
 const fold = (entries: Parameters<typeof reduce>[1][], from: SessionState = initialState()): SessionState =>
@@ -40,6 +42,8 @@ t.test('each event decays the state to its own time, then adds its weight', asyn
     categorySums: [['x', 1]],
     eventCounts: [['view', 1]],
     purchased: [],
+    impressions: [],
+    itemEventTypes: [['A', ['view']]],
   });
 
   // One half-life later: A halves, B arrives at full weight.
@@ -63,6 +67,9 @@ t.test('each event decays the state to its own time, then adds its weight', asyn
     categoryAffinity: [['x', 5.25], ['y', 0.5]],
     eventCounts: [['purchase', 1], ['view', 2]],
     purchased: ['A'],
+    impressions: [],
+    // A's types sorted; the last touched item is last.
+    itemEventTypes: [['B', ['view']], ['A', ['purchase', 'view']]],
   });
 });
 
@@ -86,6 +93,9 @@ t.test('an event older than the state counts as now, and bounds drop the lightes
     categoryAffinity: [['x', 5.25], ['z', 1]],
     eventCounts: [['purchase', 1], ['view', 4]],
     purchased: ['A'],
+    impressions: [],
+    // itemWeightsMax 3 keeps the three most recently touched items: B (touched before A's purchase) drops.
+    itemEventTypes: [['A', ['purchase', 'view']], ['C', ['view']], ['D', ['view']]],
   });
 });
 
@@ -124,6 +134,9 @@ t.test('merge: both states decayed to the later clock, then summed', async (t) =
     categoryAffinity: [['x', 4], ['y', 1]],
     eventCounts: [['purchase', 1], ['view', 3]],
     purchased: ['P'],
+    impressions: [],
+    // The anonymous state has the later clock: its items are the more recent.
+    itemEventTypes: [['P', ['purchase']], ['B', ['view']], ['A', ['view']]],
   });
 
   // As a log entry, the merge also advances lastEventId.

@@ -1,5 +1,5 @@
 import type { Test } from 'tap';
-import type { ApiKeyRecord, AuditEntry, BusMessage, DeletionJob, Stores } from '../../src/store/types.js';
+import type { ApiKeyRecord, AuditEntry, BusMessage, DeletionJob, StoredFilter, Stores } from '../../src/store/types.js';
 import { compareEventIds } from '../../src/store/types.js';
 import { initialState } from '../../src/actors/state.js';
 import { interaction, merge, waitFor } from '../helpers.js';
@@ -293,6 +293,35 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
     t.strictSame(await apiKeys.list(), [{ ...first, revokedAt: 5000 }, second, third]);
     const results = await Promise.all([apiKeys.revoke('k2', 7000), apiKeys.revoke('k2', 8000)]);
     t.strictSame(results.sort(), [false, true], 'of two concurrent revocations exactly one wins');
+  });
+
+  withStores('filters: create, get, list oldest first, delete; a duplicate name is refused', async (t, { filters }) => {
+    const late: StoredFilter = { name: 'genres', filterExpression: 'INCLUDE ItemID WHERE Items.GENRES IN ($GENRES)', createdAt: 3000 };
+    const early: StoredFilter = { name: 'no-clicks', filterExpression: 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click", "stream")', createdAt: 1000 };
+    const tied: StoredFilter = { name: 'a "quoted" é 日本', filterExpression: 'INCLUDE ItemID WHERE Items.PRICE <= 12.99 | EXCLUDE ItemID WHERE Items.CATEGORY IN ("\\")', createdAt: 3000 };
+    t.equal(await filters.get('genres'), null);
+    t.strictSame(await filters.list(), []);
+    await filters.create(late);
+    await filters.create(early);
+    await filters.create(tied);
+    t.strictSame(await filters.get('genres'), late);
+    t.strictSame(await filters.get(tied.name), tied, 'names and expressions read back exactly');
+    await t.rejects(filters.create({ ...late, filterExpression: 'EXCLUDE ItemID WHERE Items.PRICE > 1' }), new Error('filter genres exists'));
+    t.strictSame(await filters.get('genres'), late, 'the refused create changed nothing');
+    const copy = await filters.get('genres');
+    if (copy !== null) copy.filterExpression = 'changed by the caller';
+    t.strictSame(await filters.get('genres'), late, 'a read is a copy');
+    t.strictSame(await filters.list(), [early, tied, late], 'oldest first, the same millisecond by name');
+    const results = await Promise.allSettled([filters.create({ ...early, name: 'race', createdAt: 2000 }), filters.create({ ...late, name: 'race', createdAt: 2000 })]);
+    t.strictSame(results.map((r) => r.status).sort(), ['fulfilled', 'rejected'], 'of two concurrent creates of one name exactly one wins');
+
+    t.equal(await filters.delete('genres'), true);
+    t.equal(await filters.delete('genres'), false, 'already deleted');
+    t.equal(await filters.delete('never'), false);
+    t.equal(await filters.get('genres'), null);
+    t.strictSame((await filters.list()).map((f) => f.name), ['no-clicks', 'race', tied.name]);
+    await filters.create(late);
+    t.strictSame(await filters.get('genres'), late, 'a deleted name can be created again');
   });
 
   withStores('audit: newest first, paged with an exclusive `before`', async (t, { audit }) => {

@@ -56,6 +56,7 @@ t.test('key layout', async (t) => {
   t.equal(keyspace.sessionsOf('ann'), `attune:{${userShard}}:sessions:ann`, 'the reverse index lives with the user actor');
   t.equal(keyspace.optOut('ann'), `attune:{${userShard}}:optout:ann`);
   t.equal(keyspace.apiKeys, 'attune:apikeys');
+  t.equal(keyspace.filters, 'attune:filters');
   t.equal(keyspace.audit, 'attune:audit');
   t.equal(keyspace.bus, 'attune:bus');
   t.equal(keyspace.deletionJob('j1'), 'attune:deletion-job:j1');

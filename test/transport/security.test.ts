@@ -78,7 +78,7 @@ t.test('every route declares its access; the table is exactly this', async (t) =
   t.notOk(table.some((line) => line.startsWith('GET /demo/')), 'the demo route exists only in development mode');
 
   const app = Fastify();
-  installAuth(app, { authenticator: new ApiKeyAuthenticator({ store: createMemoryStores().apiKeys, masterKey: null, cacheMs: 0 }), limiter: new RateLimiter({ perSecond: 1, burst: 1 }), refused: () => {} });
+  installAuth(app, { authenticator: new ApiKeyAuthenticator({ store: createMemoryStores().apiKeys, masterKey: null, cacheMs: 0 }), limiter: new RateLimiter({ perSecond: 1, burst: 1 }), refused: () => {}, verifySigV4: async () => ({ ok: false, reason: "missing" }) });
   t.throws(() => app.get('/v1/forgotten', async () => ({})), /route GET \/v1\/forgotten declares no access/, 'a route without access cannot be registered');
 });
 

@@ -9,6 +9,7 @@ import { RedisConnection, type RedisClient, type RedisConnectionOptions } from '
 import { RedisConsentStore } from './consent.js';
 import { RedisDeletionJobStore } from './deletion-jobs.js';
 import { RedisEventLog } from './event-log.js';
+import { RedisFilterStore } from './filters.js';
 import { RedisIdentityStore } from './identities.js';
 import { RedisKeyspace } from './keyspace.js';
 import { RedisLeaseStore } from './leases.js';
@@ -27,6 +28,7 @@ export {
   RedisConsentStore,
   RedisDeletionJobStore,
   RedisEventLog,
+  RedisFilterStore,
   RedisIdentityStore,
   RedisLeaseStore,
   RedisNodeBus,
@@ -94,6 +96,7 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
     consent: new RedisConsentStore(redis, keyspace),
     bus,
     deletionJobs: new RedisDeletionJobStore(redis, keyspace),
+    filters: new RedisFilterStore(redis, keyspace),
     catalog: new RedisCatalogStore(redis, keyspace),
     identities: new RedisIdentityStore(redis, keyspace),
     leases: new RedisLeaseStore(redis, keyspace),

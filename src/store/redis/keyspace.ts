@@ -24,6 +24,7 @@ import { assertShardCount, shardOf } from '../shard.js';
  *   <prefix>:{catalog}:changes           stream, entry id <version>-0 holds that write's item ids
  *   <prefix>:nodes                       sorted set: nodeId scored by heartbeat expiry (ms)
  *   <prefix>:apikeys                     hash: key id -> API key record JSON (a secret's hash, never the secret)
+ *   <prefix>:filters                     hash: filter name -> JSON {name, filterExpression, createdAt}
  *   <prefix>:audit                       stream, admin actions (field `a`: JSON), capped near 100000; no user ids
  *   <prefix>:bus                         pub/sub channel (not a key): JSON messages to every node
  *   <prefix>:deletion-job:<jobId>        string: the job's JSON (no user id), expires by PX
@@ -118,6 +119,10 @@ export class RedisKeyspace {
 
   get apiKeys(): string {
     return `${this.prefix}:apikeys`;
+  }
+
+  get filters(): string {
+    return `${this.prefix}:filters`;
   }
 
   get audit(): string {

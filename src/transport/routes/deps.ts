@@ -11,7 +11,7 @@ import type { FastifyRequest } from 'fastify';
 import type { ConsentGate } from '../../privacy/consent-gate.js';
 import type { Pseudonyms } from '../../privacy/pseudonyms.js';
 import type { UserErasure } from '../../privacy/user-erasure.js';
-import type { ApiKeyAuthenticator } from '../../security/api-keys.js';
+import type { ApiKeyAuthenticator, AuthenticationResult } from '../../security/api-keys.js';
 import type { RateLimiter } from '../../security/token-bucket.js';
 import type { AuditEntry, CatalogStore, Stores } from '../../store/types.js';
 
@@ -25,8 +25,12 @@ export interface HttpDeps {
   catalog: CatalogIndex;
   catalogStore: CatalogStore;
   /** The log and the recorded pushes (replay), keys, the audit log, consent and the node bus. */
-  stores: Pick<Stores, 'log' | 'pushes' | 'apiKeys' | 'audit' | 'consent' | 'bus'>;
+  stores: Pick<Stores, 'log' | 'pushes' | 'apiKeys' | 'audit' | 'consent' | 'bus' | 'filters' | 'users'>;
   authenticator: ApiKeyAuthenticator;
+  /** Checks AWS Signature V4 requests (the Personalize-compatible API). */
+  verifySigV4: (request: FastifyRequest) => Promise<AuthenticationResult>;
+  /** The AWS credentials of an API key (access key id and a secret derived from the key's id). */
+  awsCredentialsOf: (keyId: string) => { accessKeyId: string; secretAccessKey: string };
   /** Requests per API key. */
   keyLimiter: RateLimiter;
   /** Events per session. */

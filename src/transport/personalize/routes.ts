@@ -1,0 +1,306 @@
+import type { FastifyInstance } from 'fastify';
+import { userKey, type IncomingEvent } from '../../actors/events.js';
+import { eventTypesOf, type SessionState } from '../../actors/state.js';
+import { defaultFilter } from '../../model/filters.js';
+import { rankItems, recommendForState, relatedItems, type ListOptions, type RecommendationList } from '../../model/recommend.js';
+import { parseArn } from '../../personalize/arns.js';
+import { allowsItem, bindFilter, FilterExpressionError, parseFilterExpression } from '../../personalize/filter-expression.js';
+import { itemUpdateFromProperties } from '../../personalize/item-properties.js';
+import { ID_MAX, jsonBudgetProblem, PROPERTIES_MAX_BYTES, EVENTS_PER_PUT_MAX } from '../schemas.js';
+import { acceptEvents } from '../routes/events.js';
+import type { HttpDeps } from '../routes/deps.js';
+import { invalidInput, notFound, sendPersonalizeError } from './errors.js';
+
+const id = { type: 'string', minLength: 1, maxLength: ID_MAX } as const;
+const arn = { type: 'string', minLength: 1, maxLength: 256 } as const;
+const filterValues = { type: 'object', maxProperties: 25, additionalProperties: { type: 'string', maxLength: 1000 } } as const;
+/** Personalize's `properties` are a JSON object serialized into a string. */
+const propertiesText = { type: 'string', maxLength: 24_000 } as const;
+
+interface PersonalizeEvent {
+  eventId?: string;
+  eventType: string;
+  eventValue?: number;
+  itemId?: string;
+  properties?: string;
+  sentAt: number;
+  recommendationId?: string;
+  impression?: string[];
+}
+
+const putEventsSchema = {
+  type: 'object',
+  required: ['trackingId', 'sessionId', 'eventList'],
+  properties: {
+    trackingId: { type: 'string', minLength: 1, maxLength: 256 },
+    userId: id,
+    sessionId: id,
+    eventList: {
+      type: 'array',
+      minItems: 1,
+      maxItems: EVENTS_PER_PUT_MAX,
+      items: {
+        type: 'object',
+        required: ['eventType', 'sentAt'],
+        properties: {
+          eventId: { type: 'string', maxLength: 256 },
+          eventType: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' },
+          eventValue: { type: 'number' },
+          itemId: id,
+          properties: { type: 'string', maxLength: 1024 },
+          sentAt: { type: 'number', minimum: 0 },
+          recommendationId: { type: 'string', maxLength: ID_MAX },
+          impression: { type: 'array', maxItems: 100, items: id },
+          metricAttribution: { type: 'object' },
+        },
+        additionalProperties: false,
+      },
+    },
+  },
+  additionalProperties: false,
+} as const;
+
+const putItemsSchema = {
+  type: 'object',
+  required: ['datasetArn', 'items'],
+  additionalProperties: false,
+  properties: {
+    datasetArn: arn,
+    items: { type: 'array', minItems: 1, maxItems: 10, items: { type: 'object', required: ['itemId'], additionalProperties: false, properties: { itemId: id, properties: propertiesText } } },
+  },
+} as const;
+
+const putUsersSchema = {
+  type: 'object',
+  required: ['datasetArn', 'users'],
+  additionalProperties: false,
+  properties: {
+    datasetArn: arn,
+    users: { type: 'array', minItems: 1, maxItems: 10, items: { type: 'object', required: ['userId'], additionalProperties: false, properties: { userId: id, properties: propertiesText } } },
+  },
+} as const;
+
+interface PromotionRequest {
+  name: string;
+  percentPromotedItems: number;
+  filterArn: string;
+  filterValues?: Record<string, string>;
+}
+
+interface RecommendationsBody {
+  campaignArn?: string;
+  recommenderArn?: string;
+  userId?: string;
+  itemId?: string;
+  numResults?: number;
+  context?: Record<string, string>;
+  filterArn?: string;
+  filterValues?: Record<string, string>;
+  promotions?: PromotionRequest[];
+  metadataColumns?: Record<string, string[]>;
+}
+
+const recommendationsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    campaignArn: arn,
+    recommenderArn: arn,
+    userId: id,
+    itemId: id,
+    numResults: { type: 'integer', minimum: 1, maximum: 500 },
+    context: { type: 'object', maxProperties: 150, additionalProperties: { type: 'string', maxLength: 1000 } },
+    filterArn: arn,
+    filterValues,
+    promotions: {
+      type: 'array',
+      maxItems: 1,
+      items: {
+        type: 'object',
+        required: ['name', 'percentPromotedItems', 'filterArn'],
+        additionalProperties: false,
+        properties: { name: { type: 'string', minLength: 1, maxLength: 63 }, percentPromotedItems: { type: 'integer', minimum: 1, maximum: 100 }, filterArn: arn, filterValues },
+      },
+    },
+    metadataColumns: { type: 'object' },
+  },
+} as const;
+
+interface RankingBody {
+  campaignArn: string;
+  inputList: string[];
+  userId: string;
+  context?: Record<string, string>;
+  filterArn?: string;
+  filterValues?: Record<string, string>;
+  metadataColumns?: Record<string, string[]>;
+}
+
+const rankingSchema = {
+  type: 'object',
+  required: ['campaignArn', 'inputList', 'userId'],
+  additionalProperties: false,
+  properties: {
+    campaignArn: arn,
+    inputList: { type: 'array', minItems: 1, maxItems: 500, items: id },
+    userId: id,
+    context: recommendationsSchema.properties.context,
+    filterArn: arn,
+    filterValues,
+    metadataColumns: { type: 'object' },
+  },
+} as const;
+
+/** A JSON object in a string, within the size limits of an event's properties. */
+function parseProperties(text: string | undefined, where: string): Record<string, unknown> | undefined {
+  if (text === undefined || text === '') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw invalidInput(`${where} is not valid JSON`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalidInput(`${where} must be a JSON object`);
+  const problem = jsonBudgetProblem(parsed, PROPERTIES_MAX_BYTES);
+  if (problem !== null) throw invalidInput(`${where} ${problem}`);
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * Amazon Personalize's events and runtime APIs (REST-JSON), as the official SDK clients call
+ * them: PutEvents, PutItems, PutUsers, GetRecommendations, GetPersonalizedRanking. Errors take
+ * Personalize's shape. Authenticated with an Attune API key or AWS Signature V4 (src/transport/auth.ts).
+ */
+export function personalizeRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  void app.register(async (scope) => {
+    scope.setErrorHandler((error, request, reply) => sendPersonalizeError(error, request, reply));
+
+    scope.post<{ Body: { trackingId: string; userId?: string; sessionId: string; eventList: PersonalizeEvent[] } }>(
+      '/events',
+      { schema: { body: putEventsSchema }, config: { access: 'ingest' } },
+      async (request, reply) => {
+        const { sessionId, userId, eventList } = request.body;
+        const events: IncomingEvent[] = eventList.map((event, i) => {
+          // Attune's lists are of items: an event about no item (a session start) has nothing to fold in.
+          if (event.itemId === undefined) throw invalidInput(`eventList[${i}].itemId is required by Attune`);
+          const properties = parseProperties(event.properties, `eventList[${i}].properties`);
+          return {
+            eventType: event.eventType,
+            itemId: event.itemId,
+            // Personalize times are epoch seconds.
+            sentAt: Math.round(event.sentAt * 1000),
+            ...(event.eventValue === undefined ? {} : { eventValue: event.eventValue }),
+            ...(properties === undefined ? {} : { properties }),
+            ...(event.recommendationId === undefined ? {} : { recommendationId: event.recommendationId }),
+            ...(event.impression === undefined ? {} : { impression: event.impression }),
+          };
+        });
+        await acceptEvents(deps, reply, { sessionId, ...(userId === undefined ? {} : { userId }) }, events);
+        return {};
+      },
+    );
+
+    scope.post<{ Body: { datasetArn: string; items: Array<{ itemId: string; properties?: string }> } }>(
+      '/items',
+      { schema: { body: putItemsSchema }, config: { access: 'ingest' } },
+      async (request) => {
+        const updates = request.body.items.map((item, i) => {
+          const update = itemUpdateFromProperties(item.itemId, parseProperties(item.properties, `items[${i}].properties`) ?? {});
+          if (typeof update === 'string') throw invalidInput(`items[${i}].properties: ${update}`);
+          return update;
+        });
+        const stored = await deps.catalogStore.upsert(updates);
+        const stockChanged = deps.catalog.apply(stored);
+        if (stockChanged.length > 0) deps.host.onStockChanged(stockChanged);
+        return {};
+      },
+    );
+
+    scope.post<{ Body: { datasetArn: string; users: Array<{ userId: string; properties?: string }> } }>(
+      '/users',
+      { schema: { body: putUsersSchema }, config: { access: 'ingest' } },
+      async (request) => {
+        const users = [];
+        for (const [i, user] of request.body.users.entries()) {
+          const properties = parseProperties(user.properties, `users[${i}].properties`) ?? {};
+          const attributes: Record<string, string> = {};
+          for (const [name, value] of Object.entries(properties)) {
+            if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw invalidInput(`users[${i}].properties.${name} must be a string, number or boolean`);
+            attributes[name] = String(value);
+          }
+          // The nested ids are not covered by the hook that pseudonymizes top-level ones.
+          const userId = deps.pseudonyms.user(user.userId);
+          if (!(await deps.consent.optedOut(userId))) users.push({ userId, attributes });
+        }
+        await deps.stores.users.put(users);
+        return {};
+      },
+    );
+
+    scope.post<{ Body: RecommendationsBody }>('/recommendations', { schema: { body: recommendationsSchema }, config: { access: 'recommend' } }, async (request) => {
+      const body = request.body;
+      const stop = deps.metrics.recommendationLatency.startTimer({ route: 'personalize-recommendations' });
+      const served = body.campaignArn ?? body.recommenderArn;
+      if ((body.campaignArn === undefined) === (body.recommenderArn === undefined)) throw invalidInput('give exactly one of campaignArn or recommenderArn');
+      const resource = parseArn(served ?? '');
+      if (resource === null || resource.kind === 'filter') throw invalidInput(`${body.campaignArn === undefined ? 'recommenderArn' : 'campaignArn'} is not a campaign or recommender ARN`);
+      if (body.userId === undefined && body.itemId === undefined) throw invalidInput('give a userId or an itemId');
+      const state = await stateOf(body.userId);
+      const options = await listOptions(body.filterArn, body.filterValues, state);
+      const n = body.numResults ?? 25;
+      const promotion = body.promotions?.[0];
+      if (promotion !== undefined) {
+        const promoted = await listOptions(promotion.filterArn, promotion.filterValues, state);
+        options.promotion = { name: promotion.name, share: promotion.percentPromotedItems / 100, allows: promoted.allow ?? (() => true) };
+      }
+      let list: RecommendationList;
+      if (body.itemId !== undefined) {
+        if (deps.catalog.get(body.itemId) === undefined && !deps.model.scorer.hasItem(body.itemId)) throw invalidInput(`item ${body.itemId} is neither in the catalog nor in the model`);
+        list = await relatedItems(deps.model.scorer, deps.catalog, body.itemId, state, n, options);
+      } else {
+        list = await recommendForState(deps.model.scorer, deps.catalog, state, n, options);
+      }
+      stop();
+      return {
+        itemList: list.items.map((item) => ({ itemId: item.itemId, score: item.score, ...(item.promotionName === undefined ? {} : { promotionName: item.promotionName }) })),
+        recommendationId: list.recommendationId,
+      };
+    });
+
+    scope.post<{ Body: RankingBody }>('/personalize-ranking', { schema: { body: rankingSchema }, config: { access: 'recommend' } }, async (request) => {
+      const body = request.body;
+      const resource = parseArn(body.campaignArn);
+      if (resource === null || resource.kind !== 'campaign') throw invalidInput('campaignArn is not a campaign ARN');
+      const state = await stateOf(body.userId);
+      const options = await listOptions(body.filterArn, body.filterValues, state);
+      // A caller ranking its own list chose it: only its filter drops items.
+      const list = await rankItems(deps.model.scorer, deps.catalog, state, body.inputList, body.inputList.length, { ...defaultFilter, excludeOutOfStock: false, excludePurchased: false }, options.allow);
+      return { personalizedRanking: list.items.map(({ itemId, score }) => ({ itemId, score })), recommendationId: list.recommendationId };
+    });
+  });
+
+  /** The user's state (already a pseudonym); none for an unknown or opted-out user. */
+  async function stateOf(userId: string | undefined): Promise<SessionState | null> {
+    if (userId === undefined || (await deps.consent.optedOut(userId))) return null;
+    const state = await deps.host.currentState(userKey(userId));
+    return state.eventCount === 0 ? null : state;
+  }
+
+  /** A stored filter applied with its parameters, as the list's extra predicate. */
+  async function listOptions(arnText: string | undefined, values: Record<string, string> | undefined, state: SessionState | null): Promise<ListOptions> {
+    if (arnText === undefined) return {};
+    const resource = parseArn(arnText);
+    if (resource === null || resource.kind !== 'filter') throw invalidInput(`${arnText} is not a filter ARN`);
+    const stored = await deps.stores.filters.get(resource.name);
+    if (stored === null) throw notFound(`filter ${resource.name} does not exist`);
+    let bound;
+    try {
+      bound = bindFilter(parseFilterExpression(stored.filterExpression), values ?? {});
+    } catch (err) {
+      if (err instanceof FilterExpressionError) throw invalidInput(err.message);
+      throw err;
+    }
+    return { allow: (itemId) => allowsItem(bound, { item: deps.catalog.get(itemId), eventTypes: eventTypesOf(state, itemId) }) };
+  }
+}
+
