@@ -1,6 +1,9 @@
 import { userInfo } from 'node:os';
 import { UsageError, parseFlags, readableFile, type ParsedFlags } from '../model/command-args.js';
 import { REDIS_FLAGS, redisStoresOptions } from '../ops/cluster-flags.js';
+import { loadConfig } from '../config.js';
+import { resolveSecrets } from './secrets.js';
+import { awsCredentialsFor } from './sigv4.js';
 import { createRedisStores, type RedisStoresOptions } from '../store/redis/index.js';
 import type { AuditEntry, Role, Stores } from '../store/types.js';
 import { generateApiKey, isApiKeyId, parseKeyName, parseRoles } from './api-keys.js';
@@ -26,6 +29,8 @@ or
   --api-key KEY        a key with the admin role for --server (default: $ATTUNE_API_KEY)
 
   --name NAME          create: what or who uses the key (at most 128 characters)
+  --token-secret S     create with --redis: the nodes' token secret (or ATTUNE_TOKEN_SECRET; --dev
+                       for development nodes), to print the key's AWS credentials as well
   --roles ROLES        create: comma-separated, of ingest (send events, issue socket tokens),
                        recommend (read recommendations), admin (everything, this included)
   --json               print JSON instead of text
@@ -36,8 +41,8 @@ Exit code 0 on success, 1 when the operation failed, 2 on usage errors.
 const SUBCOMMANDS = ['create', 'list', 'revoke'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
 /** REDIS_FLAGS also holds --shards and --encryption-keys: accepted like other commands take them, unused by keys. */
-const VALUE_FLAGS = [...REDIS_FLAGS, 'server', 'api-key', 'name', 'roles'] as const;
-const BOOLEAN_FLAGS = ['json', 'help'] as const;
+const VALUE_FLAGS = [...REDIS_FLAGS, 'server', 'api-key', 'name', 'roles', 'token-secret'] as const;
+const BOOLEAN_FLAGS = ['json', 'help', 'dev'] as const;
 /** A server that does not answer within this is reported as a failure rather than waited on. */
 const SERVER_TIMEOUT_MS = 15_000;
 
@@ -57,6 +62,9 @@ export interface CreatedKey {
   name: string;
   roles: Role[];
   createdAt: number;
+  /** The same key's AWS credentials, for SDK clients of the Personalize-compatible API (SigV4). */
+  awsAccessKeyId?: string;
+  awsSecretAccessKey?: string;
 }
 
 type RevokeOutcome = { revoked: true; id: string; revokedAt: number } | { revoked: false; why: string };
@@ -88,7 +96,7 @@ class KeysFailure extends Error {
 
 type Request = { subcommand: 'create'; name: string; roles: Role[] } | { subcommand: 'list' } | { subcommand: 'revoke'; id: string };
 
-type Target = { kind: 'redis'; options: RedisStoresOptions } | { kind: 'server'; baseUrl: URL; apiKey: string };
+type Target = { kind: 'redis'; options: RedisStoresOptions; sigv4Root: string | null } | { kind: 'server'; baseUrl: URL; apiKey: string };
 
 export async function runKeys(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let request: Request;
@@ -119,7 +127,7 @@ export async function runKeys(argv: readonly string[], env: NodeJS.ProcessEnv = 
   let admin: KeyAdmin | null = null;
   let code: number;
   try {
-    admin = target.kind === 'redis' ? new StoreKeyAdmin(await createRedisStores(target.options), cliActor(env)) : new ServerKeyAdmin(target.baseUrl, target.apiKey);
+    admin = target.kind === 'redis' ? new StoreKeyAdmin(await createRedisStores(target.options), cliActor(env), target.sigv4Root) : new ServerKeyAdmin(target.baseUrl, target.apiKey);
     await perform(admin, request, json);
     code = 0;
   } catch (err) {
@@ -142,7 +150,8 @@ async function perform(admin: KeyAdmin, request: Request, json: boolean): Promis
   switch (request.subcommand) {
     case 'create': {
       const created = await admin.create(request.name, request.roles);
-      console.log(json ? JSON.stringify(created) : `${created.key}\nStore this key now: it is not shown again (id ${created.id}, name ${JSON.stringify(created.name)}, roles ${created.roles.join(',')}).`);
+      const aws = created.awsAccessKeyId === undefined ? '' : `\nAWS SDK credentials of this key (Personalize-compatible API): aws_access_key_id=${created.awsAccessKeyId} aws_secret_access_key=${created.awsSecretAccessKey ?? ''}`;
+      console.log(json ? JSON.stringify(created) : `${created.key}\nStore this key now: it is not shown again (id ${created.id}, name ${JSON.stringify(created.name)}, roles ${created.roles.join(',')}).${aws}`);
       return;
     }
     case 'list': {
@@ -224,7 +233,18 @@ async function parseTarget(flags: ParsedFlags, env: NodeJS.ProcessEnv): Promise<
   // redisStoresOptions reads the CA file itself; checked first so that a wrong path is a usage error.
   const caFile = flags.values.get('redis-tls-ca') ?? env.ATTUNE_REDIS_TLS_CA;
   if (caFile !== undefined) await readableFile(caFile, 'redis-tls-ca');
-  return { kind: 'redis', options: redisStoresOptions(flags, 'or --server URL --api-key KEY to go through a running node', env) };
+  return { kind: 'redis', options: redisStoresOptions(flags, 'or --server URL --api-key KEY to go through a running node', env), sigv4Root: sigv4RootOf(flags, env) };
+}
+
+/** The nodes' AWS credential root, from their token secret (--token-secret, ATTUNE_TOKEN_SECRET, or --dev's constant). */
+function sigv4RootOf(flags: ParsedFlags, env: NodeJS.ProcessEnv): string | null {
+  const tokenSecret = flags.values.get('token-secret') ?? env.ATTUNE_TOKEN_SECRET;
+  if (tokenSecret === undefined && !flags.booleans.has('dev')) return null;
+  try {
+    return resolveSecrets(loadConfig(tokenSecret === undefined ? ['--dev'] : ['--token-secret', tokenSecret], {}), false).sigv4Root;
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
 }
 
 function serverBaseUrl(text: string): URL {
@@ -266,13 +286,16 @@ class StoreKeyAdmin implements KeyAdmin {
   constructor(
     private readonly stores: Stores,
     private readonly actor: string,
+    /** Derives AWS credentials; null when the nodes' token secret was not given. */
+    private readonly sigv4Root: string | null,
   ) {}
 
   async create(name: string, roles: Role[]): Promise<CreatedKey> {
     const { key, record } = generateApiKey(name, roles, Date.now());
     await this.stores.apiKeys.create(record);
     await this.audit({ action: 'key.create', target: record.id, outcome: 'ok', detail: { name: record.name, roles: record.roles.join(',') } }, 'the key was created');
-    return { key, id: record.id, name: record.name, roles: record.roles, createdAt: record.createdAt };
+    const aws = this.sigv4Root === null ? null : awsCredentialsFor(record.id, this.sigv4Root);
+    return { key, id: record.id, name: record.name, roles: record.roles, createdAt: record.createdAt, ...(aws === null ? {} : { awsAccessKeyId: aws.accessKeyId, awsSecretAccessKey: aws.secretAccessKey }) };
   }
 
   async list(): Promise<KeySummary[]> {
@@ -379,7 +402,9 @@ class ServerKeyAdmin implements KeyAdmin {
 function asCreatedKey(body: unknown): CreatedKey | null {
   if (!isObject(body) || typeof body.key !== 'string') return null;
   const summary = asKeySummary({ ...body, revokedAt: null });
-  return summary === null ? null : { key: body.key, id: summary.id, name: summary.name, roles: summary.roles, createdAt: summary.createdAt };
+  if (summary === null) return null;
+  const aws = typeof body.awsAccessKeyId === 'string' && typeof body.awsSecretAccessKey === 'string' ? { awsAccessKeyId: body.awsAccessKeyId, awsSecretAccessKey: body.awsSecretAccessKey } : {};
+  return { key: body.key, id: summary.id, name: summary.name, roles: summary.roles, createdAt: summary.createdAt, ...aws };
 }
 
 function asKeySummary(value: unknown): KeySummary | null {

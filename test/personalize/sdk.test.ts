@@ -4,7 +4,8 @@ import { GetPersonalizedRankingCommand, GetRecommendationsCommand, PersonalizeRu
 import { userKey } from '../../src/actors/events.js';
 import { demoCatalog } from '../../src/demo/catalog.js';
 import type { RunningServer } from '../../src/server.js';
-import { connectClient, startLocalServer, waitFor } from '../helpers.js';
+import { runKeys } from '../../src/security/keys-command.js';
+import { capture, connectClient, startLocalServer, waitFor } from '../helpers.js';
 
 const MASTER = 'personalize-sdk-master-key-0123456789abcdef';
 const CAMPAIGN = 'arn:aws:personalize:us-east-1:123456789012:campaign/shop';
@@ -206,4 +207,14 @@ t.test('authentication and errors the way Personalize returns them', async (t) =
 
   t.equal((await admin('DELETE', `/v1/admin/keys/${id}`)).status, 200);
   t.match(await errorOf(runtime.send(new GetRecommendationsCommand({ campaignArn: CAMPAIGN, userId: 'x' }))), { name: 'UnrecognizedClientException', status: 403 }, 'a revoked key');
+});
+
+t.test('attune keys create prints the AWS credentials the SDK signs with', async (t) => {
+  const created = await capture(() => runKeys(['create', '--name', 'sdk via cli', '--roles', 'recommend', '--server', server.url, '--api-key', MASTER]));
+  t.equal(created.code, 0, created.stderr);
+  const [, accessKeyId, secretAccessKey] = /aws_access_key_id=(ATK[0-9A-F]{12}) aws_secret_access_key=(\S{40})/.exec(created.stdout) ?? [];
+  t.ok(accessKeyId !== undefined, created.stdout);
+  const runtime = new PersonalizeRuntimeClient({ endpoint: server.url, region: 'ap-south-1', maxAttempts: 1, credentials: { accessKeyId, secretAccessKey } });
+  const list = await runtime.send(new GetRecommendationsCommand({ recommenderArn: RECOMMENDER, userId: 'cli-user', numResults: 3 }));
+  t.equal(list.itemList?.length, 3);
 });

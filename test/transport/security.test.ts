@@ -40,6 +40,7 @@ t.test('every route declares its access; the table is exactly this', async (t) =
   const server = await serve(t);
   const table = server.app.routeAccess.map((r) => `${r.method} ${r.url} ${r.access}`).sort();
   t.strictSame(table, [
+    'DELETE /v1/admin/filters/:name admin',
     'DELETE /v1/admin/keys/:keyId admin',
     'DELETE /v1/users/:userId admin',
     'GET / public',
@@ -51,6 +52,7 @@ t.test('every route declares its access; the table is exactly this', async (t) =
     'GET /replay.js public',
     'GET /style.css public',
     'GET /v1/admin/audit admin',
+    'GET /v1/admin/filters admin',
     'GET /v1/admin/keys admin',
     'GET /v1/admin/model admin',
     'GET /v1/admin/replay admin',
@@ -65,7 +67,13 @@ t.test('every route declares its access; the table is exactly this', async (t) =
     'GET /v1/trending recommend',
     'GET /v1/users/:userId/consent ingest',
     'GET /v1/users/:userId/segment recommend',
+    'POST /events ingest',
+    'POST /items ingest',
+    'POST /personalize-ranking recommend',
+    'POST /recommendations recommend',
+    'POST /users ingest',
     'POST /v1/admin/cache/invalidate admin',
+    'POST /v1/admin/filters admin',
     'POST /v1/admin/keys admin',
     'POST /v1/admin/model admin',
     'POST /v1/events ingest',
