@@ -56,11 +56,6 @@ export interface ReducerConfig {
   purchaseEventType: string;
   /** Items kept in `impressions`; the least recently shown drop first. */
   impressionsMax: number;
-  /**
-   * Not used by the reducer but by the lists built from its states: an item shown `count` times
-   * without engagement scores `impressionPenalty^count` times its model score (1: no effect).
-   */
-  impressionPenalty: number;
 }
 
 export const defaultReducerConfig: ReducerConfig = {
@@ -74,7 +69,6 @@ export const defaultReducerConfig: ReducerConfig = {
   defaultEventWeight: 1,
   purchaseEventType: 'purchase',
   impressionsMax: 200,
-  impressionPenalty: 0.5,
 };
 
 /** Past this shift the sums are rebased, long before 2^shift could overflow a double. */

@@ -172,7 +172,7 @@ function parseManifest(dir: string, raw: unknown): ModelManifest {
   return raw as unknown as ModelManifest;
 }
 
-const NUMERIC_REDUCER_FIELDS = ['halfLifeMs', 'positionDecay', 'recentMax', 'itemWeightsMax', 'categoriesMax', 'purchasedMax', 'defaultEventWeight'];
+const NUMERIC_REDUCER_FIELDS = ['halfLifeMs', 'positionDecay', 'recentMax', 'itemWeightsMax', 'categoriesMax', 'purchasedMax', 'impressionsMax', 'defaultEventWeight'];
 
 function checkReducerOverrides(raw: unknown, fail: (why: string) => never): void {
   if (!isRecord(raw)) fail('field reducer must be an object');

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { defaultReducerConfig, itemWeights, type SessionState } from '../actors/state.js';
+import { itemWeights, type SessionState } from '../actors/state.js';
 import type { CatalogIndex } from './catalog.js';
 import {
   buildFilter,
@@ -44,8 +44,7 @@ export interface ListOptions {
   allow?: ItemPredicate;
   /**
    * 0..1: an item the state has as shown `count` times without engagement scores
-   * `impressionPenalty^count` times as much, in lists built for a state. Callers serving with a
-   * reducer config pass its `impressionPenalty`; absent, `defaultReducerConfig.impressionPenalty`.
+   * `impressionPenalty^count` times as much, in lists built for a state; IMPRESSION_PENALTY by default.
    * 1 turns the demotion off.
    */
   impressionPenalty?: number;
@@ -56,6 +55,12 @@ export function toModelInput(state: SessionState): ModelInput {
   const weights = itemWeights(state);
   return { itemIds: weights.map(([id]) => id), weights: weights.map(([, w]) => w) };
 }
+
+/**
+ * How much an impression without engagement weighs on an item's score: each one halves it. One
+ * value for every list (live pushes, GETs, replays), so a replay reproduces what was pushed.
+ */
+export const IMPRESSION_PENALTY = 0.5;
 
 /** Scores a state (null: no history) into a filtered top-n list. */
 export async function recommendForState(
@@ -168,7 +173,7 @@ async function rankedList(
 /** Per impressed item, the factor its score is multiplied by; null when nothing is demoted. */
 type ImpressionFactors = ReadonlyMap<string, number>;
 
-function impressionFactors(state: SessionState | null, penalty: number = defaultReducerConfig.impressionPenalty): ImpressionFactors | null {
+function impressionFactors(state: SessionState | null, penalty: number = IMPRESSION_PENALTY): ImpressionFactors | null {
   if (state === null || state.impressions.length === 0 || penalty === 1) return null;
   return new Map(state.impressions.map(([itemId, count]) => [itemId, Math.pow(penalty, count)]));
 }

@@ -1,3 +1,4 @@
+import { IMPRESSION_PENALTY } from '../../src/model/recommend.js';
 import { Packr } from 'msgpackr';
 import t from 'tap';
 import { ActorHost, type RecommendationsPush } from '../../src/actors/actor-host.js';
@@ -37,7 +38,7 @@ const fold = (entries: InteractionEntry[], from: SessionState = initialState(), 
 
 t.test('defaults: 200 impressions kept, a showing halves the score', async (t) => {
   t.equal(defaultReducerConfig.impressionsMax, 200);
-  t.equal(defaultReducerConfig.impressionPenalty, 0.5);
+  t.equal(IMPRESSION_PENALTY, 0.5);
   t.strictSame(initialState().impressions, []);
   t.strictSame(initialState().itemEventTypes, []);
 });
