@@ -3,27 +3,10 @@ import type { InteractionEntry } from '../../src/actors/events.js';
 import { initialState, reduce, type SessionState } from '../../src/actors/state.js';
 import { CatalogIndex } from '../../src/model/catalog.js';
 import { defaultFilter } from '../../src/model/filters.js';
-import { rankItems, recommendForState, relatedItems, type ListScorer } from '../../src/model/recommend.js';
+import { rankItems, recommendForState, relatedItems } from '../../src/model/recommend.js';
 import type { ScoredItem } from '../../src/model/types.js';
+import { stubScorer } from '../support/stub-scorer.js';
 
-/** A scorer whose lists are fixed: the model's whatever the input, and popularity's. Records every k asked for. */
-function stubScorer(model: Array<[string, number]>, popular: Array<[string, number]> = model): ListScorer & { asked: number[] } {
-  const asItems = (list: Array<[string, number]>): ScoredItem[] => list.map(([itemId, score]) => ({ itemId, score }));
-  const asked: number[] = [];
-  return {
-    version: 'stub-1',
-    itemCount: model.length,
-    asked,
-    async scoreOrFallback(_input, k) {
-      asked.push(k);
-      return { items: asItems(model).slice(0, k), fallback: null };
-    },
-    popular(k) {
-      asked.push(k);
-      return asItems(popular).slice(0, k);
-    },
-  };
-}
 
 const MODEL: Array<[string, number]> = [['a', 10], ['b', 9], ['c', 8], ['d', 7], ['e', 6], ['f', 5], ['g', 4], ['h', 3]];
 const catalog = new CatalogIndex(MODEL.map(([itemId]) => ({ itemId, title: itemId, category: 'any', price: 1, inStock: true })));

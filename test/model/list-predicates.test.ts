@@ -2,27 +2,9 @@ import t from 'tap';
 import { initialState, reduce, type SessionState } from '../../src/actors/state.js';
 import { CatalogIndex } from '../../src/model/catalog.js';
 import { buildFilter, defaultFilter, promotionFilter, withPredicate, type Promotion } from '../../src/model/filters.js';
-import { rankItems, recommendForState, relatedItems, type ListScorer, type RecommendationList } from '../../src/model/recommend.js';
-import type { ScoredItem } from '../../src/model/types.js';
+import { rankItems, recommendForState, relatedItems, type RecommendationList } from '../../src/model/recommend.js';
+import { stubScorer } from '../support/stub-scorer.js';
 
-/** A scorer whose list is fixed whatever the input; records every k asked for. */
-function stubScorer(list: Array<[string, number]>): ListScorer & { asked: number[] } {
-  const items: ScoredItem[] = list.map(([itemId, score]) => ({ itemId, score }));
-  const asked: number[] = [];
-  return {
-    version: 'stub-1',
-    itemCount: items.length,
-    asked,
-    async scoreOrFallback(_input, k) {
-      asked.push(k);
-      return { items: items.slice(0, k), fallback: null };
-    },
-    popular(k) {
-      asked.push(k);
-      return items.slice(0, k);
-    },
-  };
-}
 
 const MODEL: Array<[string, number]> = [['a', 10], ['b', 9], ['c', 8], ['d', 7], ['e', 6], ['f', 5], ['g', 4], ['h', 3]];
 const CATEGORY: Record<string, string> = { a: 'shoes', b: 'shoes', c: 'bags', d: 'bags', e: 'books', f: 'books', g: 'watches', h: 'watches' };
