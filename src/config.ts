@@ -86,6 +86,8 @@ export interface AttuneConfig {
     tokenSecret: string | null;
     /** Longest lifetime a socket token may ask for, and the default one. */
     tokenMaxTtlS: number;
+    /** Derives each API key's AWS secret access key (SigV4); null: no SigV4 on shared stores. */
+    sigv4Secret: string | null;
     /** Keys the HMAC that pseudonymizes user ids at rest. Required on Redis unless dev; never change it. */
     pseudonymKey: string | null;
     /** `id:base64-of-32-bytes` keys encrypting event payloads and snapshots at rest; the first one writes. */
@@ -130,6 +132,7 @@ export const defaultConfig: AttuneConfig = {
     masterKey: null,
     tokenSecret: null,
     tokenMaxTtlS: 3600,
+    sigv4Secret: null,
     pseudonymKey: null,
     encryptionKeys: [],
     encryptionRequired: false,
@@ -276,6 +279,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   option<string>('master-key', ['ATTUNE_MASTER_KEY'], 'a key with every role, kept only in config (at least 32 characters)', secret(32), (o, v) => (o.security = { ...o.security, masterKey: v })),
   option<string>('token-secret', ['ATTUNE_TOKEN_SECRET'], 'signs socket tokens, the same on every node (at least 32 characters)', secret(32), (o, v) => (o.security = { ...o.security, tokenSecret: v })),
   option<number>('token-max-ttl-s', ['ATTUNE_TOKEN_MAX_TTL_S'], 'longest (and default) socket token lifetime in seconds', int(10, 7 * 86_400), (o, v) => (o.security = { ...o.security, tokenMaxTtlS: v })),
+  option<string>('sigv4-secret', ['ATTUNE_SIGV4_SECRET'], 'derives each API key\'s AWS credentials for the Personalize-compatible API, the same on every node (at least 32 characters)', secret(32), (o, v) => (o.security = { ...o.security, sigv4Secret: v })),
   option<string>('pseudonym-key', ['ATTUNE_PSEUDONYM_KEY'], 'keys the HMAC of user ids at rest, the same on every node, never changed (at least 32 characters)', secret(32), (o, v) => (o.security = { ...o.security, pseudonymKey: v })),
   option<string[]>('encryption-keys', ['ATTUNE_ENCRYPTION_KEYS'], 'comma-separated id:base64 AES-256 keys for payloads and snapshots at rest; the first writes', encryptionKeys, (o, v) => (o.security = { ...o.security, encryptionKeys: v })),
   option<boolean>('encryption-required', ['ATTUNE_ENCRYPTION_REQUIRED'], 'refuse to read unencrypted payloads and snapshots (with --encryption-keys)', bool, (o, v) => (o.security = { ...o.security, encryptionRequired: v })),

@@ -33,7 +33,8 @@ import { UserErasure } from './privacy/user-erasure.js';
 import { ApiKeyAuthenticator } from './security/api-keys.js';
 import { createPayloadCipher } from './security/payload-cipher.js';
 import { resolveSecrets } from './security/secrets.js';
-import { awsCredentialsFor, keyIdOfAccessKey, verifySigV4 as verifyRequestSignature } from './security/sigv4.js';
+import { awsCredentialsOfKey } from './security/aws-credentials.js';
+import { keyIdOfAccessKey, verifySigV4 as verifyRequestSignature, type SigV4FailureReason } from './security/sigv4.js';
 import type { AuthenticationResult } from './security/api-keys.js';
 import { RateLimiter } from './security/token-bucket.js';
 import { createSocketServer, type AttuneSocketServer } from './transport/socket.js';
@@ -57,6 +58,19 @@ export interface RunningServer {
   erasure: UserErasure;
   close(): Promise<void>;
 }
+
+/** The access key id in a SigV4 Authorization header. */
+const SIGV4_CREDENTIAL = /Credential=([A-Z0-9]{1,64})\//;
+
+/** A failed signature check, as an authentication refusal's reason. */
+const SIGV4_REFUSALS: Readonly<Record<SigV4FailureReason, 'missing' | 'malformed' | 'unknown' | 'bad-signature' | 'expired'>> = {
+  missing: 'missing',
+  malformed: 'malformed',
+  'wrong-service': 'malformed',
+  'unknown-key': 'unknown',
+  'bad-signature': 'bad-signature',
+  expired: 'expired',
+};
 
 /** Inference runs failing in a row before /readyz reports the node not ready. */
 const MODEL_FAILURES_NOT_READY = 5;
@@ -199,7 +213,15 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   if (config.security.rateSessionBurst < EVENTS_PER_PUT_MAX) throw new ConfigError(`the session rate burst must be at least ${EVENTS_PER_PUT_MAX} (one full put), got ${config.security.rateSessionBurst}`);
   const sessionLimiter = new RateLimiter({ perSecond: config.security.rateSessionPerS, burst: config.security.rateSessionBurst });
 
+  // AWS Signature V4: the access key id names an API key; its secret is derived (src/security/aws-credentials.ts).
+  const { sigv4Root } = secrets;
+  const signer = async (request: FastifyRequest): Promise<AuthenticationResult> => {
+    if (sigv4Root === null) return { ok: false, reason: 'unknown' };
+    const keyId = keyIdOfAccessKey(SIGV4_CREDENTIAL.exec(String(request.headers.authorization))?.[1] ?? '');
+    return keyId === null ? { ok: false, reason: 'unknown' } : authenticator.principalOf(keyId);
+  };
   const verifySigV4 = async (request: FastifyRequest): Promise<AuthenticationResult> => {
+    if (sigv4Root === null) return { ok: false, reason: 'unknown' };
     const [rawPath, rawQuery = ''] = request.raw.url?.split(/\?(.*)/s) ?? [''];
     const verified = await verifyRequestSignature(
       { method: request.method, rawPath, rawQuery, headers: request.headers, body: request.rawBody ?? Buffer.alloc(0) },
@@ -207,20 +229,21 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
         service: 'personalize',
         nowMs: Date.now(),
         secretFor: async (accessKeyId) => {
-          const keyId = keyIdOfAccessKey(accessKeyId);
-          return keyId === null ? null : awsCredentialsFor(keyId, secrets.sigv4Root).secretAccessKey;
+          const record = await authenticator.recordOf(keyIdOfAccessKey(accessKeyId) ?? '');
+          return record === null || record.revokedAt !== null ? null : awsCredentialsOfKey(record, sigv4Root).secretAccessKey;
         },
       },
     );
-    if (!verified.ok) return { ok: false, reason: verified.reason === 'expired' ? 'expired' : verified.reason === 'bad-signature' ? 'bad-signature' : verified.reason === 'missing' ? 'missing' : verified.reason === 'malformed' || verified.reason === 'wrong-service' ? 'malformed' : 'unknown' };
+    if (!verified.ok) return { ok: false, reason: SIGV4_REFUSALS[verified.reason] };
     // The signature proves the secret; whether the key is still valid, and its roles, are the record's.
     return authenticator.principalOf(keyIdOfAccessKey(verified.accessKeyId) ?? '');
   };
 
   const app = createHttpApp({
     config,
+    signer,
     verifySigV4,
-    awsCredentialsOf: (keyId) => awsCredentialsFor(keyId, secrets.sigv4Root),
+    awsCredentialsOf: (record) => (sigv4Root === null ? null : awsCredentialsOfKey(record, sigv4Root)),
     authenticator,
     keyLimiter,
     sessionLimiter,

@@ -64,5 +64,9 @@ export function userKey(userId: string): string {
 export function parseSentAt(sentAt: number | string | undefined, receivedAt: number): number | null {
   if (sentAt === undefined) return receivedAt;
   const ms = typeof sentAt === 'number' ? sentAt : Date.parse(sentAt);
-  return Number.isFinite(ms) && ms >= 0 ? ms : null;
+  // The state's clock never goes back: a time far ahead would freeze every later event's weight.
+  return Number.isFinite(ms) && ms >= 0 && ms <= receivedAt + SENT_AT_MAX_AHEAD_MS ? ms : null;
 }
+
+/** How far ahead of the server's clock a client's sentAt may be (clock skew, not the future). */
+export const SENT_AT_MAX_AHEAD_MS = 24 * 3600_000;

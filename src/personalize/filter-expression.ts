@@ -88,6 +88,8 @@ export interface BoundFilter {
 }
 
 export interface FilterSubject {
+  /** The item's id: ITEM_ID conditions need no catalog entry (ranking lists hold items the catalog lacks). */
+  itemId: string;
   item: CatalogItem | undefined;
   /** event types the user had with this item */
   eventTypes: ReadonlySet<string>;
@@ -545,6 +547,9 @@ function holds(predicate: Predicate<BoundCondition>, subject: FilterSubject): bo
       return false;
     }
     case 'item': {
+      if (predicate.field === 'itemId' && (predicate.operator === 'IN' || predicate.operator === 'NOT IN')) {
+        return predicate.values.includes(subject.itemId) === (predicate.operator === 'IN');
+      }
       const item = subject.item;
       if (item === undefined) return false;
       if (predicate.operator === 'IN' || predicate.operator === 'NOT IN') {
@@ -565,7 +570,7 @@ function holds(predicate: Predicate<BoundCondition>, subject: FilterSubject): bo
   }
 }
 
-/** Whether the item may be shown. An item unknown to the catalog fails every Items condition (so INCLUDE drops it, EXCLUDE keeps it). */
+/** Whether the item may be shown. An item unknown to the catalog fails every Items condition but ITEM_ID's (so INCLUDE drops it, EXCLUDE keeps it). */
 export function allowsItem(bound: BoundFilter, subject: FilterSubject): boolean {
   if (bound.include.length > 0 && !bound.include.some((predicate) => holds(predicate, subject))) return false;
   return !bound.exclude.some((predicate) => holds(predicate, subject));

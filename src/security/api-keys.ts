@@ -210,6 +210,11 @@ export class ApiKeyAuthenticator {
    * made with a secret derived from the key's id): the record's roles, unless it is unknown or
    * revoked. Cached like authenticate().
    */
+  /** The key's record as this node knows it (cached like authenticate()), or null. */
+  recordOf(keyId: string): Promise<ApiKeyRecord | null> {
+    return isApiKeyId(keyId) ? this.lookup(keyId) : Promise.resolve(null);
+  }
+
   async principalOf(keyId: string): Promise<AuthenticationResult> {
     if (!isApiKeyId(keyId)) return { ok: false, reason: 'malformed' };
     const record = await this.lookup(keyId);

@@ -2,8 +2,7 @@ import { userInfo } from 'node:os';
 import { UsageError, parseFlags, readableFile, type ParsedFlags } from '../model/command-args.js';
 import { REDIS_FLAGS, redisStoresOptions } from '../ops/cluster-flags.js';
 import { loadConfig } from '../config.js';
-import { resolveSecrets } from './secrets.js';
-import { awsCredentialsFor } from './sigv4.js';
+import { awsCredentialsOfKey } from './aws-credentials.js';
 import { createRedisStores, type RedisStoresOptions } from '../store/redis/index.js';
 import type { AuditEntry, Role, Stores } from '../store/types.js';
 import { generateApiKey, isApiKeyId, parseKeyName, parseRoles } from './api-keys.js';
@@ -29,8 +28,8 @@ or
   --api-key KEY        a key with the admin role for --server (default: $ATTUNE_API_KEY)
 
   --name NAME          create: what or who uses the key (at most 128 characters)
-  --token-secret S     create with --redis: the nodes' token secret (or ATTUNE_TOKEN_SECRET; --dev
-                       for development nodes), to print the key's AWS credentials as well
+  --sigv4-secret S     create with --redis: the nodes' SigV4 secret (or ATTUNE_SIGV4_SECRET), to
+                       print the key's AWS credentials as well (--server prints them when the node has one)
   --roles ROLES        create: comma-separated, of ingest (send events, issue socket tokens),
                        recommend (read recommendations), admin (everything, this included)
   --json               print JSON instead of text
@@ -41,8 +40,8 @@ Exit code 0 on success, 1 when the operation failed, 2 on usage errors.
 const SUBCOMMANDS = ['create', 'list', 'revoke'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
 /** REDIS_FLAGS also holds --shards and --encryption-keys: accepted like other commands take them, unused by keys. */
-const VALUE_FLAGS = [...REDIS_FLAGS, 'server', 'api-key', 'name', 'roles', 'token-secret'] as const;
-const BOOLEAN_FLAGS = ['json', 'help', 'dev'] as const;
+const VALUE_FLAGS = [...REDIS_FLAGS, 'server', 'api-key', 'name', 'roles', 'sigv4-secret'] as const;
+const BOOLEAN_FLAGS = ['json', 'help'] as const;
 /** A server that does not answer within this is reported as a failure rather than waited on. */
 const SERVER_TIMEOUT_MS = 15_000;
 
@@ -236,12 +235,12 @@ async function parseTarget(flags: ParsedFlags, env: NodeJS.ProcessEnv): Promise<
   return { kind: 'redis', options: redisStoresOptions(flags, 'or --server URL --api-key KEY to go through a running node', env), sigv4Root: sigv4RootOf(flags, env) };
 }
 
-/** The nodes' AWS credential root, from their token secret (--token-secret, ATTUNE_TOKEN_SECRET, or --dev's constant). */
+/** The nodes' SigV4 secret (--sigv4-secret or ATTUNE_SIGV4_SECRET), to print a new key's AWS credentials. */
 function sigv4RootOf(flags: ParsedFlags, env: NodeJS.ProcessEnv): string | null {
-  const tokenSecret = flags.values.get('token-secret') ?? env.ATTUNE_TOKEN_SECRET;
-  if (tokenSecret === undefined && !flags.booleans.has('dev')) return null;
+  const secret = flags.values.get('sigv4-secret') ?? env.ATTUNE_SIGV4_SECRET;
+  if (secret === undefined) return null;
   try {
-    return resolveSecrets(loadConfig(tokenSecret === undefined ? ['--dev'] : ['--token-secret', tokenSecret], {}), false).sigv4Root;
+    return loadConfig(['--sigv4-secret', secret], {}).security.sigv4Secret;
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
@@ -294,7 +293,7 @@ class StoreKeyAdmin implements KeyAdmin {
     const { key, record } = generateApiKey(name, roles, Date.now());
     await this.stores.apiKeys.create(record);
     await this.audit({ action: 'key.create', target: record.id, outcome: 'ok', detail: { name: record.name, roles: record.roles.join(',') } }, 'the key was created');
-    const aws = this.sigv4Root === null ? null : awsCredentialsFor(record.id, this.sigv4Root);
+    const aws = this.sigv4Root === null ? null : awsCredentialsOfKey(record, this.sigv4Root);
     return { key, id: record.id, name: record.name, roles: record.roles, createdAt: record.createdAt, ...(aws === null ? {} : { awsAccessKeyId: aws.accessKeyId, awsSecretAccessKey: aws.secretAccessKey }) };
   }
 

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { ConfigError, type AttuneConfig } from '../config.js';
 
 export interface NodeSecrets {
@@ -6,8 +6,11 @@ export interface NodeSecrets {
   masterKey: string | null;
   tokenSecret: string;
   pseudonymKey: string;
-  /** Derives each API key's AWS secret access key (SigV4): from the token secret, so rotating that rotates these. */
-  sigv4Root: string;
+  /**
+   * Derives each API key's AWS secret access key (SigV4), with the key's stored hash; null turns
+   * SigV4 off. Never a well-known constant, not even in development mode: it admits as the keys do.
+   */
+  sigv4Root: string | null;
   /** Lines to print at start: what was made up and why that is not for production. */
   notices: string[];
 }
@@ -38,6 +41,6 @@ export function resolveSecrets(config: AttuneConfig, sharedStores: boolean): Nod
   const tokenSecret = security.tokenSecret ?? (security.dev ? DEV_TOKEN_SECRET : generated());
   const pseudonymKey = security.pseudonymKey ?? (security.dev ? DEV_PSEUDONYM_KEY : generated());
   if (security.dev) notices.push('development mode: bare sessionIds are accepted on sockets; unset secrets are well-known constants. Never expose this node.');
-  const sigv4Root = createHmac('sha256', tokenSecret).update('attune-sigv4-root').digest('base64');
+  const sigv4Root = security.sigv4Secret ?? (sharedStores ? null : generated());
   return { masterKey, tokenSecret, pseudonymKey, sigv4Root, notices };
 }

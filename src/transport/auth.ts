@@ -16,6 +16,8 @@ export interface RouteAccess {
 declare module 'fastify' {
   interface FastifyContextConfig {
     access?: Access;
+    /** The route also takes AWS Signature V4 (the Personalize-compatible API); others refuse it. */
+    sigv4?: boolean;
   }
   interface FastifyInstance {
     /** Every route with its access, in registration order (HEAD twins of GET routes left out). */
@@ -35,7 +37,13 @@ export interface AuthDeps {
   limiter: RateLimiter;
   /** Counts each refusal by reason. */
   refused: (reason: 'unauthorized' | 'forbidden' | 'rate_limited') => void;
-  /** Checks an AWS Signature V4 (the Personalize-compatible API's SDK clients); needs the raw body. */
+  /**
+   * AWS Signature V4 (the Personalize-compatible API's SDK clients), in two steps: `signer`
+   * names the key from the Authorization header alone, before the body is read, so unknown keys,
+   * missing roles and rate limits cost nothing more; `verifySigV4` checks the signature, which
+   * covers the body.
+   */
+  signer: (request: FastifyRequest) => Promise<AuthenticationResult>;
   verifySigV4: (request: FastifyRequest) => Promise<AuthenticationResult>;
 }
 
@@ -72,34 +80,48 @@ export function installAuth(app: FastifyInstance, deps: AuthDeps): void {
     if (access === undefined) throw new Error(`route ${String(route.method)} ${route.url} declares no access (config.access)`);
     for (const method of [route.method].flat()) if (method !== 'HEAD') routes.push({ method, url: route.url, access });
   });
-  const admit = (request: FastifyRequest, reply: FastifyReply, access: Role, outcome: AuthenticationResult): void => {
+  const authenticated = (outcome: AuthenticationResult): Principal => {
     if (!outcome.ok) {
       deps.refused('unauthorized');
       throw new AttuneError('UNAUTHORIZED', REFUSALS[outcome.reason], outcome.reason);
     }
-    const { principal } = outcome;
+    return outcome.principal;
+  };
+  const authorized = (principal: Principal, access: Role): Principal => {
     if (!allows(principal.roles, access)) {
       deps.refused('forbidden');
       throw new AttuneError('FORBIDDEN', `this route needs the ${access} role; the key has ${principal.roles.join(', ')}`);
     }
+    return principal;
+  };
+  const withinLimit = (reply: FastifyReply, principal: Principal): Principal => {
     const { allowed, retryAfterMs } = deps.limiter.take(principal.keyId);
     if (!allowed) {
       deps.refused('rate_limited');
       reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
       throw new AttuneError('RATE_LIMITED', `too many requests for this API key: retry in ${retryAfterMs} ms`);
     }
-    request.principal = principal;
+    return principal;
   };
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     // Unrouted requests (404) carry no config; the not-found handler answers them.
     const access = request.routeOptions.config.access;
-    if (access === undefined || access === 'public' || signedWithSigV4(request)) return;
-    admit(request, reply, access, await deps.authenticator.authenticate(extractPresentedKey(request.headers)));
+    if (access === undefined || access === 'public') return;
+    if (!signedWithSigV4(request)) {
+      request.principal = withinLimit(reply, authorized(authenticated(await deps.authenticator.authenticate(extractPresentedKey(request.headers))), access));
+      return;
+    }
+    if (request.routeOptions.config.sigv4 !== true) {
+      deps.refused('unauthorized');
+      throw new AttuneError('UNAUTHORIZED', 'AWS Signature V4 is accepted on the Personalize-compatible routes only: send an API key', 'malformed');
+    }
+    // Before the body is read: the key must exist and have requests left. Its roles are told only to whoever signed.
+    withinLimit(reply, authenticated(await deps.signer(request)));
   });
-  app.addHook('preValidation', async (request: FastifyRequest, reply: FastifyReply) => {
+  app.addHook('preValidation', async (request: FastifyRequest) => {
     const access = request.routeOptions.config.access;
     if (access === undefined || access === 'public' || !signedWithSigV4(request)) return;
-    admit(request, reply, access, await deps.verifySigV4(request));
+    request.principal = authorized(authenticated(await deps.verifySigV4(request)), access);
   });
 }
 

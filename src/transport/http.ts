@@ -68,6 +68,7 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
     authenticator: deps.authenticator,
     limiter: deps.keyLimiter,
     refused: (reason) => deps.metrics.refusals.inc({ transport: 'http', reason }),
+    signer: deps.signer,
     verifySigV4: deps.verifySigV4,
   });
   // User ids are pseudonymized once, here, after validation: no route handles a raw one.

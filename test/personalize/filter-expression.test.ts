@@ -338,11 +338,11 @@ const comedy: CatalogItem = { itemId: 'a', title: 'Alpha', category: 'Comedy', p
 const drama: CatalogItem = { itemId: 'b', title: 'Beta', category: 'Drama', price: 15, inStock: false };
 const horror: CatalogItem = { itemId: 'c', title: 'Gamma', category: 'Horror', price: 10, inStock: true };
 const subjects: FilterSubject[] = [
-  { item: comedy, eventTypes: new Set() },
-  { item: drama, eventTypes: new Set(['click']) },
-  { item: horror, eventTypes: new Set(['Purchase', 'view']) },
-  { item: undefined, eventTypes: new Set() },
-  { item: undefined, eventTypes: new Set(['CLICK']) },
+  { itemId: 'a', item: comedy, eventTypes: new Set() },
+  { itemId: 'b', item: drama, eventTypes: new Set(['click']) },
+  { itemId: 'c', item: horror, eventTypes: new Set(['Purchase', 'view']) },
+  { itemId: 'x', item: undefined, eventTypes: new Set() },
+  { itemId: 'y', item: undefined, eventTypes: new Set(['CLICK']) },
 ];
 /** allowsItem over comedy (none), drama (click), horror (Purchase, view), unknown (none), unknown (CLICK). */
 const verdicts = (text: string, values: Record<string, string> = {}): boolean[] => {
@@ -417,4 +417,10 @@ t.test('allowsItem: chains combine as Personalize documents, in any order', asyn
   t.strictSame(verdicts('INCLUDE ItemID WHERE Items.PRICE < $P | EXCLUDE ItemID WHERE Items.GENRES IN ($G)', { P: '12' }), [true, false, true, false, false]);
   t.strictSame(verdicts('INCLUDE ItemID WHERE Items.PRICE < $P | EXCLUDE ItemID WHERE Items.GENRES IN ($G)', { P: '12', G: '"Horror"' }), [true, false, false, false, false]);
   t.strictSame(verdicts('EXCLUDE ItemID WHERE Items.GENRES IN ($G)'), [true, true, true, true, true]);
+});
+
+t.test('ITEM_ID conditions hold for items the catalog does not know', async (t) => {
+  t.strictSame(verdicts('EXCLUDE ItemID WHERE Items.ITEM_ID IN ($IDS)', { IDS: '"a","x"' }), [false, true, true, false, true]);
+  t.strictSame(verdicts('INCLUDE ItemID WHERE Items.ITEM_ID IN ("y", "b")'), [false, true, false, false, true]);
+  t.strictSame(verdicts('INCLUDE ItemID WHERE Items.ITEM_ID NOT IN ("y")'), [true, true, true, true, false]);
 });

@@ -5,6 +5,8 @@ import { userKey } from '../../src/actors/events.js';
 import { demoCatalog } from '../../src/demo/catalog.js';
 import type { RunningServer } from '../../src/server.js';
 import { runKeys } from '../../src/security/keys-command.js';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Sha256 } from '@aws-crypto/sha256-js';
 import { capture, connectClient, startLocalServer, waitFor } from '../helpers.js';
 
 const MASTER = 'personalize-sdk-master-key-0123456789abcdef';
@@ -199,7 +201,6 @@ t.test('authentication and errors the way Personalize returns them', async (t) =
   t.match(await errorOf(runtime.send(new GetRecommendationsCommand({ campaignArn: 'not-an-arn', userId: 'x' }))), { name: 'InvalidInputException', message: 'campaignArn is not a campaign or recommender ARN' });
   t.match(await errorOf(runtime.send(new GetRecommendationsCommand({ campaignArn: CAMPAIGN }))), { name: 'InvalidInputException', message: 'give a userId or an itemId' });
   t.match(await errorOf(runtime.send(new GetRecommendationsCommand({ campaignArn: CAMPAIGN, userId: 'x', numResults: 501 }))), { name: 'InvalidInputException', status: 400 });
-  t.match(await errorOf(events.send(new PutEventsCommand({ trackingId: 't', sessionId: 's', eventList: [{ eventType: 'view', sentAt: new Date() }] }))), { name: 'InvalidInputException', message: 'eventList[0].itemId is required by Attune' });
   t.match(await errorOf(events.send(new PutEventsCommand({ trackingId: 't', sessionId: 's', eventList: [{ eventType: 'view', itemId: 'a', sentAt: new Date(), properties: '{not json' }] }))), { name: 'InvalidInputException', message: 'eventList[0].properties is not valid JSON' });
   const raw = await fetch(`${server.url}/recommendations`, { method: 'POST', headers: { authorization: `Bearer ${MASTER}`, 'content-type': 'application/json' }, body: JSON.stringify({ campaignArn: CAMPAIGN, userId: 'x', numResults: 0 }) });
   t.equal(raw.headers.get('x-amzn-errortype'), 'InvalidInputException', 'the error type header');
@@ -217,4 +218,30 @@ t.test('attune keys create prints the AWS credentials the SDK signs with', async
   const runtime = new PersonalizeRuntimeClient({ endpoint: server.url, region: 'ap-south-1', maxAttempts: 1, credentials: { accessKeyId, secretAccessKey } });
   const list = await runtime.send(new GetRecommendationsCommand({ recommenderArn: RECOMMENDER, userId: 'cli-user', numResults: 3 }));
   t.equal(list.itemList?.length, 3);
+});
+
+t.test('SigV4 opens the Personalize routes only; metadata may be large and null; item-less events are dropped; Actions are refused by name', async (t) => {
+  const { credentials, events, runtime } = await clients(['admin']);
+  const signer = new SignatureV4({ service: 'personalize', region: 'eu-west-1', credentials, sha256: Sha256 });
+  const url = new URL(`${server.url}/v1/admin/keys`);
+  const signed = await signer.sign({ method: 'GET', protocol: 'http:', hostname: url.hostname, port: Number(url.port), path: url.pathname, headers: { host: url.host } });
+  const native = await fetch(url, { headers: signed.headers });
+  t.equal(native.status, 401, 'an admin key\'s AWS credentials do not open the native API');
+  t.match(await native.json(), { error: { code: 'ATTUNE_ERR_UNAUTHORIZED', message: /Personalize-compatible routes only/ } });
+
+  await events.send(new PutItemsCommand({ datasetArn: 'arn:aws:personalize:eu-west-1:123456789012:dataset/shop/ITEMS', items: [{ itemId: 'sdk-big', properties: JSON.stringify({ description: 'd'.repeat(20_000), price: null, categoryL1: 'books' }) }] }));
+  t.match(server.catalog.get('sdk-big'), { category: 'books' }, 'a 20 KB description and a null price are fine');
+  await events.send(new PutUsersCommand({ datasetArn: 'arn:aws:personalize:eu-west-1:123456789012:dataset/shop/USERS', users: [{ userId: 'sdk-eve', properties: JSON.stringify({ bio: 'b'.repeat(5000), tier: null }) }] }));
+  t.strictSame(Object.keys((await server.stores.users.get(server.pseudonyms.user('sdk-eve'))) ?? {}).sort(), ['USER_ID', 'bio']);
+
+  await events.send(new PutEventsCommand({ trackingId: 't', userId: 'sdk-fay', sessionId: 'sdk-s6', eventList: [{ eventType: 'session_start', sentAt: new Date() }, { eventType: 'view', itemId: 'books-009', sentAt: new Date() }] }));
+  t.strictSame((await server.stores.log.read(userKey(server.pseudonyms.user('sdk-fay')), null)).map((e) => (e.kind === 'interaction' ? e.itemId : e.kind)), ['books-009'], 'the event about no item is acknowledged, not kept');
+
+  const unsupported = await fetch(`${server.url}/action-recommendations`, { method: 'POST', headers: { authorization: `Bearer ${MASTER}`, 'content-type': 'application/json' }, body: '{}' });
+  t.equal(unsupported.headers.get('x-amzn-errortype'), 'InvalidInputException');
+  t.match(unsupported.headers.get('x-amzn-requestid'), /^[0-9a-f-]{36}$/, 'every answer carries a request id');
+
+  await admin('POST', '/v1/admin/filters', { name: 'not-these', filterExpression: 'EXCLUDE ItemID WHERE Items.ITEM_ID IN ($IDS)' });
+  const ranked = await runtime.send(new GetPersonalizedRankingCommand({ campaignArn: CAMPAIGN, userId: 'sdk-fay', inputList: ['ext-1', 'books-002', 'ext-2'], filterArn: 'arn:aws:personalize:eu-west-1:123456789012:filter/not-these', filterValues: { IDS: '"ext-1","books-002"' } }));
+  t.strictSame(ranked.personalizedRanking?.map((i) => i.itemId), ['ext-2'], 'ITEM_ID filters apply to items the catalog does not know');
 });

@@ -67,6 +67,9 @@ t.test('every route declares its access; the table is exactly this', async (t) =
     'GET /v1/trending recommend',
     'GET /v1/users/:userId/consent ingest',
     'GET /v1/users/:userId/segment recommend',
+    'POST /action-interactions ingest',
+    'POST /action-recommendations recommend',
+    'POST /actions ingest',
     'POST /events ingest',
     'POST /items ingest',
     'POST /personalize-ranking recommend',
@@ -86,7 +89,7 @@ t.test('every route declares its access; the table is exactly this', async (t) =
   t.notOk(table.some((line) => line.startsWith('GET /demo/')), 'the demo route exists only in development mode');
 
   const app = Fastify();
-  installAuth(app, { authenticator: new ApiKeyAuthenticator({ store: createMemoryStores().apiKeys, masterKey: null, cacheMs: 0 }), limiter: new RateLimiter({ perSecond: 1, burst: 1 }), refused: () => {}, verifySigV4: async () => ({ ok: false, reason: "missing" }) });
+  installAuth(app, { authenticator: new ApiKeyAuthenticator({ store: createMemoryStores().apiKeys, masterKey: null, cacheMs: 0 }), limiter: new RateLimiter({ perSecond: 1, burst: 1 }), refused: () => {}, signer: async () => ({ ok: false, reason: "missing" }), verifySigV4: async () => ({ ok: false, reason: "missing" }) });
   t.throws(() => app.get('/v1/forgotten', async () => ({})), /route GET \/v1\/forgotten declares no access/, 'a route without access cannot be registered');
 });
 

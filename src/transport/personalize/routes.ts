@@ -151,8 +151,11 @@ const rankingSchema = {
   },
 } as const;
 
-/** A JSON object in a string, within the size limits of an event's properties. */
-function parseProperties(text: string | undefined, where: string): Record<string, unknown> | undefined {
+/** Item and user metadata may be far larger than an event's properties (descriptions). */
+const METADATA_MAX_BYTES = 24_000;
+
+/** A JSON object in a string, within `maxBytes`. Null fields (Personalize's nullable ones) are left out. */
+function parseProperties(text: string | undefined, where: string, maxBytes = PROPERTIES_MAX_BYTES): Record<string, unknown> | undefined {
   if (text === undefined || text === '') return undefined;
   let parsed: unknown;
   try {
@@ -161,9 +164,9 @@ function parseProperties(text: string | undefined, where: string): Record<string
     throw invalidInput(`${where} is not valid JSON`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalidInput(`${where} must be a JSON object`);
-  const problem = jsonBudgetProblem(parsed, PROPERTIES_MAX_BYTES);
+  const problem = jsonBudgetProblem(parsed, maxBytes);
   if (problem !== null) throw invalidInput(`${where} ${problem}`);
-  return parsed as Record<string, unknown>;
+  return Object.fromEntries(Object.entries(parsed).filter(([, value]) => value !== null));
 }
 
 /**
@@ -174,17 +177,28 @@ function parseProperties(text: string | undefined, where: string): Record<string
 export function personalizeRoutes(app: FastifyInstance, deps: HttpDeps): void {
   void app.register(async (scope) => {
     scope.setErrorHandler((error, request, reply) => sendPersonalizeError(error, request, reply));
+    // The SDK reports it as $metadata.requestId.
+    scope.addHook('onSend', async (request, reply) => {
+      reply.header('x-amzn-requestid', request.id);
+    });
+    // Operations of the Personalize APIs Attune does not serve: an exception the SDK can name.
+    for (const [path, access] of [['/actions', 'ingest'], ['/action-interactions', 'ingest'], ['/action-recommendations', 'recommend']] as const) {
+      scope.post(path, { config: { access, sigv4: true } }, async () => {
+        throw invalidInput(`${path} (the Actions API) is not supported by Attune`);
+      });
+    }
 
     scope.post<{ Body: { trackingId: string; userId?: string; sessionId: string; eventList: PersonalizeEvent[] } }>(
       '/events',
-      { schema: { body: putEventsSchema }, config: { access: 'ingest' } },
+      { schema: { body: putEventsSchema }, config: { access: 'ingest', sigv4: true } },
       async (request, reply) => {
         const { sessionId, userId, eventList } = request.body;
-        const events: IncomingEvent[] = eventList.map((event, i) => {
-          // Attune's lists are of items: an event about no item (a session start) has nothing to fold in.
-          if (event.itemId === undefined) throw invalidInput(`eventList[${i}].itemId is required by Attune`);
+        const events: IncomingEvent[] = [];
+        for (const [i, event] of eventList.entries()) {
           const properties = parseProperties(event.properties, `eventList[${i}].properties`);
-          return {
+          // Attune's lists are of items: an event about no item (a session start) is acknowledged and not kept.
+          if (event.itemId === undefined) continue;
+          events.push({
             eventType: event.eventType,
             itemId: event.itemId,
             // Personalize times are epoch seconds.
@@ -193,19 +207,19 @@ export function personalizeRoutes(app: FastifyInstance, deps: HttpDeps): void {
             ...(properties === undefined ? {} : { properties }),
             ...(event.recommendationId === undefined ? {} : { recommendationId: event.recommendationId }),
             ...(event.impression === undefined ? {} : { impression: event.impression }),
-          };
-        });
-        await acceptEvents(deps, reply, { sessionId, ...(userId === undefined ? {} : { userId }) }, events);
+          });
+        }
+        if (events.length > 0) await acceptEvents(deps, reply, { sessionId, ...(userId === undefined ? {} : { userId }) }, events);
         return {};
       },
     );
 
     scope.post<{ Body: { datasetArn: string; items: Array<{ itemId: string; properties?: string }> } }>(
       '/items',
-      { schema: { body: putItemsSchema }, config: { access: 'ingest' } },
+      { schema: { body: putItemsSchema }, config: { access: 'ingest', sigv4: true } },
       async (request) => {
         const updates = request.body.items.map((item, i) => {
-          const update = itemUpdateFromProperties(item.itemId, parseProperties(item.properties, `items[${i}].properties`) ?? {});
+          const update = itemUpdateFromProperties(item.itemId, parseProperties(item.properties, `items[${i}].properties`, METADATA_MAX_BYTES) ?? {});
           if (typeof update === 'string') throw invalidInput(`items[${i}].properties: ${update}`);
           return update;
         });
@@ -218,11 +232,11 @@ export function personalizeRoutes(app: FastifyInstance, deps: HttpDeps): void {
 
     scope.post<{ Body: { datasetArn: string; users: Array<{ userId: string; properties?: string }> } }>(
       '/users',
-      { schema: { body: putUsersSchema }, config: { access: 'ingest' } },
+      { schema: { body: putUsersSchema }, config: { access: 'ingest', sigv4: true } },
       async (request) => {
         const users = [];
         for (const [i, user] of request.body.users.entries()) {
-          const properties = parseProperties(user.properties, `users[${i}].properties`) ?? {};
+          const properties = parseProperties(user.properties, `users[${i}].properties`, METADATA_MAX_BYTES) ?? {};
           const attributes: Record<string, string> = {};
           for (const [name, value] of Object.entries(properties)) {
             if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') throw invalidInput(`users[${i}].properties.${name} must be a string, number or boolean`);
@@ -237,7 +251,7 @@ export function personalizeRoutes(app: FastifyInstance, deps: HttpDeps): void {
       },
     );
 
-    scope.post<{ Body: RecommendationsBody }>('/recommendations', { schema: { body: recommendationsSchema }, config: { access: 'recommend' } }, async (request) => {
+    scope.post<{ Body: RecommendationsBody }>('/recommendations', { schema: { body: recommendationsSchema }, config: { access: 'recommend', sigv4: true } }, async (request) => {
       const body = request.body;
       const stop = deps.metrics.recommendationLatency.startTimer({ route: 'personalize-recommendations' });
       const served = body.campaignArn ?? body.recommenderArn;
@@ -267,7 +281,7 @@ export function personalizeRoutes(app: FastifyInstance, deps: HttpDeps): void {
       };
     });
 
-    scope.post<{ Body: RankingBody }>('/personalize-ranking', { schema: { body: rankingSchema }, config: { access: 'recommend' } }, async (request) => {
+    scope.post<{ Body: RankingBody }>('/personalize-ranking', { schema: { body: rankingSchema }, config: { access: 'recommend', sigv4: true } }, async (request) => {
       const body = request.body;
       const resource = parseArn(body.campaignArn);
       if (resource === null || resource.kind !== 'campaign') throw invalidInput('campaignArn is not a campaign ARN');
@@ -300,7 +314,7 @@ export function personalizeRoutes(app: FastifyInstance, deps: HttpDeps): void {
       if (err instanceof FilterExpressionError) throw invalidInput(err.message);
       throw err;
     }
-    return { allow: (itemId) => allowsItem(bound, { item: deps.catalog.get(itemId), eventTypes: eventTypesOf(state, itemId) }) };
+    return { allow: (itemId) => allowsItem(bound, { itemId, item: deps.catalog.get(itemId), eventTypes: eventTypesOf(state, itemId) }) };
   }
 }
 

@@ -34,8 +34,8 @@ export function adminKeyRoutes(app: FastifyInstance, deps: HttpDeps): void {
     await deps.stores.apiKeys.create(record);
     await deps.audit(request, { action: 'key.create', target: record.id, outcome: 'ok', detail: { roles: record.roles.join(','), name: record.name } });
     // The same key signs AWS SDK requests (the Personalize-compatible API) with these.
-    const aws = deps.awsCredentialsOf(record.id);
-    return reply.status(201).send({ key, id: record.id, name: record.name, roles: record.roles, createdAt: record.createdAt, awsAccessKeyId: aws.accessKeyId, awsSecretAccessKey: aws.secretAccessKey });
+    const aws = deps.awsCredentialsOf(record);
+    return reply.status(201).send({ key, id: record.id, name: record.name, roles: record.roles, createdAt: record.createdAt, ...(aws === null ? {} : { awsAccessKeyId: aws.accessKeyId, awsSecretAccessKey: aws.secretAccessKey }) });
   });
 
   app.get('/v1/admin/keys', { config: { access: 'admin' } }, async () => ({

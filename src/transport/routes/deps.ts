@@ -13,7 +13,7 @@ import type { Pseudonyms } from '../../privacy/pseudonyms.js';
 import type { UserErasure } from '../../privacy/user-erasure.js';
 import type { ApiKeyAuthenticator, AuthenticationResult } from '../../security/api-keys.js';
 import type { RateLimiter } from '../../security/token-bucket.js';
-import type { AuditEntry, CatalogStore, Stores } from '../../store/types.js';
+import type { ApiKeyRecord, AuditEntry, CatalogStore, Stores } from '../../store/types.js';
 
 /** Records an admin action with the request's key as actor; a failure to record is logged, not thrown. */
 export type AuditRecorder = (request: FastifyRequest, entry: Pick<AuditEntry, 'action' | 'target' | 'outcome' | 'detail'>) => Promise<void>;
@@ -27,10 +27,11 @@ export interface HttpDeps {
   /** The log and the recorded pushes (replay), keys, the audit log, consent and the node bus. */
   stores: Pick<Stores, 'log' | 'pushes' | 'apiKeys' | 'audit' | 'consent' | 'bus' | 'filters' | 'users'>;
   authenticator: ApiKeyAuthenticator;
-  /** Checks AWS Signature V4 requests (the Personalize-compatible API). */
+  /** AWS Signature V4 requests (the Personalize-compatible API): the key named, then the signature (src/transport/auth.ts). */
+  signer: (request: FastifyRequest) => Promise<AuthenticationResult>;
   verifySigV4: (request: FastifyRequest) => Promise<AuthenticationResult>;
-  /** The AWS credentials of an API key (access key id and a secret derived from the key's id). */
-  awsCredentialsOf: (keyId: string) => { accessKeyId: string; secretAccessKey: string };
+  /** The AWS credentials of an API key; null when SigV4 is off (no --sigv4-secret on shared stores). */
+  awsCredentialsOf: (record: ApiKeyRecord) => { accessKeyId: string; secretAccessKey: string } | null;
   /** Requests per API key. */
   keyLimiter: RateLimiter;
   /** Events per session. */

@@ -32,7 +32,13 @@ export function filterAdminRoutes(app: FastifyInstance, deps: HttpDeps): void {
     }
     if ((await deps.stores.filters.get(name)) !== null) throw new AttuneError('VALIDATION', `a filter named ${name} exists`);
     const filter: StoredFilter = { name, filterExpression, createdAt: deps.now() };
-    await deps.stores.filters.create(filter);
+    try {
+      await deps.stores.filters.create(filter);
+    } catch (err) {
+      // Another request created it between the check and here.
+      if ((await deps.stores.filters.get(name)) !== null) throw new AttuneError('VALIDATION', `a filter named ${name} exists`);
+      throw err;
+    }
     await deps.audit(request, { action: 'filter.create', target: name, outcome: 'ok' });
     return reply.status(201).send(view(filter));
   });
