@@ -377,12 +377,12 @@ t.test('fuzzing HTTP and sockets leaves the server serving and the log intact', 
   // Keys with one role, a socket token, a forged one.
   const makeKey = async (role: string): Promise<string> => {
     const res = await request(server, 'POST', '/v1/admin/keys', { name: `fz-${role}`, roles: [role] });
-    t.equal(res.status, 201, res.text);
+    t.equal(res.status, 201, `a ${role} key`);
     return (JSON.parse(res.text) as { key: string }).key;
   };
   const keys = { master: MASTER_KEY, byRole: { ingest: await makeKey('ingest'), recommend: await makeKey('recommend') } };
   const tokenRes = await request(server, 'POST', '/v1/tokens', { sessionId: 'fz-tok-0', userId: 'fz-tok-user-0' });
-  t.equal(tokenRes.status, 201, tokenRes.text);
+  t.equal(tokenRes.status, 201, 'a socket token');
   const realToken = (JSON.parse(tokenRes.text) as { token: string }).token;
   const forgedToken = signSocketToken('not-the-server-secret-not-the-server-secret', { sessionId: 'fz-pre-s1', expiresAt: Math.floor(Date.now() / 1000) + 3600 });
 
