@@ -2,7 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { sessionKey } from '../../src/actors/events.js';
 import { shardOf } from '../../src/store/shard.js';
-import { demoModelDir } from '../helpers.js';
 import {
   describeInterval,
   diagnostics,
@@ -15,11 +14,9 @@ import {
   ownershipIntervals,
   pushResumedAfter,
   readKeys,
-  startNodes,
+  startBalancedCluster,
   verdicts,
-  waitForBalance,
 } from '../support/cluster-nodes.js';
-import { startRedis } from '../support/redis-server.js';
 
 /*
  * Issue 4, 5a: three node processes under steady socket load; one is killed with SIGKILL.
@@ -33,17 +30,7 @@ const SOCKETS = 60;
 const INTERVAL_MS = 100;
 
 t.test('kill -9 one of three nodes under load: nothing acked is lost or applied twice, pushes resume, no shard has two owners', async (t) => {
-  const redis = await startRedis();
-  t.teardown(() => redis.stop());
-  const nodes = await startNodes(['amber', 'basil', 'cedar'], {
-    redisUrl: redis.url,
-    shards: SHARDS,
-    leaseTtlMs: TTL,
-    modelDir: await demoModelDir(),
-    args: ['--log-keep', '1000000'],
-  });
-  t.teardown(() => Promise.all(nodes.map((node) => node.stop(2000))));
-  await waitForBalance(nodes, SHARDS, 15_000);
+  const { nodes, redisUrl } = await startBalancedCluster(t, ['amber', 'basil', 'cedar'], { shards: SHARDS, leaseTtlMs: TTL });
 
   const victim = nodes[1];
   const survivors = nodes.filter((node) => node !== victim);
@@ -119,9 +106,9 @@ t.test('kill -9 one of three nodes under load: nothing acked is lost or applied 
 
   const totals = load.totals();
   t.comment(`load: ${JSON.stringify(totals)}`);
-  const quietRecords = await readKeys(redis.url, quiet.map((c) => c.key), SHARDS);
+  const quietRecords = await readKeys(redisUrl, quiet.map((c) => c.key), SHARDS);
   t.ok(quiet.every((c, i) => c.acked().every((e) => quietRecords[i].logIds.includes(e.eventId ?? ''))), 'the quiet sessions\' acked events are in the log');
-  const records = await readKeys(redis.url, load.clients.map((c) => c.key), SHARDS);
+  const records = await readKeys(redisUrl, load.clients.map((c) => c.key), SHARDS);
   const results = verdicts(load.clients, records);
   t.same(results.filter((v) => v.missing.length > 0).map((v) => `${v.key}: ${v.missing.join(',')}`), [], 'every acked event is in the log');
   t.same(results.filter((v) => v.unexplained > 0).map((v) => `${v.key}: logged ${v.logged}, acked ${v.acked}, uncertain ${v.uncertain}`), [], 'the log holds nothing beyond the acked and the unanswered sends');

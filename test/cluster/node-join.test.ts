@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { shardOf } from '../../src/store/shard.js';
-import { demoModelDir } from '../helpers.js';
 import {
   describeInterval,
   diagnostics,
@@ -14,11 +13,10 @@ import {
   pushResumedAfter,
   readKeys,
   startNode,
-  startNodes,
+  startBalancedCluster,
   verdicts,
   waitForBalance,
 } from '../support/cluster-nodes.js';
-import { startRedis } from '../support/redis-server.js';
 
 /*
  * Issue 4, 5b: a fourth node process joins three under steady socket load. Shards move to it by
@@ -33,12 +31,7 @@ const LATE_SOCKETS = 15;
 const INTERVAL_MS = 100;
 
 t.test('a fourth node joins under load: shards move by handoff, nothing lost, nothing applied twice', async (t) => {
-  const redis = await startRedis();
-  t.teardown(() => redis.stop());
-  const options = { redisUrl: redis.url, shards: SHARDS, leaseTtlMs: TTL, modelDir: await demoModelDir(), args: ['--log-keep', '1000000'] };
-  const nodes = await startNodes(['amber', 'basil', 'cedar'], options);
-  t.teardown(() => Promise.all(nodes.map((node) => node.stop(2000))));
-  await waitForBalance(nodes, SHARDS, 15_000);
+  const { nodes, redisUrl, options } = await startBalancedCluster(t, ['amber', 'basil', 'cedar'], { shards: SHARDS, leaseTtlMs: TTL });
 
   const load = new Load({ sockets: SOCKETS, urls: () => nodes.filter((n) => n.alive).map((n) => n.url), intervalMs: INTERVAL_MS, prefix: `join-${process.pid}` });
   t.teardown(() => load.close());
@@ -86,7 +79,7 @@ t.test('a fourth node joins under load: shards move by handoff, nothing lost, no
   const totals = load.totals();
   t.comment(`load: ${JSON.stringify(totals)}`);
   t.equal(totals.uncertain, 0, 'every event was acked (no node died)');
-  const results = verdicts(load.clients, await readKeys(redis.url, load.clients.map((c) => c.key), SHARDS));
+  const results = verdicts(load.clients, await readKeys(redisUrl, load.clients.map((c) => c.key), SHARDS));
   t.same(results.filter((v) => v.missing.length > 0 || v.logged !== v.acked).map((v) => `${v.key}: logged ${v.logged}, acked ${v.acked}, missing ${v.missing.length}`), [], 'the log holds exactly the acked events');
   t.same(results.filter((v) => v.applied !== v.coveredByLog).map((v) => `${v.key}: applied ${v.applied}, log entries covered ${v.coveredByLog}`), [], 'each logged event applied exactly once');
   t.same(results.filter((v) => !v.complete).map((v) => `${v.key}: logged ${v.logged}, applied ${v.applied}`), [], 'every logged event applied by the end');

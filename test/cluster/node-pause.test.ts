@@ -6,7 +6,6 @@ import { initialState } from '../../src/actors/state.js';
 import { shardOf } from '../../src/store/shard.js';
 import { FencedError } from '../../src/store/types.js';
 import { RedisConnection } from '../../src/store/redis/connection.js';
-import { demoModelDir } from '../helpers.js';
 import {
   compareIds,
   diagnostics,
@@ -16,11 +15,10 @@ import {
   pushResumedAfter,
   readKeys,
   readSnapshot,
-  startNodes,
-  verdicts,
+  startBalancedCluster,
   waitForBalance,
+  verdicts,
 } from '../support/cluster-nodes.js';
-import { startRedis } from '../support/redis-server.js';
 
 /*
  * Issue 4, 5d: a node process paused with SIGSTOP past its lease, then resumed, cannot write
@@ -42,18 +40,8 @@ interface Observation {
 }
 
 t.test('a node paused past its lease and resumed cannot write stale state; it gives its shards up', async (t) => {
-  const redis = await startRedis();
-  t.teardown(() => redis.stop());
-  const nodes = await startNodes(['amber', 'basil'], {
-    redisUrl: redis.url,
-    shards: SHARDS,
-    leaseTtlMs: TTL,
-    modelDir: await demoModelDir(),
-    // A snapshot after every applied event: the stored epoch always names the latest writer.
-    args: ['--log-keep', '1000000', '--snapshot-every', '1'],
-  });
-  t.teardown(() => Promise.all(nodes.map((node) => node.stop(2000))));
-  await waitForBalance(nodes, SHARDS, 15_000);
+  // A snapshot after every applied event: the stored epoch always names the latest writer.
+  const { nodes, redisUrl } = await startBalancedCluster(t, ['amber', 'basil'], { shards: SHARDS, leaseTtlMs: TTL, args: ['--snapshot-every', '1'] });
   const [sleeper, other] = nodes;
 
   const load = new Load({ sockets: SOCKETS, urls: () => nodes.map((n) => n.url), intervalMs: INTERVAL_MS, prefix: `pause-${process.pid}` });
@@ -69,7 +57,7 @@ t.test('a node paused past its lease and resumed cannot write stale state; it gi
 
   // Watch the stored snapshots of those keys all along.
   const history = new Map<string, Observation[]>(watched.map((c) => [c.key, []]));
-  const redisClient = inspector(redis.url);
+  const redisClient = inspector(redisUrl);
   const keyspace = new RedisKeyspace('attune', SHARDS);
   let watching = true;
   const watcher = (async () => {
@@ -105,7 +93,7 @@ t.test('a node paused past its lease and resumed cannot write stale state; it gi
   t.ok(losses.every((c) => c.reason === 'lease-lost' && c.epoch === sleeperShards.get(c.shard)), `it logged shard-lost (lease-lost) at its old epoch for all ${sleeperShards.size} shards`);
 
   // The store refuses a snapshot written under its old epoch.
-  const connection = await RedisConnection.open({ url: redis.url });
+  const connection = await RedisConnection.open({ url: redisUrl });
   t.teardown(() => connection.close());
   const snapshots = new RedisSnapshotStore(connection, keyspace);
   const probe = watched[0].key;
@@ -157,11 +145,11 @@ t.test('a node paused past its lease and resumed cannot write stale state; it gi
   for (const node of nodes) t.match(await node.stop(), { code: 0 }, `${node.nodeId} stopped cleanly`);
 
   // What persists: the latest owner's state, every logged event applied once.
-  const results = verdicts(load.clients, await readKeys(redis.url, load.clients.map((c) => c.key), SHARDS));
+  const results = verdicts(load.clients, await readKeys(redisUrl, load.clients.map((c) => c.key), SHARDS));
   t.same(results.filter((v) => v.missing.length > 0 || v.unexplained > 0).map((v) => `${v.key}: logged ${v.logged}, acked ${v.acked}, uncertain ${v.uncertain}`), [], 'the log holds the acked events and nothing unexplained');
   t.same(results.filter((v) => v.applied !== v.coveredByLog).map((v) => `${v.key}: applied ${v.applied}, covered ${v.coveredByLog}`), [], 'each logged event applied exactly once');
   t.same(results.filter((v) => !v.complete).map((v) => `${v.key}: logged ${v.logged}, applied ${v.applied}`), [], 'every logged event applied by the end');
-  const records = await readKeys(redis.url, watched.map((c) => c.key), SHARDS);
+  const records = await readKeys(redisUrl, watched.map((c) => c.key), SHARDS);
   // The owner when the load stopped (a node stopping first hands its shards to the other, which
   // may take them just before it stops too, with nothing to write).
   const lastEpoch = (shard: number): number => Math.max(...nodes.flatMap((n) => n.ownership.filter((c) => c.event === 'shard-gained' && c.shard === shard && c.time < stoppingAt).map((c) => c.epoch)));

@@ -13,7 +13,9 @@ import { demoCatalog } from '../../src/demo/catalog.js';
 import { RedisKeyspace } from '../../src/store/redis/keyspace.js';
 import { shardOf } from '../../src/store/shard.js';
 import { heldShards, parseOwnership, type OwnershipChange } from '../../scripts/bench-lib/nodes.js';
-import { TEST_KEY } from '../helpers.js';
+import type { Test } from 'tap';
+import { demoModelDir, TEST_KEY } from '../helpers.js';
+import { startRedis } from './redis-server.js';
 
 /**
  * Attune nodes as real processes, for failure tests (kill -9, SIGSTOP) that an in-process node
@@ -264,6 +266,26 @@ async function ready(url: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+
+/**
+ * A fresh redis-server and nodes on it (each with `--log-keep 1000000`, so the checks can read
+ * every event back), settled to a balanced split; everything stops when the test ends. Returns
+ * the node options too, for nodes started later.
+ */
+export async function startBalancedCluster(
+  t: Test,
+  ids: readonly string[],
+  settings: { shards: number; leaseTtlMs: number; args?: readonly string[] },
+): Promise<{ nodes: NodeProcess[]; redisUrl: string; options: Omit<NodeOptions, 'nodeId'> }> {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const options = { redisUrl: redis.url, shards: settings.shards, leaseTtlMs: settings.leaseTtlMs, modelDir: await demoModelDir(), args: ['--log-keep', '1000000', ...(settings.args ?? [])] };
+  const nodes = await startNodes(ids, options);
+  t.teardown(() => Promise.all(nodes.map((node) => node.stop(2000))));
+  await waitForBalance(nodes, settings.shards, 15_000);
+  return { nodes, redisUrl: redis.url, options };
 }
 
 /** Live actors on a node, from /healthz; null when it does not answer. */
