@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { mergeConfig } from '../../src/config.js';
-import { startServer, type RunningServer } from '../../src/server.js';
-import { authHeaders, demoModelDir, testSecurity, waitFor } from '../helpers.js';
+import type { RunningServer } from '../../src/server.js';
+import { authHeaders, startLocalServer, testSecurity, waitFor } from '../helpers.js';
 import { startRedis } from '../support/redis-server.js';
 
 /*
@@ -46,21 +45,14 @@ function tally(answers: readonly Answer[]): Record<string, number> {
 t.test('three nodes share one cache: one recomputation per expiry, stale served meanwhile, invalidation everywhere, Redis down degrades', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
-  const modelDir = await demoModelDir();
   const nodes: RunningServer[] = [];
   for (const nodeId of ['amber', 'basil', 'cedar']) {
-    const node = await startServer(
-      mergeConfig({
-        host: '127.0.0.1',
-        port: 0,
-        modelDir,
-        logLevel: 'silent',
-        redis: { url: redis.url },
-        cluster: { nodeId, shardCount: 16, leaseTtlMs: 1000 },
-        cache: { freshMs: FRESH_MS, staleMs: 600_000, lockWaitMs: 1000, catalogPollMs: 100 },
-        security: testSecurity,
-      }),
-    );
+    const node = await startLocalServer({
+      redis: { url: redis.url },
+      cluster: { nodeId, shardCount: 16, leaseTtlMs: 1000 },
+      cache: { freshMs: FRESH_MS, staleMs: 600_000, lockWaitMs: 1000, catalogPollMs: 100 },
+      security: testSecurity,
+    });
     t.teardown(() => node.close());
     nodes.push(node);
   }

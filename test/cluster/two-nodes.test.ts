@@ -1,29 +1,16 @@
 import t from 'tap';
 import { sessionKey } from '../../src/actors/events.js';
-import { mergeConfig } from '../../src/config.js';
-import { startServer, type RunningServer } from '../../src/server.js';
+import type { RunningServer } from '../../src/server.js';
 import { shardOf } from '../../src/store/shard.js';
 import { startRedis } from '../support/redis-server.js';
-import { authHeaders, connectClient, demoModelDir, testSecurity, waitFor } from '../helpers.js';
+import { authHeaders, connectClient, startLocalServer, testSecurity, waitFor } from '../helpers.js';
 
 const SHARDS = 16;
 
 t.test('two nodes on one Redis: every shard has one owner, and a socket on one node is served by the other', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
-  const modelDir = await demoModelDir();
-  const node = (nodeId: string) =>
-    startServer(
-      mergeConfig({
-        host: '127.0.0.1',
-        port: 0,
-        modelDir,
-        logLevel: 'silent',
-        redis: { url: redis.url },
-        cluster: { nodeId, shardCount: SHARDS, leaseTtlMs: 1000 },
-        security: testSecurity,
-      }),
-    );
+  const node = (nodeId: string) => startLocalServer({ redis: { url: redis.url }, cluster: { nodeId, shardCount: SHARDS, leaseTtlMs: 1000 }, security: testSecurity });
   const a = await node('node-a');
   t.teardown(() => a.close());
   const b = await node('node-b');
@@ -66,17 +53,7 @@ t.test('two nodes on one Redis: every shard has one owner, and a socket on one n
 t.test('Redis restarts: the node refuses events with a retryable error instead of acking them, then recovers', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
-  const server = await startServer(
-    mergeConfig({
-      host: '127.0.0.1',
-      port: 0,
-      modelDir: await demoModelDir(),
-      logLevel: 'silent',
-      redis: { url: redis.url },
-      cluster: { nodeId: 'solo', shardCount: SHARDS, leaseTtlMs: 600 },
-      security: testSecurity,
-    }),
-  );
+  const server = await startLocalServer({ redis: { url: redis.url }, cluster: { nodeId: 'solo', shardCount: SHARDS, leaseTtlMs: 600 }, security: testSecurity });
   t.teardown(() => server.close());
   const status = async (path: string) => (await fetch(server.url + path)).status;
   await waitFor('ready', async () => (await status('/readyz')) === 200, 10_000);

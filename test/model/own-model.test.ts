@@ -3,10 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import t from 'tap';
-import { mergeConfig } from '../../src/config.js';
 import { MODEL_CONTRACT } from '../../src/model/types.js';
-import { startServer } from '../../src/server.js';
-import { authHeaders, connectClient, testSecurity } from '../helpers.js';
+import { authHeaders, connectClient, startLocalServer, testSecurity } from '../helpers.js';
 
 /**
  * "Bring your own model": a bundle whose model.onnx was written without the project's trainer
@@ -85,7 +83,7 @@ t.test('a hand-built low-rank model serves through the bundle contract', async (
     }),
   );
 
-  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: dir, logLevel: 'silent', demoCatalog: false, pushSize: 3, security: testSecurity }));
+  const server = await startLocalServer({ modelDir: dir, demoCatalog: false, pushSize: 3, security: testSecurity });
   t.teardown(() => server.close());
   t.equal(server.model.manifest.version, 'hand-built-1');
 

@@ -2,12 +2,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { mergeConfig } from '../../src/config.js';
-import { startServer } from '../../src/server.js';
-import { authHeaders, connectClient, demoModelDir, testSecurity, waitFor } from '../helpers.js';
+import { authHeaders, connectClient, startLocalServer, testSecurity, waitFor } from '../helpers.js';
 
 t.test('an import job through a running embedded server', async (t) => {
-  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', security: testSecurity }));
+  const server = await startLocalServer({ security: testSecurity });
   t.teardown(() => server.close());
   const client = await connectClient(server.url, { sessionId: 'watcher', userId: 'zed' });
   t.teardown(() => client.close());

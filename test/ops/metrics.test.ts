@@ -1,9 +1,7 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { mergeConfig } from '../../src/config.js';
 import { createMetrics } from '../../src/ops/metrics.js';
-import { startServer } from '../../src/server.js';
-import { authHeaders, connectClient, demoModelDir, testSecurity } from '../helpers.js';
+import { authHeaders, connectClient, startLocalServer, testSecurity } from '../helpers.js';
 
 /** Sample values by series (`name{labels}`) from a Prometheus text exposition. */
 function samples(text: string): Map<string, number> {
@@ -25,7 +23,7 @@ t.test('the Grafana dashboard only uses series the nodes expose', async (t) => {
 });
 
 t.test('the metrics move under a short load', async (t) => {
-  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', security: testSecurity }));
+  const server = await startLocalServer({ security: testSecurity });
   t.teardown(() => server.close());
   const scrape = async () => samples(await (await fetch(`${server.url}/metrics`)).text());
   const before = await scrape();

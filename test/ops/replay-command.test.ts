@@ -1,15 +1,13 @@
 import t from 'tap';
-import { mergeConfig } from '../../src/config.js';
 import { runReplay } from '../../src/ops/replay-command.js';
-import { startServer } from '../../src/server.js';
-import { capture, connectClient, demoModelDir, testSecurity } from '../helpers.js';
+import { capture, connectClient, demoModelDir, startLocalServer, testSecurity } from '../helpers.js';
 import { startRedis } from '../support/redis-server.js';
 
 t.test('attune replay reads a user\'s events and pushes from Redis and reproduces the pushes', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
   const modelDir = await demoModelDir();
-  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir, logLevel: 'silent', redis: { url: redis.url }, cluster: { nodeId: 'solo', shardCount: 8, leaseTtlMs: 500 }, security: testSecurity }));
+  const server = await startLocalServer({ modelDir, redis: { url: redis.url }, cluster: { nodeId: 'solo', shardCount: 8, leaseTtlMs: 500 }, security: testSecurity });
   t.teardown(() => server.close());
   await new Promise((r) => setTimeout(r, 1500)); // the fresh Redis quarantines shards for one lease TTL
   const client = await connectClient(server.url, { sessionId: 'tab', userId: 'replay-me' });

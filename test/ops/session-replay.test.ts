@@ -1,10 +1,9 @@
 import t from 'tap';
 import { sessionKey } from '../../src/actors/events.js';
-import { mergeConfig } from '../../src/config.js';
 import { defaultFilter } from '../../src/model/filters.js';
 import { formatTimeline, replayKey } from '../../src/ops/session-replay.js';
-import { startServer, type RunningServer } from '../../src/server.js';
-import { authHeaders, connectClient, demoModelDir, testSecurity } from '../helpers.js';
+import type { RunningServer } from '../../src/server.js';
+import { authHeaders, connectClient, demoModelDir, startLocalServer, testSecurity } from '../helpers.js';
 
 async function replayOf(server: RunningServer, key: string, options = {}) {
   const model = server.model.get();
@@ -21,7 +20,7 @@ async function replayOf(server: RunningServer, key: string, options = {}) {
 }
 
 t.test('a replay with the live model reproduces every recorded push exactly, and twice the same', async (t) => {
-  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', pushSize: 20, security: testSecurity }));
+  const server = await startLocalServer({ pushSize: 20, security: testSecurity });
   t.teardown(() => server.close());
   const client = await connectClient(server.url, { sessionId: 'replayed' });
   t.teardown(() => client.close());
@@ -72,7 +71,7 @@ t.test('a replay with the live model reproduces every recorded push exactly, and
 
 t.test('GET /v1/admin/replay: the timeline over HTTP, what-if filters and models, clear errors', async (t) => {
   const modelDir = await demoModelDir();
-  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir, logLevel: 'silent', security: testSecurity }));
+  const server = await startLocalServer({ modelDir, security: testSecurity });
   t.teardown(() => server.close());
   const client = await connectClient(server.url, { sessionId: 'over-http' });
   t.teardown(() => client.close());

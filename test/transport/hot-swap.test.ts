@@ -3,12 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { sessionKey } from '../../src/actors/events.js';
-import { mergeConfig } from '../../src/config.js';
 import { demoCatalog, demoInteractions } from '../../src/demo/catalog.js';
 import { writeBundle } from '../../src/model/bundle.js';
 import { trainItemItem } from '../../src/model/trainer.js';
-import { startServer } from '../../src/server.js';
-import { authHeaders, connectClient, demoModelDir, testSecurity, type TestClient } from '../helpers.js';
+import { authHeaders, connectClient, startLocalServer, type TestClient, testSecurity } from '../helpers.js';
 
 const SOCKETS = 20;
 const ITEMS = demoCatalog().map((i) => i.itemId);
@@ -19,7 +17,7 @@ t.test('a model swap under live socket traffic drops no socket and no event', as
   const next = await writeBundle(dir, trainItemItem(demoInteractions(), { neighbours: 8, window: 2 }));
   // Each socket sends as fast as acks come back: no per-session rate limit applies to this test.
   const security = { ...testSecurity, rateSessionPerS: 1_000_000, rateSessionBurst: 1_000_000 };
-  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', security }));
+  const server = await startLocalServer({ security });
   t.teardown(() => server.close());
   const oldVersion = server.model.manifest.version;
   t.not(next.version, oldVersion, 'the second bundle is a different model');
@@ -69,7 +67,7 @@ t.test('a model swap under live socket traffic drops no socket and no event', as
 });
 
 t.test('a bundle that does not load is refused and the current model keeps serving', async (t) => {
-  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', security: testSecurity }));
+  const server = await startLocalServer({ security: testSecurity });
   t.teardown(() => server.close());
   const before = server.model.manifest.version;
   const res = await fetch(`${server.url}/v1/admin/model`, { method: 'POST', headers: { ...authHeaders, 'content-type': 'application/json' }, body: JSON.stringify({ dir: '/nonexistent/bundle' }) });

@@ -1,16 +1,13 @@
 import t from 'tap';
-import { mergeConfig } from '../../src/config.js';
 import { demoCatalog } from '../../src/demo/catalog.js';
-import { startServer, type RunningServer } from '../../src/server.js';
-import { authHeaders, demoModelDir, testSecurity } from '../helpers.js';
+import type { RunningServer } from '../../src/server.js';
+import { authHeaders, startLocalServer, testSecurity } from '../helpers.js';
 
 const categoryOf = new Map(demoCatalog().map((i) => [i.itemId, i.category]));
 let server: RunningServer;
 
 t.before(async () => {
-  server = await startServer(
-    mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', segments: { count: 2, refreshMs: 0 }, security: testSecurity }),
-  );
+  server = await startLocalServer({ segments: { count: 2, refreshMs: 0 }, security: testSecurity });
 });
 t.teardown(() => server.close());
 

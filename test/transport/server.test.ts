@@ -1,8 +1,7 @@
 import t from 'tap';
-import { mergeConfig } from '../../src/config.js';
 import { demoCatalog } from '../../src/demo/catalog.js';
-import { startServer, type RunningServer } from '../../src/server.js';
-import { authHeaders, connectClient, demoModelDir, testSecurity, type TestClient } from '../helpers.js';
+import type { RunningServer } from '../../src/server.js';
+import { authHeaders, connectClient, startLocalServer, type TestClient, testSecurity } from '../helpers.js';
 
 const PUSH_SIZE = 10;
 const outOfStockAtStart = new Set(demoCatalog().filter((i) => !i.inStock).map((i) => i.itemId));
@@ -12,7 +11,7 @@ let server: RunningServer;
 const clients: TestClient[] = [];
 
 t.before(async () => {
-  server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', pushSize: PUSH_SIZE, security: testSecurity }));
+  server = await startLocalServer({ pushSize: PUSH_SIZE, security: testSecurity });
 });
 t.afterEach(() => {
   for (const c of clients.splice(0)) c.close();

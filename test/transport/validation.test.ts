@@ -1,10 +1,8 @@
 import t from 'tap';
 import { connect } from 'node:net';
-import { mergeConfig } from '../../src/config.js';
-import { startServer } from '../../src/server.js';
 import { jsonBudgetProblem, PROPERTIES_MAX_BYTES } from '../../src/transport/schemas.js';
 import { redactUserIds } from '../../src/transport/http.js';
-import { authHeaders, connectClient, demoModelDir, testSecurity } from '../helpers.js';
+import { authHeaders, connectClient, startLocalServer, testSecurity } from '../helpers.js';
 
 t.test('properties: size, depth and prototype keys are checked without recursion', async (t) => {
   t.equal(jsonBudgetProblem({ a: 1, b: 'x', c: [true, null] }, PROPERTIES_MAX_BYTES), null);
@@ -24,7 +22,7 @@ t.test('properties: size, depth and prototype keys are checked without recursion
 });
 
 t.test('over HTTP and sockets: malformed input gets Attune errors, odd but valid input works', async (t) => {
-  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', security: testSecurity }));
+  const server = await startLocalServer({ security: testSecurity });
   t.teardown(() => server.close());
   const post = async (body: unknown) => {
     const res = await fetch(`${server.url}/v1/events`, { method: 'POST', headers: { ...authHeaders, 'content-type': 'application/json' }, body: JSON.stringify(body) });

@@ -4,15 +4,13 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { chromium } from 'playwright-core';
-import { mergeConfig } from '../../src/config.js';
-import { startServer } from '../../src/server.js';
-import { demoModelDir, testSecurity } from '../helpers.js';
+import { startLocalServer, testSecurity } from '../helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT_DIR = join('var', 'screenshots');
 
 t.test('the demo page re-orders its grid live after a click', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium)` }, async (t) => {
-  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', security: testSecurity }));
+  const server = await startLocalServer({ security: testSecurity });
   t.teardown(() => server.close());
   const browser = await chromium.launch({
     executablePath: CHROMIUM,

@@ -2,14 +2,12 @@
 import { existsSync } from 'node:fs';
 import t from 'tap';
 import { chromium } from 'playwright-core';
-import { mergeConfig } from '../../src/config.js';
-import { startServer } from '../../src/server.js';
-import { TEST_KEY, connectClient, demoModelDir, testSecurity } from '../helpers.js';
+import { connectClient, startLocalServer, TEST_KEY, testSecurity } from '../helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 
 t.test('the replay page steps through a session: events, state, list moves, recorded pushes', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium)` }, async (t) => {
-  const server = await startServer(mergeConfig({ host: '127.0.0.1', port: 0, modelDir: await demoModelDir(), logLevel: 'silent', security: testSecurity }));
+  const server = await startLocalServer({ security: testSecurity });
   t.teardown(() => server.close());
   const client = await connectClient(server.url, { sessionId: 'stepped' });
   t.teardown(() => client.close());
