@@ -25,6 +25,7 @@ import { createMetrics, type Metrics } from './ops/metrics.js';
 import { ImportJobs } from './ops/import-jobs.js';
 import { createMemoryStores } from './store/memory.js';
 import type { Stores } from './store/types.js';
+import { actorOf } from './transport/auth.js';
 import { createHttpApp } from './transport/http.js';
 import type { AuditRecorder } from './transport/routes/deps.js';
 import { ConsentGate } from './privacy/consent-gate.js';
@@ -197,7 +198,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   });
   const audit: AuditRecorder = async (request, entry) => {
     try {
-      await stores.audit.record({ at: Date.now(), actor: request.principal?.keyId ?? 'anonymous', requestId: request.id, ...entry });
+      await stores.audit.record({ at: Date.now(), actor: actorOf(request), requestId: request.id, ...entry });
     } catch (err) {
       request.log.error({ err, audit: entry }, 'audit entry not recorded');
     }

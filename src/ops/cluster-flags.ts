@@ -22,15 +22,16 @@ export function redisStoresOptions(flags: ParsedFlags, otherwise: string, env: E
   const cluster = flags.values.get('redis-cluster');
   if ((url === undefined) === (cluster === undefined)) throw new UsageError(`give the cluster's Redis: --redis URL or --redis-cluster host:port,... (${otherwise})`);
   const password = flags.values.get('redis-password') ?? env.ATTUNE_REDIS_PASSWORD;
-  const tlsCa = flags.values.get('redis-tls-ca') ?? env.ATTUNE_REDIS_TLS_CA;
-  const encryptionKeys = flags.values.get('encryption-keys') ?? env.ATTUNE_ENCRYPTION_KEYS;
+  const caFile = flags.values.get('redis-tls-ca') ?? env.ATTUNE_REDIS_TLS_CA;
+  const tlsCa = caFile === undefined ? undefined : readPem(caFile, '--redis-tls-ca');
   if (tlsCa !== undefined && url?.startsWith('redis://') === true) throw new UsageError('--redis-tls-ca needs a rediss:// URL (TLS); the URL given is redis://');
+  const encryptionKeys = flags.values.get('encryption-keys') ?? env.ATTUNE_ENCRYPTION_KEYS;
   const cipher = encryptionKeys === undefined ? null : createPayloadCipher(loadConfig(['--encryption-keys', encryptionKeys], {}).security.encryptionKeys);
   return {
     ...(cluster !== undefined ? { cluster: cluster.split(',').map((seed) => seed.trim()) } : { url }),
     ...(password === undefined ? {} : { password }),
     // Cluster seeds carry no rediss:// to say so: a CA means TLS.
-    ...(tlsCa === undefined ? {} : { tlsCa: readPem(tlsCa, '--redis-tls-ca'), ...(cluster !== undefined ? { tls: true } : {}) }),
+    ...(tlsCa === undefined ? {} : { tlsCa, ...(cluster !== undefined ? { tls: true } : {}) }),
     ...(cipher === null ? {} : { cipher }),
     shardCount: positiveNumber(flags, 'shards') ?? defaultConfig.cluster.shardCount,
   };

@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import { UsageError, parseFlags, readableFile, type ParsedFlags } from '../model/command-args.js';
+import { UsageError, parseFlags, type ParsedFlags } from '../model/command-args.js';
 import { REDIS_FLAGS, redisStoresOptions } from '../ops/cluster-flags.js';
 import { loadConfig } from '../config.js';
 import { awsCredentialsOfKey } from './aws-credentials.js';
@@ -115,7 +115,7 @@ export async function runKeys(argv: readonly string[], env: NodeJS.ProcessEnv = 
       return 0;
     }
     request = parseRequest(first, positionals, flags);
-    target = await parseTarget(flags, env);
+    target = parseTarget(flags, env);
     json = flags.booleans.has('json');
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
@@ -221,7 +221,7 @@ function parseRequest(subcommand: Subcommand, positionals: readonly string[], fl
   }
 }
 
-async function parseTarget(flags: ParsedFlags, env: NodeJS.ProcessEnv): Promise<Target> {
+function parseTarget(flags: ParsedFlags, env: NodeJS.ProcessEnv): Target {
   const server = flags.values.get('server');
   const redisGiven = REDIS_FLAGS.some((flag) => flags.values.has(flag));
   if (server !== undefined) {
@@ -229,9 +229,6 @@ async function parseTarget(flags: ParsedFlags, env: NodeJS.ProcessEnv): Promise<
     return { kind: 'server', baseUrl: serverBaseUrl(server), apiKey: serverApiKey(flags, env) };
   }
   if (flags.values.has('api-key')) throw new UsageError('--api-key goes with --server; with --redis the key store is written directly');
-  // redisStoresOptions reads the CA file itself; checked first so that a wrong path is a usage error.
-  const caFile = flags.values.get('redis-tls-ca') ?? env.ATTUNE_REDIS_TLS_CA;
-  if (caFile !== undefined) await readableFile(caFile, 'redis-tls-ca');
   return { kind: 'redis', options: redisStoresOptions(flags, 'or --server URL --api-key KEY to go through a running node', env), sigv4Root: sigv4RootOf(flags, env) };
 }
 

@@ -98,7 +98,7 @@ export function installAuth(app: FastifyInstance, deps: AuthDeps): void {
     const { allowed, retryAfterMs } = deps.limiter.take(principal.keyId);
     if (!allowed) {
       deps.refused('rate_limited');
-      reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
+      reply.header('retry-after', retryAfterSeconds(retryAfterMs));
       throw new AttuneError('RATE_LIMITED', `too many requests for this API key: retry in ${retryAfterMs} ms`);
     }
     return principal;
@@ -123,6 +123,11 @@ export function installAuth(app: FastifyInstance, deps: AuthDeps): void {
     if (access === undefined || access === 'public' || !signedWithSigV4(request)) return;
     request.principal = authorized(authenticated(await deps.verifySigV4(request)), access);
   });
+}
+
+/** A `retry-after` header value: whole seconds, at least 1. */
+export function retryAfterSeconds(retryAfterMs: number): string {
+  return String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
 }
 
 /** The audit log's actor for a request: the key id (never the key). */

@@ -2,12 +2,12 @@ import { userKey } from '../actors/events.js';
 import { AttuneError } from '../errors.js';
 import { defaultFilter, type FilterOptions, type Promotion } from '../model/filters.js';
 import type { ListOptions } from '../model/recommend.js';
-import { ID_MAX } from './schemas.js';
+import { idSchema } from './schemas.js';
 
 /** Query parameters every list route accepts: who it is for, and which items may show. */
 export const identityQueryProperties = {
-  sessionId: { type: 'string', minLength: 1, maxLength: ID_MAX },
-  userId: { type: 'string', minLength: 1, maxLength: ID_MAX },
+  sessionId: idSchema,
+  userId: idSchema,
 } as const;
 
 export const filterQueryProperties = {

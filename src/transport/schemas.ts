@@ -12,7 +12,9 @@ export const PROPERTIES_MAX_BYTES = 1024;
 /** Nesting a properties object may have. */
 export const PROPERTIES_MAX_DEPTH = 16;
 
-const id = { type: 'string', minLength: 1, maxLength: ID_MAX } as const;
+/** Every id a client names: a session, a user, an item. */
+export const idSchema = { type: 'string', minLength: 1, maxLength: ID_MAX } as const;
+const id = idSchema;
 
 /** A date, or a date and time with an optional fraction and zone: what `sentAt` may be as text. */
 const ISO_8601 = '^\\d{4}-\\d{2}-\\d{2}(T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,9})?)?(Z|[+-]\\d{2}:?\\d{2})?)?$';
@@ -26,7 +28,7 @@ export const eventSchema = {
     itemId: id,
     eventValue: { type: 'number' },
     properties: { type: 'object', maxJsonBytes: PROPERTIES_MAX_BYTES },
-    sentAt: { anyOf: [{ type: 'number', minimum: 0 }, { type: 'string', maxLength: 40, pattern: ISO_8601 }] },
+    sentAt: { description: 'epoch milliseconds or an ISO-8601 date (time optional)', anyOf: [{ type: 'number', minimum: 0 }, { type: 'string', maxLength: 40, pattern: ISO_8601 }] },
     eventId: { type: 'string', maxLength: ID_MAX },
     /** Items shown with the event (Personalize's impression): counted as shown and not engaged with. */
     impression: { type: 'array', maxItems: 100, items: id },
@@ -102,7 +104,8 @@ export const identifySchema = {
 } as const;
 
 /** Bodies are never coerced: "5" is not a number. Query strings are, since they are all text. */
-export const bodyAjv = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: true, removeAdditional: false, strict: true });
+// verbose: errors carry their schema, so a value that fits none of an anyOf's forms is described by the anyOf's description.
+export const bodyAjv = new Ajv({ allErrors: false, coerceTypes: false, useDefaults: true, removeAdditional: false, strict: true, verbose: true });
 
 /** Keys that could reach an object's prototype if some later code copied them carelessly. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -160,7 +163,8 @@ export function describeErrors(errors: readonly ErrorObject[] | null | undefined
   const alternatives = errors?.find((e) => e.keyword === 'anyOf');
   const first = alternatives ?? errors?.[0];
   if (!first) return `${root} is invalid`;
-  if (first.keyword === 'anyOf' && first.instancePath.endsWith('/sentAt')) return `${root}${first.instancePath.replaceAll('/', '.')} must be epoch milliseconds or an ISO-8601 date (time optional)`;
+  const described = (first.parentSchema as { description?: unknown } | undefined)?.description;
+  if (first.keyword === 'anyOf' && typeof described === 'string') return `${root}${first.instancePath.replaceAll('/', '.')} must be ${described}`;
   const where = first.instancePath === '' ? root : `${root}${first.instancePath.replaceAll('/', '.')}`;
   if (first.keyword === 'additionalProperties') return `${where} has an unknown property "${String(first.params.additionalProperty)}"`;
   return `${where} ${first.message ?? 'is invalid'}`;

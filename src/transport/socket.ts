@@ -72,10 +72,8 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): At
   const refuse = (next: (err?: Error) => void, err: AttuneError): void => next(Object.assign(new Error(err.message), { data: { code: err.code, message: err.message } }));
   const admit = async (socket: AttuneSocket, next: (err?: Error) => void, data: SocketData): Promise<void> => {
     // A connection costs what an event does (a list, maybe a model run): it draws on the session's bucket.
-    if (!deps.sessionLimiter.take(data.sessionId).allowed) {
-      deps.metrics.refusals.inc({ transport: 'socket', reason: 'session_rate_limited' });
-      return refuse(next, new AttuneError('RATE_LIMITED', 'too many connections and events for this session: retry later'));
-    }
+    const limited = overSessionLimit(data.sessionId, deps);
+    if (limited !== null) return refuse(next, limited);
     if (data.mayIdentifyAs === null) {
       // A token naming no user must not reach the user a session was identified as (a shared computer after a logout).
       let key: string;
@@ -131,6 +129,17 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): At
   return io;
 }
 
+/**
+ * Connections, events and identify draw on one bucket per session: the refusal (counted), or null
+ * when the message may go on.
+ */
+function overSessionLimit(sessionId: string, deps: SocketDeps): AttuneError | null {
+  const { allowed, retryAfterMs } = deps.sessionLimiter.take(sessionId);
+  if (allowed) return null;
+  deps.metrics.refusals.inc({ transport: 'socket', reason: 'session_rate_limited' });
+  return new AttuneError('RATE_LIMITED', `too many connections and messages for this session: retry in ${retryAfterMs} ms`);
+}
+
 /** The ack is the last argument when it is a function; a message carries exactly one payload. */
 function splitArgs(args: unknown[]): { payload: unknown; ack: unknown } {
   const ack = typeof args.at(-1) === 'function' ? args.at(-1) : undefined;
@@ -171,11 +180,10 @@ async function handleEvent(socket: AttuneSocket, payload: unknown, ack: unknown,
     deps.metrics.putEventsRequests.inc({ transport: 'socket', outcome: 'rejected' });
     return reply({ ok: false, error: { code: 'ATTUNE_ERR_VALIDATION', message: describeErrors(validateEvent.errors, 'event') } });
   }
-  const { allowed, retryAfterMs } = deps.sessionLimiter.take(socket.data.sessionId);
-  if (!allowed) {
+  const limited = overSessionLimit(socket.data.sessionId, deps);
+  if (limited !== null) {
     deps.metrics.putEventsRequests.inc({ transport: 'socket', outcome: 'rejected' });
-    deps.metrics.refusals.inc({ transport: 'socket', reason: 'session_rate_limited' });
-    return reply({ ok: false, error: errorBody(new AttuneError('RATE_LIMITED', `too many events for this session: retry in ${retryAfterMs} ms`)) });
+    return reply({ ok: false, error: errorBody(limited) });
   }
   // Asked per event (a cached answer): a user may opt out while connected.
   if (socket.data.optedOut || (socket.data.userId !== null && (await deps.consent.optedOut(socket.data.userId)))) {
@@ -198,10 +206,8 @@ async function handleIdentify(io: AttuneSocketServer, socket: AttuneSocket, payl
   if (!validateIdentify(payload)) {
     return reply({ ok: false, error: { code: 'ATTUNE_ERR_VALIDATION', message: describeErrors(validateIdentify.errors, 'identify') } });
   }
-  if (!deps.sessionLimiter.take(socket.data.sessionId).allowed) {
-    deps.metrics.refusals.inc({ transport: 'socket', reason: 'session_rate_limited' });
-    return reply({ ok: false, error: errorBody(new AttuneError('RATE_LIMITED', 'too many messages for this session: retry later')) });
-  }
+  const limited = overSessionLimit(socket.data.sessionId, deps);
+  if (limited !== null) return reply({ ok: false, error: errorBody(limited) });
   const userId = deps.pseudonyms.user(payload.userId);
   const { mayIdentifyAs } = socket.data;
   // A socket may only become the user its token names: anything else would let it read another user's pushes.

@@ -6,12 +6,12 @@ import { rankItems, recommendForState, relatedItems, type ListOptions, type Reco
 import { parseArn } from '../../personalize/arns.js';
 import { allowsItem, bindFilter, FilterExpressionError, parseFilterExpression } from '../../personalize/filter-expression.js';
 import { itemUpdateFromProperties } from '../../personalize/item-properties.js';
-import { ID_MAX, jsonBudgetProblem, PROPERTIES_MAX_BYTES, EVENTS_PER_PUT_MAX } from '../schemas.js';
+import { EVENTS_PER_PUT_MAX, eventSchema, ID_MAX, idSchema, jsonBudgetProblem, PROPERTIES_MAX_BYTES } from '../schemas.js';
 import { acceptEvents } from '../routes/events.js';
 import type { HttpDeps } from '../routes/deps.js';
 import { invalidInput, notFound, sendPersonalizeError } from './errors.js';
 
-const id = { type: 'string', minLength: 1, maxLength: ID_MAX } as const;
+const id = idSchema;
 const arn = { type: 'string', minLength: 1, maxLength: 256 } as const;
 const filterValues = { type: 'object', maxProperties: 25, additionalProperties: { type: 'string', maxLength: 1000 } } as const;
 /** Personalize's `properties` are a JSON object serialized into a string. */
@@ -43,14 +43,14 @@ const putEventsSchema = {
         type: 'object',
         required: ['eventType', 'sentAt'],
         properties: {
-          eventId: { type: 'string', maxLength: 256 },
-          eventType: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.:-]+$' },
-          eventValue: { type: 'number' },
+          eventId: eventSchema.properties.eventId,
+          eventType: eventSchema.properties.eventType,
+          eventValue: eventSchema.properties.eventValue,
           itemId: id,
           properties: { type: 'string', maxLength: 1024 },
           sentAt: { type: 'number', minimum: 0 },
           recommendationId: { type: 'string', maxLength: ID_MAX },
-          impression: { type: 'array', maxItems: 100, items: id },
+          impression: eventSchema.properties.impression,
           metricAttribution: { type: 'object' },
         },
         additionalProperties: false,

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { IncomingEvent } from '../../actors/events.js';
 import { AttuneError } from '../../errors.js';
+import { retryAfterSeconds } from '../auth.js';
 import { putEventsSchema } from '../schemas.js';
 import type { HttpDeps } from './deps.js';
 
@@ -24,7 +25,7 @@ export async function acceptEvents(
   if (!allowed) {
     deps.metrics.putEventsRequests.inc({ transport: 'http', outcome: 'rejected' });
     deps.metrics.refusals.inc({ transport: 'http', reason: 'session_rate_limited' });
-    reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
+    reply.header('retry-after', retryAfterSeconds(retryAfterMs));
     throw new AttuneError('RATE_LIMITED', `too many events for session ${identity.sessionId}: retry in ${retryAfterMs} ms`);
   }
   if (identity.userId !== undefined && (await deps.consent.optedOut(identity.userId))) {

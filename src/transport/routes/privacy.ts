@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { AttuneError } from '../../errors.js';
-import { ID_MAX } from '../schemas.js';
+import { idSchema } from '../schemas.js';
 import type { HttpDeps } from './deps.js';
 
-const userParams = { type: 'object', additionalProperties: false, required: ['userId'], properties: { userId: { type: 'string', minLength: 1, maxLength: ID_MAX } } } as const;
+const userParams = { type: 'object', additionalProperties: false, required: ['userId'], properties: { userId: idSchema } } as const;
 const consentBody = { type: 'object', additionalProperties: false, required: ['personalization'], properties: { personalization: { type: 'boolean' } } } as const;
 const jobParams = { type: 'object', additionalProperties: false, required: ['jobId'], properties: { jobId: { type: 'string', minLength: 1, maxLength: 64 } } } as const;
 

@@ -5,7 +5,7 @@ import { rankItems, recommendForState, relatedItems, type ListOptions, type Reco
 import { StoreUnavailableError } from '../../store/types.js';
 import { sessionKey } from '../../actors/events.js';
 import { filterFromQuery, filterQueryProperties, identityQueryProperties, keyFor, listOptionsFromQuery, type FilterQuery } from '../list-options.js';
-import { ID_MAX } from '../schemas.js';
+import { idSchema } from '../schemas.js';
 import type { HttpDeps } from './deps.js';
 
 const numResults = { type: 'integer', minimum: 1, maximum: 500, default: 25 } as const;
@@ -37,7 +37,7 @@ const rankingBodySchema = {
   required: ['inputList'],
   properties: {
     ...identityQueryProperties,
-    inputList: { type: 'array', minItems: 1, maxItems: 500, items: { type: 'string', minLength: 1, maxLength: ID_MAX } },
+    inputList: { type: 'array', minItems: 1, maxItems: 500, items: idSchema },
     numResults: { type: 'integer', minimum: 1, maximum: 500 },
     filter: {
       type: 'object',
@@ -106,7 +106,7 @@ export function recommendationRoutes(app: FastifyInstance, deps: HttpDeps): void
 
   app.get<{ Params: { itemId: string }; Querystring: ListQuery }>(
     '/v1/items/:itemId/related',
-    { schema: { params: { type: 'object', properties: { itemId: { type: 'string', minLength: 1, maxLength: ID_MAX } } }, querystring: listQuerySchema() }, config: { access: 'recommend' } },
+    { schema: { params: { type: 'object', properties: { itemId: idSchema } }, querystring: listQuerySchema() }, config: { access: 'recommend' } },
     async (request, reply) => {
       const stop = deps.metrics.recommendationLatency.startTimer({ route: 'related' });
       const { itemId } = request.params;

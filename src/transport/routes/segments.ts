@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { userKey } from '../../actors/events.js';
 import { AttuneError } from '../../errors.js';
-import { ID_MAX } from '../schemas.js';
+import { idSchema } from '../schemas.js';
 import type { HttpDeps } from './deps.js';
 
 export function segmentRoutes(app: FastifyInstance, deps: HttpDeps): void {
@@ -9,7 +9,7 @@ export function segmentRoutes(app: FastifyInstance, deps: HttpDeps): void {
 
   app.get<{ Params: { userId: string } }>(
     '/v1/users/:userId/segment',
-    { schema: { params: { type: 'object', properties: { userId: { type: 'string', minLength: 1, maxLength: ID_MAX } } } }, config: { access: 'recommend' } },
+    { schema: { params: { type: 'object', properties: { userId: idSchema } } }, config: { access: 'recommend' } },
     async (request) => {
       const { userId } = request.params;
       const state = await deps.host.currentState(userKey(userId));

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { AttuneError } from '../../errors.js';
 import { signSocketToken } from '../../security/socket-tokens.js';
-import { ID_MAX } from '../schemas.js';
+import { idSchema } from '../schemas.js';
 import type { HttpDeps } from './deps.js';
 
 interface TokenBody {
@@ -21,8 +21,8 @@ export function tokenRoutes(app: FastifyInstance, deps: HttpDeps): void {
     additionalProperties: false,
     required: ['sessionId'],
     properties: {
-      sessionId: { type: 'string', minLength: 1, maxLength: ID_MAX },
-      userId: { type: 'string', minLength: 1, maxLength: ID_MAX },
+      sessionId: idSchema,
+      userId: idSchema,
       ttlSeconds: { type: 'integer', minimum: 10, maximum: deps.config.security.tokenMaxTtlS },
     },
   } as const;
