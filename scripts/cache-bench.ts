@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { userKey } from '../src/actors/events.js';
+import { userKey } from '../src/session/events.js';
 import { demoCatalog } from '../src/demo/catalog.js';
 import { seededRandom } from '../src/demo/random.js';
 import { ensureDemoModel } from '../src/model/demo-model.js';

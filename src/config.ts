@@ -1,4 +1,4 @@
-import { defaultReducerConfig, type ReducerConfig } from './actors/state.js';
+import { defaultReducerConfig, type ReducerConfig } from './session/state.js';
 
 /**
  * The one place that reads the environment and the command line. Everything else receives an

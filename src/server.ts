@@ -20,7 +20,7 @@ import { ensureDemoModel } from './model/demo-model.js';
 import { ItemTrends } from './model/item-trends.js';
 import { ModelSlot } from './model/model-slot.js';
 import { Segmenter } from './model/segmenter.js';
-import { eventWeight } from './actors/state.js';
+import { eventWeight } from './session/state.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { ImportJobs } from './ops/import-jobs.js';
 import { createMemoryStores } from './store/memory.js';

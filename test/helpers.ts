@@ -1,7 +1,7 @@
 import { mergeConfig, type ConfigOverrides } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/server.js';
-import type { InteractionEntry, MergeEntry } from '../src/actors/events.js';
-import type { SessionState } from '../src/actors/state.js';
+import type { InteractionEntry, MergeEntry } from '../src/session/events.js';
+import type { SessionState } from '../src/session/state.js';
 
 /** An interaction log entry with defaults for what a test does not care about. */
 export function interaction(eventId: string, eventType: string, itemId: string, sentAt: number, itemCategory?: string): InteractionEntry {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { sessionKey } from '../../src/actors/events.js';
+import { sessionKey } from '../../src/session/events.js';
 import { ensureDemoModel } from '../../src/model/demo-model.js';
 import { shardOf } from '../../src/store/shard.js';
 import type { BenchArgs } from './args.js';

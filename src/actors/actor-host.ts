@@ -7,11 +7,11 @@ import { recommendForState, type ListOptions, type RecommendationList } from '..
 import type { ServingModel } from '../model/serving-model.js';
 import { shardOf } from '../store/shard.js';
 import { compareEventIds, type Fence, type Stores } from '../store/types.js';
-import { parseSentAt, sessionKey, userKey, type IncomingEvent, type InteractionEntry, type LogEntry } from './events.js';
+import { parseSentAt, sessionKey, userKey, type IncomingEvent, type InteractionEntry, type LogEntry } from '../session/events.js';
 import { KeyedLanes } from './lanes.js';
 import { sessionMachine, type SessionMachine } from './session-machine.js';
-import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
-import { initialState, reduce, type ReducerConfig, type SessionState } from './state.js';
+import { decodeSnapshot, encodeSnapshot } from '../session/snapshot.js';
+import { initialState, reduce, type ReducerConfig, type SessionState } from '../session/state.js';
 
 /** What a socket receives when its list changes. */
 export interface RecommendationsPush {

@@ -1,4 +1,4 @@
-import type { ReducerConfig } from '../actors/state.js';
+import type { ReducerConfig } from '../session/state.js';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { defaultReducerConfig, initialState, reduce, type ReducerConfig, type SessionState } from '../actors/state.js';
+import { defaultReducerConfig, initialState, reduce, type ReducerConfig, type SessionState } from '../session/state.js';
 import { writeBundle, type BundleMeta } from './bundle.js';
 import { blendEmbedding, buildExamples, trainEmbeddings, type EmbeddingModel, type EmbeddingParams, type Fusion } from './embeddings.js';
 import {

@@ -1,4 +1,4 @@
-import type { SessionState } from '../actors/state.js';
+import type { SessionState } from '../session/state.js';
 import type { CatalogIndex } from './catalog.js';
 import type { ScoredItem } from './types.js';
 

@@ -1,4 +1,4 @@
-import type { InteractionEntry } from '../actors/events.js';
+import type { InteractionEntry } from '../session/events.js';
 import { DecayedCounts } from './decayed-counts.js';
 
 /** Live popular (slow decay) and trending (fast decay) counts, fed by every accepted event. */

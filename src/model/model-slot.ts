@@ -1,4 +1,4 @@
-import type { ReducerConfig } from '../actors/state.js';
+import type { ReducerConfig } from '../session/state.js';
 import { Scorer, type ScorerOptions } from './scorer.js';
 import { servingModel, type ServingModel } from './serving-model.js';
 import type { ModelManifest } from './types.js';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { itemWeights, type SessionState } from '../actors/state.js';
+import { itemWeights, type SessionState } from '../session/state.js';
 import type { CatalogIndex } from './catalog.js';
 import {
   buildFilter,

@@ -1,5 +1,5 @@
-import type { InteractionEntry } from '../actors/events.js';
-import { initialState, reduce, type ReducerConfig, type SessionState } from '../actors/state.js';
+import type { InteractionEntry } from '../session/events.js';
+import { initialState, reduce, type ReducerConfig, type SessionState } from '../session/state.js';
 import { encodeHistory, type EncodedHistory } from './input-encoding.js';
 import { toModelInput } from './recommend.js';
 import type { Interaction, ModelInput } from './types.js';

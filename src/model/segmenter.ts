@@ -1,4 +1,4 @@
-import { categoryWeights, type SessionState } from '../actors/state.js';
+import { categoryWeights, type SessionState } from '../session/state.js';
 import type { CatalogIndex } from './catalog.js';
 import { describeSegments, kMeans, nearest, toVector, type Segment, type SegmentModel } from './segments.js';
 

@@ -1,4 +1,4 @@
-import type { ReducerConfig } from '../actors/state.js';
+import type { ReducerConfig } from '../session/state.js';
 import type { ListScorer } from './recommend.js';
 import type { ModelManifest } from './types.js';
 

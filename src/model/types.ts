@@ -1,4 +1,4 @@
-import type { ReducerConfig } from '../actors/state.js';
+import type { ReducerConfig } from '../session/state.js';
 
 /** One interaction used for training: what a user did with an item, when. */
 export interface Interaction {

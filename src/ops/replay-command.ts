@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sessionKey, userKey } from '../actors/events.js';
+import { sessionKey, userKey } from '../session/events.js';
 import { defaultConfig } from '../config.js';
 import { CatalogIndex } from '../model/catalog.js';
 import { UsageError, parseFlags, positiveNumber } from '../model/command-args.js';

@@ -1,5 +1,5 @@
-import type { LogEntry } from '../actors/events.js';
-import { categoryWeights, initialState, itemWeights, reduce, type ReducerConfig, type SessionState } from '../actors/state.js';
+import type { LogEntry } from '../session/events.js';
+import { categoryWeights, initialState, itemWeights, reduce, type ReducerConfig, type SessionState } from '../session/state.js';
 import type { CatalogIndex } from '../model/catalog.js';
 import { recommendForState, type ListOptions, type ListScorer } from '../model/recommend.js';
 import type { PushRecord } from '../store/types.js';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sessionKey, userKey } from '../actors/events.js';
+import { sessionKey, userKey } from '../session/events.js';
 import { shardOf } from '../store/shard.js';
 import type { DeletionJob, Stores } from '../store/types.js';
 

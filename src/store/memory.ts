@@ -1,4 +1,4 @@
-import type { LogEntry, NewLogEntry } from '../actors/events.js';
+import type { LogEntry, NewLogEntry } from '../session/events.js';
 import { MemoryShardMailbox } from './mailbox.js';
 import { MemoryLeaseStore } from './memory-leases.js';
 import { DEFAULT_SHARD_COUNT, assertFenceShard, assertShardCount } from './shard.js';

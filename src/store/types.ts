@@ -1,6 +1,9 @@
-import type { LogEntry, NewLogEntry } from '../actors/events.js';
+import type { LogEntry, NewLogEntry } from '../session/events.js';
+import type { StoredSnapshot } from '../session/snapshot.js';
 import type { ShardMailbox } from './mailbox.js';
 import type { LeaseStore } from './leases.js';
+
+export type { StoredSnapshot } from '../session/snapshot.js';
 
 /**
  * The event log: the source of truth. Actors are folds over it. An append that resolved is
@@ -20,18 +23,6 @@ export interface EventLog {
    * the newest `keep` of them, kept for replay. Returns how many were dropped.
    */
   trim(key: string, throughId: string, keep: number): Promise<number>;
-}
-
-export interface StoredSnapshot {
-  key: string;
-  lastEventId: string | null;
-  /** msgpackr bytes of the actor snapshot (see src/actors/snapshot.ts). */
-  bytes: Uint8Array;
-  /**
-   * The fencing epoch of the shard lease it was written under: set by the store on a fenced
-   * put and present on reads of such a snapshot; ignored when given to `put`.
-   */
-  epoch?: number;
 }
 
 /** The shard lease a write claims to hold: `shard` must be the shard of the written key. */

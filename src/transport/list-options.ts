@@ -1,4 +1,4 @@
-import { userKey } from '../actors/events.js';
+import { userKey } from '../session/events.js';
 import { AttuneError } from '../errors.js';
 import { defaultFilter, type FilterOptions, type Promotion } from '../model/filters.js';
 import type { ListOptions } from '../model/recommend.js';

@@ -1,7 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { ActorHost, RecommendationsPush } from '../actors/actor-host.js';
-import { sessionKey, userKey, type IncomingEvent } from '../actors/events.js';
+import { sessionKey, userKey, type IncomingEvent } from '../session/events.js';
 import { AttuneError, errorBody, fromStoreFailure, type ErrorBody } from '../errors.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { ConsentGate } from '../privacy/consent-gate.js';

@@ -1,8 +1,8 @@
 import t, { type Test } from 'tap';
 import { ActorHost, type RecommendationsPush } from '../../src/actors/actor-host.js';
-import { sessionKey, userKey } from '../../src/actors/events.js';
-import { decodeSnapshot } from '../../src/actors/snapshot.js';
-import { initialState, reduce } from '../../src/actors/state.js';
+import { sessionKey, userKey } from '../../src/session/events.js';
+import { decodeSnapshot } from '../../src/session/snapshot.js';
+import { initialState, reduce } from '../../src/session/state.js';
 import { mergeConfig, type AttuneConfig } from '../../src/config.js';
 import { demoCatalog } from '../../src/demo/catalog.js';
 import { AttuneError } from '../../src/errors.js';

@@ -2,8 +2,8 @@ import { IMPRESSION_PENALTY } from '../../src/model/recommend.js';
 import { Packr } from 'msgpackr';
 import t from 'tap';
 import { ActorHost, type RecommendationsPush } from '../../src/actors/actor-host.js';
-import { sessionKey, type InteractionEntry } from '../../src/actors/events.js';
-import { decodeSnapshot, encodeSnapshot } from '../../src/actors/snapshot.js';
+import { sessionKey, type InteractionEntry } from '../../src/session/events.js';
+import { decodeSnapshot, encodeSnapshot } from '../../src/session/snapshot.js';
 import {
   defaultReducerConfig,
   eventTypesOf,
@@ -14,7 +14,7 @@ import {
   type ReducerConfig,
   type SessionState,
   type StoredSessionState,
-} from '../../src/actors/state.js';
+} from '../../src/session/state.js';
 import { mergeConfig } from '../../src/config.js';
 import { demoCatalog } from '../../src/demo/catalog.js';
 import { CatalogIndex } from '../../src/model/catalog.js';

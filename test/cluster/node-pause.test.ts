@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { RedisKeyspace, RedisSnapshotStore } from '../../src/store/redis/index.js';
-import { encodeSnapshot } from '../../src/actors/snapshot.js';
-import { initialState } from '../../src/actors/state.js';
+import { encodeSnapshot } from '../../src/session/snapshot.js';
+import { initialState } from '../../src/session/state.js';
 import { shardOf } from '../../src/store/shard.js';
 import { FencedError } from '../../src/store/types.js';
 import { RedisConnection } from '../../src/store/redis/connection.js';

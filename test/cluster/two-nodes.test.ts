@@ -1,5 +1,5 @@
 import t from 'tap';
-import { sessionKey } from '../../src/actors/events.js';
+import { sessionKey } from '../../src/session/events.js';
 import type { RunningServer } from '../../src/server.js';
 import { shardOf } from '../../src/store/shard.js';
 import { startRedis } from '../support/redis-server.js';

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import ort from 'onnxruntime-node';
-import { defaultReducerConfig } from '../../src/actors/state.js';
+import { defaultReducerConfig } from '../../src/session/state.js';
 import { writeBundle } from '../../src/model/bundle.js';
 import { blendEmbedding, buildExamples, trainEmbeddings, type Fusion } from '../../src/model/embeddings.js';
 import { TUNING_START, fitTuned, reducerFor, userHistories, trainingPart } from '../../src/model/evaluate.js';

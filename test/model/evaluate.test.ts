@@ -1,5 +1,5 @@
 import t from 'tap';
-import { defaultReducerConfig, itemWeights } from '../../src/actors/state.js';
+import { defaultReducerConfig, itemWeights } from '../../src/session/state.js';
 import type { Interaction } from '../../src/model/types.js';
 import {
   TUNING_START,

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { initialState, reduce } from '../../src/actors/state.js';
+import { initialState, reduce } from '../../src/session/state.js';
 import { demoCatalog } from '../../src/demo/catalog.js';
 import { CatalogIndex } from '../../src/model/catalog.js';
 import { buildFilter, defaultFilter, filterTopN, interleavePromoted } from '../../src/model/filters.js';

@@ -1,6 +1,6 @@
 import t from 'tap';
-import type { InteractionEntry } from '../../src/actors/events.js';
-import { initialState, reduce, type SessionState } from '../../src/actors/state.js';
+import type { InteractionEntry } from '../../src/session/events.js';
+import { initialState, reduce, type SessionState } from '../../src/session/state.js';
 import { CatalogIndex } from '../../src/model/catalog.js';
 import { defaultFilter } from '../../src/model/filters.js';
 import { rankItems, recommendForState, relatedItems } from '../../src/model/recommend.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { initialState, reduce, type SessionState } from '../../src/actors/state.js';
+import { initialState, reduce, type SessionState } from '../../src/session/state.js';
 import { CatalogIndex } from '../../src/model/catalog.js';
 import { buildFilter, defaultFilter, promotionFilter, withPredicate, type Promotion } from '../../src/model/filters.js';
 import { rankItems, recommendForState, relatedItems, type RecommendationList } from '../../src/model/recommend.js';

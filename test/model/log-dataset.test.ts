@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { initialState } from '../../src/actors/state.js';
+import { initialState } from '../../src/session/state.js';
 import { readBundle } from '../../src/model/bundle.js';
 import { logInteractions } from '../../src/model/log-dataset.js';
 import { runTrain } from '../../src/model/train-command.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyError } from 'fastify';
 import t from 'tap';
-import type { InteractionEntry } from '../../src/actors/events.js';
+import type { InteractionEntry } from '../../src/session/events.js';
 import { AttuneError, errorBody } from '../../src/errors.js';
 import { ImportJobs, ImportRequestError, type ImportJobView } from '../../src/ops/import-jobs.js';
 import type { ImportCounters, ImportKind, RowOutcome } from '../../src/ops/import.js';

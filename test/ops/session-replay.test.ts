@@ -1,5 +1,5 @@
 import t from 'tap';
-import { sessionKey } from '../../src/actors/events.js';
+import { sessionKey } from '../../src/session/events.js';
 import { defaultFilter } from '../../src/model/filters.js';
 import { formatTimeline, replayKey } from '../../src/ops/session-replay.js';
 import type { RunningServer } from '../../src/server.js';

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { PersonalizeEventsClient, PutEventsCommand, PutItemsCommand, PutUsersCommand } from '@aws-sdk/client-personalize-events';
 import { GetPersonalizedRankingCommand, GetRecommendationsCommand, PersonalizeRuntimeClient } from '@aws-sdk/client-personalize-runtime';
-import { userKey } from '../../src/actors/events.js';
+import { userKey } from '../../src/session/events.js';
 import { demoCatalog } from '../../src/demo/catalog.js';
 import type { RunningServer } from '../../src/server.js';
 import { runKeys } from '../../src/security/keys-command.js';

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { sessionKey, userKey } from '../../src/actors/events.js';
+import { sessionKey, userKey } from '../../src/session/events.js';
 import type { ConfigOverrides } from '../../src/config.js';
 import type { RunningServer } from '../../src/server.js';
 import { connectClient, startLocalServer, waitFor } from '../helpers.js';

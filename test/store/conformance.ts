@@ -1,7 +1,7 @@
 import type { Test } from 'tap';
 import type { ApiKeyRecord, AuditEntry, BusMessage, DeletionJob, StoredFilter, Stores } from '../../src/store/types.js';
 import { compareEventIds } from '../../src/store/types.js';
-import { initialState } from '../../src/actors/state.js';
+import { initialState } from '../../src/session/state.js';
 import { interaction, merge, waitFor } from '../helpers.js';
 
 export interface ConformanceOptions {

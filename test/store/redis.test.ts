@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { Redis } from 'ioredis';
 import { Packr } from 'msgpackr';
-import type { InteractionEntry } from '../../src/actors/events.js';
+import type { InteractionEntry } from '../../src/session/events.js';
 import { createPayloadCipher, type PayloadCipher } from '../../src/security/payload-cipher.js';
 import { createRedisStores, parseBusMessage, parseRedisUrl, parseSeed, redactUrl, RedisKeyspace, type RedisStoresOptions } from '../../src/store/redis/index.js';
 import { shardOf } from '../../src/store/shard.js';

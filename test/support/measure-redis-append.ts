@@ -6,7 +6,7 @@
  */
 import { Redis } from 'ioredis';
 import { Packr } from 'msgpackr';
-import type { NewLogEntry } from '../../src/actors/events.js';
+import type { NewLogEntry } from '../../src/session/events.js';
 import { createRedisStores } from '../../src/store/redis/index.js';
 import { startRedis } from './redis-server.js';
 

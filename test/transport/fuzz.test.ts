@@ -13,7 +13,7 @@ import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { io as connectSocket, type Socket } from 'socket.io-client';
-import type { LogEntry } from '../../src/actors/events.js';
+import type { LogEntry } from '../../src/session/events.js';
 import { signSocketToken } from '../../src/security/socket-tokens.js';
 import type { RunningServer } from '../../src/server.js';
 import { connectClient, startLocalServer } from '../helpers.js';

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { sessionKey } from '../../src/actors/events.js';
+import { sessionKey } from '../../src/session/events.js';
 import { demoCatalog, demoInteractions } from '../../src/demo/catalog.js';
 import { writeBundle } from '../../src/model/bundle.js';
 import { trainItemItem } from '../../src/model/trainer.js';

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import Fastify from 'fastify';
-import { userKey, sessionKey } from '../../src/actors/events.js';
+import { userKey, sessionKey } from '../../src/session/events.js';
 import type { ConfigOverrides } from '../../src/config.js';
 import { signSocketToken } from '../../src/security/socket-tokens.js';
 import type { RunningServer } from '../../src/server.js';

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { io } from 'socket.io-client';
 import type { RecommendationsPush } from '../../src/actors/actor-host.js';
-import { sessionKey } from '../../src/actors/events.js';
+import { sessionKey } from '../../src/session/events.js';
 import { startLocalServer, waitFor } from '../helpers.js';
 import { startRedis } from '../support/redis-server.js';
 

@@ -1,5 +1,5 @@
 import { Packr } from 'msgpackr';
-import type { LogEntry, NewLogEntry } from '../../actors/events.js';
+import type { LogEntry, NewLogEntry } from '../../session/events.js';
 import { payloadContext, type PayloadCipher } from '../../security/payload-cipher.js';
 import type { EventLog } from '../types.js';
 import type { RedisClient, RedisConnection } from './connection.js';

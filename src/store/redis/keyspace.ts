@@ -1,4 +1,4 @@
-import { sessionKey, userKey } from '../../actors/events.js';
+import { sessionKey, userKey } from '../../session/events.js';
 import { assertShardCount, shardOf } from '../shard.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { userKey, type IncomingEvent } from '../../actors/events.js';
-import { eventTypesOf, type SessionState } from '../../actors/state.js';
+import { userKey, type IncomingEvent } from '../../session/events.js';
+import { eventTypesOf, type SessionState } from '../../session/state.js';
 import { defaultFilter } from '../../model/filters.js';
 import { rankItems, recommendForState, relatedItems, type ListOptions, type RecommendationList } from '../../model/recommend.js';
 import { parseArn } from '../../personalize/arns.js';

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { IncomingEvent } from '../../actors/events.js';
+import type { IncomingEvent } from '../../session/events.js';
 import { AttuneError } from '../../errors.js';
 import { retryAfterSeconds } from '../auth.js';
 import { putEventsSchema } from '../schemas.js';

@@ -3,7 +3,7 @@ import { AttuneError } from '../../errors.js';
 import { defaultFilter } from '../../model/filters.js';
 import { rankItems, recommendForState, relatedItems, type ListOptions, type RecommendationList } from '../../model/recommend.js';
 import { StoreUnavailableError } from '../../store/types.js';
-import { sessionKey } from '../../actors/events.js';
+import { sessionKey } from '../../session/events.js';
 import { filterFromQuery, filterQueryProperties, identityQueryProperties, keyFor, listOptionsFromQuery, type FilterQuery } from '../list-options.js';
 import { idSchema } from '../schemas.js';
 import type { HttpDeps } from './deps.js';

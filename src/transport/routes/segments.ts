@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { userKey } from '../../actors/events.js';
+import { userKey } from '../../session/events.js';
 import { AttuneError } from '../../errors.js';
 import { idSchema } from '../schemas.js';
 import type { HttpDeps } from './deps.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { categoryWeights, defaultReducerConfig, initialState, itemWeights, mergeStates, reduce, weightsAt, type ReducerConfig, type SessionState } from '../../src/actors/state.js';
+import { categoryWeights, defaultReducerConfig, initialState, itemWeights, mergeStates, reduce, weightsAt, type ReducerConfig, type SessionState } from '../../src/session/state.js';
 import { interaction, merge } from '../helpers.js';
 
 const config: ReducerConfig = {

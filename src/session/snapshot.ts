@@ -1,6 +1,18 @@
 import { Packr } from 'msgpackr';
 import { upgradeState, type SessionState, type StoredSessionState } from './state.js';
-import type { StoredSnapshot } from '../store/types.js';
+
+/** A snapshot as the snapshot store keeps it. */
+export interface StoredSnapshot {
+  key: string;
+  lastEventId: string | null;
+  /** msgpackr bytes of the actor snapshot (an ActorSnapshot). */
+  bytes: Uint8Array;
+  /**
+   * The fencing epoch of the shard lease it was written under: set by the store on a fenced
+   * put and present on reads of such a snapshot; ignored when given to `put`.
+   */
+  epoch?: number;
+}
 
 /** What a passivated actor leaves behind: enough to rebuild it, given the log after `lastEventId`. */
 export interface ActorSnapshot {
