@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { userKey } from '../src/session/events.js';
 import { demoCatalog } from '../src/demo/catalog.js';
 import { seededRandom } from '../src/demo/random.js';
-import { ensureDemoModel } from '../src/model/demo-model.js';
+import { ensureDemoModel } from '../src/training/demo-model.js';
 import { createRedisStores } from '../src/store/redis/index.js';
 import { freePort, repoRoot } from './bench-lib/child.js';
 import { startNodeChild, stopNodeChild, waitForSettled, type NodeChild } from './bench-lib/nodes.js';

@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { ensureDemoModel } from '../src/model/demo-model.js';
+import { ensureDemoModel } from '../src/training/demo-model.js';
 import { assertPortFree, freePort, repoRoot, SetupError } from './bench-lib/child.js';
 import { startNodeChild, stopNodeChild, waitForSettled, type NodeChild } from './bench-lib/nodes.js';
 import { startRedisServer, type RedisChild } from './bench-lib/redis.js';

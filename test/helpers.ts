@@ -23,7 +23,7 @@ export function merge(eventId: string, state: SessionState, fromKey = 's:anon'):
 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureDemoModel } from '../src/model/demo-model.js';
+import { ensureDemoModel } from '../src/training/demo-model.js';
 
 /** The demo model bundle, trained once per machine by the project's trainer and reused by tests. */
 export function demoModelDir(): Promise<string> {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { sessionKey } from '../../src/session/events.js';
-import { ensureDemoModel } from '../../src/model/demo-model.js';
+import { ensureDemoModel } from '../../src/training/demo-model.js';
 import { shardOf } from '../../src/store/shard.js';
 import type { BenchArgs } from './args.js';
 import { assertPortFree, freePort, SetupError } from './child.js';

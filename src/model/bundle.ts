@@ -4,7 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MODEL_CONTRACT, type ModelManifest } from './types.js';
 import { ITEM_ITEM_ALGORITHM, ITEM_ITEM_EMBEDDING_ALGORITHM, compareIds, type ItemItemModel, type ItemItemParams } from './item-item.js';
-import { buildItemItemOnnx } from './onnx-graph.js';
+import { buildItemItemOnnx } from '../training/onnx-graph.js';
 
 export const BUNDLE_FORMAT = 'attune-bundle/1';
 export const BUNDLE_FILES = {

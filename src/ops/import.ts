@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { extname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { userKey, type InteractionEntry } from '../session/events.js';
-import { CATEGORY_COLUMNS, CSV_DEFAULT_EVENT_TYPE, DatasetError, splitCsvRecord } from '../model/datasets.js';
+import { CATEGORY_COLUMNS, CSV_DEFAULT_EVENT_TYPE, DatasetError, splitCsvRecord } from '../training/datasets.js';
 import type { CatalogItem, CatalogItemUpdate, Stores, UserAttributes } from '../store/types.js';
 import { ID_MAX, eventSchema } from '../transport/schemas.js';
 

@@ -4,8 +4,8 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MODEL_CONTRACT } from '../../src/model/types.js';
 import { BUNDLE_FILES, readBundle, writeBundle } from '../../src/model/bundle.js';
-import { hashInteractions, trainItemItem } from '../../src/model/trainer.js';
-import { syntheticInteractions } from '../../src/model/synthetic.js';
+import { hashInteractions, trainItemItem } from '../../src/training/trainer.js';
+import { syntheticInteractions } from '../../src/training/synthetic.js';
 
 const interactions = syntheticInteractions({ interactions: 3000, items: 80, users: 150, clusters: 6, seed: 3 });
 const model = trainItemItem(interactions, { neighbours: 8 });

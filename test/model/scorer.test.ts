@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import type { ModelInput, ScoredItem } from '../../src/model/types.js';
 import { readBundle, writeBundle } from '../../src/model/bundle.js';
 import { Scorer, ScoringTimeoutError, type ScoringSession } from '../../src/model/scorer.js';
-import { scoreReference, trainItemItem } from '../../src/model/trainer.js';
-import { seededRandom, syntheticInteractions } from '../../src/model/synthetic.js';
+import { scoreReference, trainItemItem } from '../../src/training/trainer.js';
+import { seededRandom, syntheticInteractions } from '../../src/training/synthetic.js';
 
 const HISTORY_LENGTH = 8;
 const interactions = syntheticInteractions({ interactions: 6000, items: 120, users: 300, clusters: 8, seed: 11 });

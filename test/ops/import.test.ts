@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import type { InteractionEntry, LogEntry } from '../../src/session/events.js';
-import { runImport } from '../../src/ops/import-command.js';
+import { runImport } from '../../src/cli/import.js';
 import { ImportError, importData, type ImportKind, type ImportProgress, type RowError, type RowOutcome } from '../../src/ops/import.js';
 import { Pseudonyms } from '../../src/privacy/pseudonyms.js';
 import { createMemoryStores } from '../../src/store/memory.js';

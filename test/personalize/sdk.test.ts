@@ -4,7 +4,7 @@ import { GetPersonalizedRankingCommand, GetRecommendationsCommand, PersonalizeRu
 import { userKey } from '../../src/session/events.js';
 import { demoCatalog } from '../../src/demo/catalog.js';
 import type { RunningServer } from '../../src/server.js';
-import { runKeys } from '../../src/security/keys-command.js';
+import { runKeys } from '../../src/cli/keys.js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { capture, connectClient, startLocalServer, waitFor } from '../helpers.js';

@@ -1,7 +1,7 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
 import t from 'tap';
 import { Packr } from 'msgpackr';
-import { createPayloadCipher, payloadContext, SEALED_MAGIC, SEALED_VERSION, SEALED_VERSIONED, type PayloadCipher, type PayloadCipherOptions } from '../../src/security/payload-cipher.js';
+import { createPayloadCipher, payloadContext, SEALED_MAGIC, SEALED_VERSION, SEALED_VERSIONED, type PayloadCipher, type PayloadCipherOptions } from '../../src/store/payload-cipher.js';
 
 const rawA = randomBytes(32);
 const keyA = `a:${rawA.toString('base64')}`;

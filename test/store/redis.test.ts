@@ -3,7 +3,7 @@ import t, { type Test } from 'tap';
 import { Redis } from 'ioredis';
 import { Packr } from 'msgpackr';
 import type { InteractionEntry } from '../../src/session/events.js';
-import { createPayloadCipher, type PayloadCipher } from '../../src/security/payload-cipher.js';
+import { createPayloadCipher, type PayloadCipher } from '../../src/store/payload-cipher.js';
 import { createRedisStores, parseBusMessage, parseRedisUrl, parseSeed, redactUrl, RedisKeyspace, type RedisStoresOptions } from '../../src/store/redis/index.js';
 import { shardOf } from '../../src/store/shard.js';
 import { DELETION_JOB_TTL_MS, StoreUnavailableError, type BusMessage, type Stores } from '../../src/store/types.js';

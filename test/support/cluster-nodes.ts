@@ -22,7 +22,7 @@ import { startRedis } from './redis-server.js';
  * cannot stand in for, plus the closed-loop socket load and the Redis-side checks those tests
  * share.
  *
- * How a node runs the code under test: by default `src/cli.ts` through the same TypeScript
+ * How a node runs the code under test: by default `src/cli/main.ts` through the same TypeScript
  * loader tap runs the tests with (ts-node, transpile-only), so the processes always run the
  * working tree's src/ — never a stale dist/ — and the tests need no build step and write no
  * build output. That costs ~2 s of CPU per node start. `ATTUNE_CLUSTER_TEST_ENTRY=dist` runs
@@ -63,7 +63,7 @@ function launcher(): { argv: string[]; env: NodeJS.ProcessEnv } {
   if (process.env.ATTUNE_CLUSTER_TEST_ENTRY === 'dist') return { argv: [join(ROOT, 'bin', 'attune.js')], env };
   const loader = process.execArgv.find((arg) => arg.includes('@tapjs/typescript')) ?? `--import=${import.meta.resolve('@tapjs/typescript/import')}`;
   env.TS_NODE_TRANSPILE_ONLY = '1';
-  return { argv: ['--enable-source-maps', loader, join(ROOT, 'src', 'cli.ts')], env };
+  return { argv: ['--enable-source-maps', loader, join(ROOT, 'src', 'cli', 'main.ts')], env };
 }
 
 /**

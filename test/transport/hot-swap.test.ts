@@ -5,7 +5,7 @@ import t from 'tap';
 import { sessionKey } from '../../src/session/events.js';
 import { demoCatalog, demoInteractions } from '../../src/demo/catalog.js';
 import { writeBundle } from '../../src/model/bundle.js';
-import { trainItemItem } from '../../src/model/trainer.js';
+import { trainItemItem } from '../../src/training/trainer.js';
 import { authHeaders, connectClient, startLocalServer, type TestClient, testSecurity } from '../helpers.js';
 
 const SOCKETS = 20;

@@ -9,7 +9,7 @@ import { ApiKeyAuthenticator } from '../../src/security/api-keys.js';
 import { RateLimiter } from '../../src/security/token-bucket.js';
 import { createMemoryStores } from '../../src/store/memory.js';
 import type { RecommendationsPush } from '../../src/actors/actor-host.js';
-import { runKeys } from '../../src/security/keys-command.js';
+import { runKeys } from '../../src/cli/keys.js';
 import { capture, connectClient, startLocalServer, waitFor, type TestClient } from '../helpers.js';
 
 const MASTER = 'security-test-master-key-0123456789abcdef';

@@ -1,6 +1,6 @@
 import { Packr } from 'msgpackr';
 import type { LogEntry, NewLogEntry } from '../../session/events.js';
-import { payloadContext, type PayloadCipher } from '../../security/payload-cipher.js';
+import { payloadContext, type PayloadCipher } from '../payload-cipher.js';
 import type { EventLog } from '../types.js';
 import type { RedisClient, RedisConnection } from './connection.js';
 import type { RedisKeyspace } from './keyspace.js';

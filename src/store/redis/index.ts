@@ -1,5 +1,5 @@
 import { Cluster } from 'ioredis';
-import type { PayloadCipher } from '../../security/payload-cipher.js';
+import type { PayloadCipher } from '../payload-cipher.js';
 import type { Stores } from '../types.js';
 import { RedisApiKeyStore } from './api-keys.js';
 import { RedisAuditLog } from './audit.js';

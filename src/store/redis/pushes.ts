@@ -1,5 +1,5 @@
 import { Packr } from 'msgpackr';
-import { payloadContext, type PayloadCipher } from '../../security/payload-cipher.js';
+import { payloadContext, type PayloadCipher } from '../payload-cipher.js';
 import { PUSHES_KEPT } from '../memory.js';
 import type { PushLog, PushRecord } from '../types.js';
 import type { RedisConnection } from './connection.js';

@@ -1,4 +1,4 @@
-import { payloadContext, type PayloadCipher } from '../../security/payload-cipher.js';
+import { payloadContext, type PayloadCipher } from '../payload-cipher.js';
 import { assertFenceShard } from '../shard.js';
 import { FencedError, type Fence, type SnapshotStore, type StoredSnapshot } from '../types.js';
 import type { RedisConnection } from './connection.js';

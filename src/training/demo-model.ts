@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { demoInteractions } from '../demo/catalog.js';
-import { BUNDLE_FILES, writeBundle } from './bundle.js';
+import { BUNDLE_FILES, writeBundle } from '../model/bundle.js';
 import { trainItemItem } from './trainer.js';
 
 /**

@@ -1,6 +1,6 @@
 import onnxProto from 'onnx-proto';
-import { MODEL_CONTRACT } from './types.js';
-import { WEIGHT_SUM_FLOOR, type EmbeddingTables, type LongTermTables } from './item-item.js';
+import { MODEL_CONTRACT } from '../model/types.js';
+import { WEIGHT_SUM_FLOOR, type EmbeddingTables, type LongTermTables } from '../model/item-item.js';
 
 const { onnx } = onnxProto;
 type TensorProto = onnxProto.onnx.ITensorProto;

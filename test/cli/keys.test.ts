@@ -5,7 +5,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { ApiKeyAuthenticator } from '../../src/security/api-keys.js';
-import { runKeys } from '../../src/security/keys-command.js';
+import { runKeys } from '../../src/cli/keys.js';
 import { createRedisStores } from '../../src/store/redis/index.js';
 import type { BusMessage } from '../../src/store/types.js';
 import { capture } from '../helpers.js';

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { WEIGHT_SUM_FLOOR, type ItemItemModel } from './item-item.js';
+import { WEIGHT_SUM_FLOOR, type ItemItemModel } from '../model/item-item.js';
 import type { PreparedData } from './trainer.js';
 import { replayEncoded, type EncodingShape } from './replay.js';
 import { seededRandom } from './synthetic.js';

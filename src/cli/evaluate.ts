@@ -1,15 +1,15 @@
 import { readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { DatasetError, InsufficientDataError, readInteractions, readRsc15 } from './datasets.js';
+import { DatasetError, InsufficientDataError, readInteractions, readRsc15 } from '../training/datasets.js';
 import {
   evaluateLeaveOneOut,
   evaluateSessionsReport,
   type LeaveOneOutReport,
   type NamedReference,
   type SessionReport,
-} from './evaluate.js';
-import { readReferenceList, referenceName } from './reference-lists.js';
-import { UsageError, parseFlags, positiveNumber, readableFile, required, stderrLog } from './command-args.js';
+} from '../training/evaluate.js';
+import { readReferenceList, referenceName } from '../training/reference-lists.js';
+import { UsageError, parseFlags, positiveNumber, readableFile, required, stderrLog } from './args.js';
 
 export const EVALUATE_USAGE = `usage: attune evaluate --data FILE --format s3rec|csv [options]
        attune evaluate --format rsc15 --train FILE --test FILE [--reference FILE ...] [options]

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { runReplay } from '../../src/ops/replay-command.js';
+import { runReplay } from '../../src/cli/replay.js';
 import { capture, connectClient, demoModelDir, startLocalServer, testSecurity } from '../helpers.js';
 import { startRedis } from '../support/redis-server.js';
 

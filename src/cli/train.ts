@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { writeBundle } from './bundle.js';
+import { writeBundle } from '../model/bundle.js';
 import {
   DATASET_FORMATS,
   DatasetError,
@@ -11,13 +11,13 @@ import {
   readItemsCsv,
   type CatalogEntry,
   type DatasetFormat,
-} from './datasets.js';
+} from '../training/datasets.js';
 import { createRedisStores } from '../store/redis/index.js';
-import { REDIS_FLAGS, redisStoresOptions } from '../ops/cluster-flags.js';
-import { logInteractions } from './log-dataset.js';
-import type { Interaction } from './types.js';
-import { bundleMeta, describeSettings, trainForData, type Protocol } from './evaluate.js';
-import { UsageError, parseFlags, positiveNumber, readableFile, required, stderrLog } from './command-args.js';
+import { REDIS_FLAGS, redisStoresOptions } from './cluster-flags.js';
+import { logInteractions } from '../training/log-dataset.js';
+import type { Interaction } from '../model/types.js';
+import { bundleMeta, describeSettings, trainForData, type Protocol } from '../training/evaluate.js';
+import { UsageError, parseFlags, positiveNumber, readableFile, required, stderrLog } from './args.js';
 
 export const TRAIN_USAGE = `usage: attune train --data FILE --format ${DATASET_FORMATS.join('|')} --out DIR [options]
        attune train --redis URL --out DIR [options]

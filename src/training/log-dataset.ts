@@ -1,5 +1,5 @@
 import type { Stores } from '../store/types.js';
-import type { Interaction } from './types.js';
+import type { Interaction } from '../model/types.js';
 
 /**
  * The event log as training data: every logged interaction of every user and session key, live

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Interaction } from './types.js';
+import type { Interaction } from '../model/types.js';
 import {
   DEFAULT_ITEM_ITEM_PARAMS,
   compareIds,
   type ItemItemModel,
   type ItemItemParams,
-} from './item-item.js';
+} from '../model/item-item.js';
 
-export { scoreReference } from './item-item.js';
+export { scoreReference } from '../model/item-item.js';
 
 export type TrainingProgress = (done: number, total: number) => void;
 

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { defaultConfig, loadConfig } from '../config.js';
-import { UsageError, positiveNumber, type ParsedFlags } from '../model/command-args.js';
+import { UsageError, positiveNumber, type ParsedFlags } from './args.js';
 import { Pseudonyms } from '../privacy/pseudonyms.js';
-import { createPayloadCipher } from '../security/payload-cipher.js';
+import { createPayloadCipher } from '../store/payload-cipher.js';
 import { resolveSecrets } from '../security/secrets.js';
 import type { RedisStoresOptions } from '../store/redis/index.js';
 

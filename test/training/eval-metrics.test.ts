@@ -12,7 +12,7 @@ import {
   ndcgAt,
   rankOf,
   reciprocalRankAt,
-} from '../../src/model/eval-metrics.js';
+} from '../../src/training/eval-metrics.js';
 
 /*
  * Four cases, hand-computed:

@@ -1,11 +1,11 @@
 import { userInfo } from 'node:os';
-import { UsageError, parseFlags, type ParsedFlags } from '../model/command-args.js';
-import { REDIS_FLAGS, redisStoresOptions } from '../ops/cluster-flags.js';
+import { UsageError, parseFlags, type ParsedFlags } from './args.js';
+import { REDIS_FLAGS, redisStoresOptions } from './cluster-flags.js';
 import { loadConfig } from '../config.js';
-import { awsCredentialsOfKey } from './aws-credentials.js';
+import { awsCredentialsOfKey } from '../security/aws-credentials.js';
 import { createRedisStores, type RedisStoresOptions } from '../store/redis/index.js';
 import type { AuditEntry, Role, Stores } from '../store/types.js';
-import { generateApiKey, isApiKeyId, parseKeyName, parseRoles } from './api-keys.js';
+import { generateApiKey, isApiKeyId, parseKeyName, parseRoles } from '../security/api-keys.js';
 
 export const KEYS_USAGE = `usage: attune keys create --name NAME --roles ROLES [--json] TARGET
        attune keys list [--json] TARGET

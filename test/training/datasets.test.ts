@@ -13,7 +13,7 @@ import {
   readRsc15,
   readS3Rec,
   splitCsvRecord,
-} from '../../src/model/datasets.js';
+} from '../../src/training/datasets.js';
 
 async function fixture(t: Test, name: string, content: string): Promise<string> {
   const path = join(t.testdir(), name);

@@ -20,11 +20,11 @@ import {
   userHistories,
   withScorer,
   type TrainedModel,
-} from '../../src/model/evaluate.js';
-import { LEAVE_ONE_OUT_METRICS, SESSION_METRICS } from '../../src/model/eval-metrics.js';
-import { prepareInteractions, resolveParams } from '../../src/model/trainer.js';
-import { seededRandom, syntheticInteractions } from '../../src/model/synthetic.js';
-import { S3REC_EPOCH_MS } from '../../src/model/datasets.js';
+} from '../../src/training/evaluate.js';
+import { LEAVE_ONE_OUT_METRICS, SESSION_METRICS } from '../../src/training/eval-metrics.js';
+import { prepareInteractions, resolveParams } from '../../src/training/trainer.js';
+import { seededRandom, syntheticInteractions } from '../../src/training/synthetic.js';
+import { S3REC_EPOCH_MS } from '../../src/training/datasets.js';
 
 const CYCLE = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
 

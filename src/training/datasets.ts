@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import type { Interaction } from './types.js';
+import type { Interaction } from '../model/types.js';
 
 /** The data set formats `attune train` and `attune evaluate` read. */
 export const DATASET_FORMATS = ['s3rec', 'rsc15', 'csv'] as const;

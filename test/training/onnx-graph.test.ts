@@ -1,9 +1,9 @@
 import t from 'tap';
 import ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
-import { buildItemItemOnnx, ITEM_ITEM_OPSET } from '../../src/model/onnx-graph.js';
+import { buildItemItemOnnx, ITEM_ITEM_OPSET } from '../../src/training/onnx-graph.js';
 import { scoreIndices, type ScoringTables } from '../../src/model/item-item.js';
-import { seededRandom } from '../../src/model/synthetic.js';
+import { seededRandom } from '../../src/training/synthetic.js';
 
 /**
  * Random tables with many exact ties (quantised prior and weights) so that the top-k order of

@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { Interaction } from '../../src/model/types.js';
-import { hashInteractions, scoreReference, trainItemItem } from '../../src/model/trainer.js';
-import { seededRandom } from '../../src/model/synthetic.js';
+import { hashInteractions, scoreReference, trainItemItem } from '../../src/training/trainer.js';
+import { seededRandom } from '../../src/training/synthetic.js';
 
 const at = (userId: string, itemId: string, timestamp: number, eventType = 'view'): Interaction => ({
   userId,

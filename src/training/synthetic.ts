@@ -1,4 +1,4 @@
-import type { Interaction } from './types.js';
+import type { Interaction } from '../model/types.js';
 
 /** Small seeded PRNG (mulberry32): reproducible data for tests and benchmarks. */
 export function seededRandom(seed: number): () => number {

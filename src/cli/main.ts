@@ -1,10 +1,10 @@
-import { ConfigError, loadConfig, optionsHelp } from './config.js';
-import { runEvaluate } from './model/evaluate-command.js';
-import { runTrain } from './model/train-command.js';
-import { runReplay } from './ops/replay-command.js';
-import { runImport } from './ops/import-command.js';
-import { runKeys } from './security/keys-command.js';
-import { startServer } from './server.js';
+import { ConfigError, loadConfig, optionsHelp } from '../config.js';
+import { runEvaluate } from './evaluate.js';
+import { runTrain } from './train.js';
+import { runReplay } from './replay.js';
+import { runImport } from './import.js';
+import { runKeys } from './keys.js';
+import { startServer } from '../server.js';
 
 const USAGE = `usage: attune <command> [options]
 

@@ -2,11 +2,11 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { defaultConfig } from '../config.js';
-import { UsageError, parseFlags, readableFile, stderrLog } from '../model/command-args.js';
+import { UsageError, parseFlags, readableFile, stderrLog } from './args.js';
 import { createRedisStores, type RedisStoresOptions } from '../store/redis/index.js';
 import type { Pseudonyms } from '../privacy/pseudonyms.js';
 import { PSEUDONYM_FLAGS, REDIS_FLAGS, pseudonymsFrom, redisStoresOptions } from './cluster-flags.js';
-import { ImportError, detectFormat, importData, isImportFormat, type ImportFormat, type ImportKind, type ImportReport, type RowError } from './import.js';
+import { ImportError, detectFormat, importData, isImportFormat, type ImportFormat, type ImportKind, type ImportReport, type RowError } from '../ops/import.js';
 
 export const IMPORT_USAGE = `usage: attune import [--interactions FILE] [--items FILE] [--users FILE] --redis URL [options]
 

@@ -1,11 +1,11 @@
 import t, { type Test } from 'tap';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runTrain } from '../../src/model/train-command.js';
-import { runEvaluate } from '../../src/model/evaluate-command.js';
+import { runTrain } from '../../src/cli/train.js';
+import { runEvaluate } from '../../src/cli/evaluate.js';
 import { readBundle } from '../../src/model/bundle.js';
 import { Scorer } from '../../src/model/scorer.js';
-import { seededRandom } from '../../src/model/synthetic.js';
+import { seededRandom } from '../../src/training/synthetic.js';
 import { capture } from '../helpers.js';
 
 /** 60 users walking clustered paths over 60 items: 1,200 interactions in s3rec format. */

@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { basename } from 'node:path';
 import { DatasetError } from './datasets.js';
 import { MetricAccumulator, SESSION_METRICS, rankOf, type MetricSpec } from './eval-metrics.js';
-import type { Interaction } from './types.js';
+import type { Interaction } from '../model/types.js';
 
 /**
  * Recommendation lists another system produced for the test sessions, in session-rec's format:

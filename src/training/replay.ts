@@ -1,8 +1,8 @@
 import type { InteractionEntry } from '../session/events.js';
 import { initialState, reduce, type ReducerConfig, type SessionState } from '../session/state.js';
-import { encodeHistory, type EncodedHistory } from './input-encoding.js';
-import { toModelInput } from './recommend.js';
-import type { Interaction, ModelInput } from './types.js';
+import { encodeHistory, type EncodedHistory } from '../model/input-encoding.js';
+import { toModelInput } from '../model/recommend.js';
+import type { Interaction, ModelInput } from '../model/types.js';
 
 /**
  * The serving path's view of a history, reproduced offline: interactions become event-log

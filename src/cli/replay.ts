@@ -3,12 +3,12 @@ import { join } from 'node:path';
 import { sessionKey, userKey } from '../session/events.js';
 import { defaultConfig } from '../config.js';
 import { CatalogIndex } from '../model/catalog.js';
-import { UsageError, parseFlags, positiveNumber } from '../model/command-args.js';
-import { ensureDemoModel } from '../model/demo-model.js';
+import { UsageError, parseFlags, positiveNumber } from './args.js';
+import { ensureDemoModel } from '../training/demo-model.js';
 import { ModelSlot } from '../model/model-slot.js';
 import { createRedisStores } from '../store/redis/index.js';
 import { PSEUDONYM_FLAGS, REDIS_FLAGS, pseudonymsFrom, redisStoresOptions } from './cluster-flags.js';
-import { formatTimeline, replayKey } from './session-replay.js';
+import { formatTimeline, replayKey } from '../ops/session-replay.js';
 
 export const REPLAY_USAGE = `usage: attune replay (--session ID | --user ID) --redis URL [options]
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { readBundle } from '../../src/model/bundle.js';
-import { ensureDemoModel } from '../../src/model/demo-model.js';
+import { ensureDemoModel } from '../../src/training/demo-model.js';
 
 t.test('nodes starting together on one data directory all get the same, complete demo bundle', async (t) => {
   const dataDir = await mkdtemp(join(tmpdir(), 'attune-demo-'));

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { defaultReducerConfig, initialState, reduce, type ReducerConfig, type SessionState } from '../session/state.js';
-import { writeBundle, type BundleMeta } from './bundle.js';
+import { writeBundle, type BundleMeta } from '../model/bundle.js';
 import { blendEmbedding, buildExamples, trainEmbeddings, type EmbeddingModel, type EmbeddingParams, type Fusion } from './embeddings.js';
 import {
   LEAVE_ONE_OUT_METRICS,
@@ -16,11 +16,11 @@ import {
   reciprocalRankAt,
   type MetricSpec,
 } from './eval-metrics.js';
-import { encodeHistory } from './input-encoding.js';
-import { addEmbeddingScores, compareIds, scoreAll, type ItemItemModel, type ItemItemParams, type ScoringTables } from './item-item.js';
-import { toModelInput } from './recommend.js';
+import { encodeHistory } from '../model/input-encoding.js';
+import { addEmbeddingScores, compareIds, scoreAll, type ItemItemModel, type ItemItemParams, type ScoringTables } from '../model/item-item.js';
+import { toModelInput } from '../model/recommend.js';
 import { toLogEntry, type EncodingShape } from './replay.js';
-import { Scorer } from './scorer.js';
+import { Scorer } from '../model/scorer.js';
 import {
   accumulatePairs,
   fitItemItem,
@@ -33,7 +33,7 @@ import {
   type PreparedData,
   type UserHistory,
 } from './trainer.js';
-import type { Interaction } from './types.js';
+import type { Interaction } from '../model/types.js';
 import { caseKey, scoreReferenceRows, type ReferenceRow } from './reference-lists.js';
 
 /*
