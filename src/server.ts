@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ActorHost } from './actors/actor-host.js';
 import { ConfigError, type AttuneConfig } from './config.js';
-import { EVENTS_PER_PUT_MAX } from './transport/schemas.js';
+import { EVENTS_PER_PUT_MAX } from './session/event-schema.js';
 import { demoCatalog } from './demo/catalog.js';
 import { CatalogIndex } from './model/catalog.js';
 import { CatalogSync } from './model/catalog-sync.js';

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { userKey, type InteractionEntry } from '../session/events.js';
 import { CATEGORY_COLUMNS, CSV_DEFAULT_EVENT_TYPE, DatasetError, splitCsvRecord } from '../training/datasets.js';
 import type { CatalogItem, CatalogItemUpdate, Stores, UserAttributes } from '../store/types.js';
-import { ID_MAX, eventSchema } from '../transport/schemas.js';
+import { ID_MAX, eventSchema } from '../session/event-schema.js';
 
 /**
  * Bulk import of history in Amazon Personalize-style schemas (CSV with a header, or JSONL with
