@@ -6,9 +6,10 @@ import type { CatalogIndex } from '../model/catalog.js';
 import { recommendForState, type ListOptions, type RecommendationList } from '../model/recommend.js';
 import type { ServingModel } from '../model/serving-model.js';
 import { shardOf } from '../store/shard.js';
-import { compareEventIds, type Fence, type Stores } from '../store/types.js';
+import { compareEventIds, type Stores } from '../store/types.js';
 import { parseSentAt, sessionKey, userKey, type IncomingEvent, type InteractionEntry, type LogEntry } from '../session/events.js';
 import { KeyedLanes } from './lanes.js';
+import { soleNodePlacement, type Placement } from './placement.js';
 import { sessionMachine, type SessionMachine } from './session-machine.js';
 import { decodeSnapshot, encodeSnapshot } from '../session/snapshot.js';
 import { initialState, reduce, type ReducerConfig, type SessionState } from '../session/state.js';
@@ -21,6 +22,9 @@ export interface RecommendationsPush {
   /** The latest event this list reflects, so a client can time its event-to-push. */
   cause: { eventId: string; eventType: string; itemId: string } | null;
 }
+
+/** Receives a push for the room named after the actor's key. */
+export type PushListener = (room: string, push: RecommendationsPush) => void;
 
 export interface Identity {
   sessionId: string;
@@ -62,14 +66,9 @@ export interface ActorHostDeps {
   /** The model being served now; read per use, so a hot swap takes effect at the next event. */
   model: () => ServingModel;
   metrics: Metrics;
-  /** Emits to every socket in a room, on any node. */
-  publish: (room: string, push: RecommendationsPush) => void;
   onError: (err: unknown, context: string) => void;
-  /**
-   * Which shards this node owns, when several nodes share the stores; absent, this node owns
-   * every key (the embedded mode) and writes snapshots unfenced.
-   */
-  ownership?: { fence(shard: number): Fence | null };
+  /** Which shards are this node's; absent, it is the only node (the embedded mode). */
+  placement?: Placement;
   /** Every event once it is in the log (popular and trending counts). */
   onAccepted?: (entry: InteractionEntry, reducer: ReducerConfig) => void;
   now?: () => number;
@@ -89,10 +88,19 @@ export class ActorHost {
    */
   private readonly droppedShards = new Set<number>();
   private readonly now: () => number;
+  private readonly placement: Placement;
+  private readonly pushListeners = new Set<PushListener>();
   private stopped = false;
 
   constructor(private readonly deps: ActorHostDeps) {
     this.now = deps.now ?? Date.now;
+    this.placement = deps.placement ?? soleNodePlacement;
+  }
+
+  /** Hears every push this host sends (the socket gateway emits them to the room). Returns the unsubscribe. */
+  onPush(listener: PushListener): () => void {
+    this.pushListeners.add(listener);
+    return () => this.pushListeners.delete(listener);
   }
 
   get liveActorCount(): number {
@@ -147,10 +155,10 @@ export class ActorHost {
           this.deps.metrics.eventsAccepted.inc();
           this.deps.onAccepted?.(entry, this.deps.model().reducer);
           accepted.push(entry);
-          if (live !== null && !this.deps.stores.sharedByNodes) this.apply(live, entry);
+          if (live !== null && !this.placement.sharedLog) this.apply(live, entry);
         }
         // Another node may have appended to this key meanwhile: the owner applies the log's order.
-        if (live !== null && this.deps.stores.sharedByNodes) await this.catchUp(live);
+        if (live !== null && this.placement.sharedLog) await this.catchUp(live);
         if (live === null) await this.wakeOwner(key);
         return accepted;
       };
@@ -185,7 +193,7 @@ export class ActorHost {
         if (sessionState.eventCount === 0) return;
         const entry = await this.deps.stores.log.append(uKey, { kind: 'merge', fromKey: sKey, receivedAt: this.now(), state: sessionState });
         if (live === null) await this.wakeOwner(uKey);
-        else if (this.deps.stores.sharedByNodes) await this.catchUp(live);
+        else if (this.placement.sharedLog) await this.catchUp(live);
         else this.apply(live, entry);
       });
       return uKey;
@@ -248,7 +256,7 @@ export class ActorHost {
       const stored: InteractionEntry[] = [];
       for (const entry of entries) stored.push((await this.deps.stores.log.append(key, entry)) as InteractionEntry);
       const live = this.actors.get(key);
-      if (live !== undefined && !this.deps.stores.sharedByNodes) for (const entry of stored) this.fold(live, entry);
+      if (live !== undefined && !this.placement.sharedLog) for (const entry of stored) this.fold(live, entry);
       return stored;
     });
   }
@@ -368,13 +376,10 @@ export class ActorHost {
   private async snapshot(live: LiveActor): Promise<void> {
     const { key, userId, state } = live;
     if (state.eventCount === 0 || live.forgotten) return;
-    let fence: Fence | undefined;
-    if (this.deps.ownership) {
-      const owned = this.deps.ownership.fence(shardOf(key, this.deps.stores.shardCount));
-      // Not (or no longer provably) the owner: whoever owns the shard now writes its snapshots.
-      if (owned === null) return;
-      fence = owned;
-    }
+    const claim = this.placement.claim(shardOf(key, this.deps.stores.shardCount));
+    // Not (or no longer provably) the owner: whoever owns the shard now writes its snapshots.
+    if (claim === null) return;
+    const fence = claim === 'alone' ? undefined : claim;
     try {
       live.eventsSinceSnapshot = 0;
       const kept = await this.deps.stores.snapshots.put(encodeSnapshot({ v: 1, key, userId, state }), fence);
@@ -434,7 +439,8 @@ export class ActorHost {
         if (this.stopped || live.forgotten || sameList(ids, live.lastPushedIds)) continue;
         live.lastPushedIds = ids;
         const latest = events.at(-1);
-        this.deps.publish(live.key, toPush(list, latest ?? null));
+        const push = toPush(list, latest ?? null);
+        for (const listener of this.pushListeners) listener(live.key, push);
         this.deps.metrics.pushes.inc();
         const pushedAt = this.now();
         // Kept for replay, which compares its lists with what was actually pushed.
@@ -450,9 +456,8 @@ export class ActorHost {
   }
 
   private owns(key: string): boolean {
-    if (this.deps.ownership === undefined) return true;
     const shard = shardOf(key, this.deps.stores.shardCount);
-    return !this.droppedShards.has(shard) && this.deps.ownership.fence(shard) !== null;
+    return !this.droppedShards.has(shard) && this.placement.claim(shard) !== null;
   }
 
   private async catchUp(live: LiveActor): Promise<void> {
@@ -461,7 +466,7 @@ export class ActorHost {
 
   private async wakeOwner(key: string): Promise<void> {
     try {
-      await this.deps.stores.mailbox.notify(shardOf(key, this.deps.stores.shardCount), key);
+      await this.placement.wakeOwner(key);
     } catch (err) {
       // The events are in the log; the owner applies them at the key's next note or activation.
       this.deps.onError(err, `wake the owner of ${key}`);

@@ -29,9 +29,9 @@ async function setup(t: Test, actors: Partial<AttuneConfig['actors']> = { idleMs
     catalog,
     model: () => model,
     metrics,
-    publish: (room, push) => pushes.push({ room, push }),
     onError: (err) => errors.push(err),
   });
+  host.onPush((room, push) => pushes.push({ room, push }));
   t.teardown(async () => {
     await host.stop();
     await scorer.close();

@@ -206,7 +206,7 @@ t.test('ingest writes impression and recommendationId to the log when sent, and 
   const stores = createMemoryStores();
   const scorer = await Scorer.load(await demoModelDir());
   const model = servingModel(scorer, appConfig.reducer);
-  const host = new ActorHost({ config: appConfig, stores, catalog: new CatalogIndex(demoCatalog()), model: () => model, metrics: createMetrics(), publish: () => {}, onError: () => {} });
+  const host = new ActorHost({ config: appConfig, stores, catalog: new CatalogIndex(demoCatalog()), model: () => model, metrics: createMetrics(), onError: () => {} });
   t.teardown(async () => {
     await host.stop();
     await scorer.close();
@@ -234,7 +234,8 @@ t.test('shown-and-skipped items leave the pushed lists, and a replay reproduces 
   const scorer = await Scorer.load(await demoModelDir());
   const model = servingModel(scorer, appConfig.reducer);
   const pushes: RecommendationsPush[] = [];
-  const host = new ActorHost({ config: appConfig, stores, catalog, model: () => model, metrics: createMetrics(), publish: (_room, push) => pushes.push(push), onError: () => {} });
+  const host = new ActorHost({ config: appConfig, stores, catalog, model: () => model, metrics: createMetrics(), onError: () => {} });
+  host.onPush((_room, push) => pushes.push(push));
   t.teardown(async () => {
     await host.stop();
     await scorer.close();
