@@ -1,5 +1,5 @@
 import { mergeConfig, type ConfigOverrides } from '../src/config.js';
-import { startServer, type RunningServer } from '../src/server.js';
+import { startServer, type RunningServer } from '../src/server/start.js';
 import type { InteractionEntry, MergeEntry } from '../src/session/events.js';
 import type { SessionState } from '../src/session/state.js';
 

@@ -4,7 +4,7 @@ import { runTrain } from './train.js';
 import { runReplay } from './replay.js';
 import { runImport } from './import.js';
 import { runKeys } from './keys.js';
-import { startServer } from '../server.js';
+import { startServer } from '../server/start.js';
 
 const USAGE = `usage: attune <command> [options]
 

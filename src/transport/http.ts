@@ -49,7 +49,7 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
     clientErrorHandler: answerClientError,
     // Path parameters are ids of up to ID_MAX characters: up to 4 UTF-8 bytes each, 3 characters per byte encoded.
     routerOptions: { maxParamLength: ID_MAX * 12 },
-    logger: deps.config.logLevel === 'silent' ? false : { level: deps.config.logLevel, serializers: { req: (request: { method: string; url: string; ip?: string }) => ({ method: request.method, url: redactUserIds(request.url), remoteAddress: request.ip }) } },
+    ...(deps.logger === null ? { logger: false } : { loggerInstance: deps.logger }),
     bodyLimit: deps.config.http.bodyLimitBytes,
     // One line per request is noise on a hot API; debug turns it back on.
     logController: new LogController({ disableRequestLogging: deps.config.logLevel !== 'debug' }),
@@ -123,11 +123,6 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   filterAdminRoutes(app, deps);
   personalizeRoutes(app, deps);
   return app;
-}
-
-/** A request's URL as logged: user ids, in a path or a query, never reach a log line. */
-export function redactUserIds(url: string): string {
-  return url.replace(/(\/users\/)[^/?#]+/g, '$1~').replace(/([?&]userId=)[^&#]*/g, '$1~');
 }
 
 /**

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import type { RunningServer } from '../../src/server.js';
+import type { RunningServer } from '../../src/server/start.js';
 import { authHeaders, startLocalServer, testSecurity, waitFor } from '../helpers.js';
 import { startRedis } from '../support/redis-server.js';
 

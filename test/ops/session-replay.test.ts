@@ -2,7 +2,7 @@ import t from 'tap';
 import { sessionKey } from '../../src/session/events.js';
 import { defaultFilter } from '../../src/model/filters.js';
 import { formatTimeline, replayKey } from '../../src/ops/session-replay.js';
-import type { RunningServer } from '../../src/server.js';
+import type { RunningServer } from '../../src/server/start.js';
 import { authHeaders, connectClient, demoModelDir, startLocalServer, testSecurity } from '../helpers.js';
 
 async function replayOf(server: RunningServer, key: string, options = {}) {

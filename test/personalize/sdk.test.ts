@@ -3,7 +3,7 @@ import { PersonalizeEventsClient, PutEventsCommand, PutItemsCommand, PutUsersCom
 import { GetPersonalizedRankingCommand, GetRecommendationsCommand, PersonalizeRuntimeClient } from '@aws-sdk/client-personalize-runtime';
 import { userKey } from '../../src/session/events.js';
 import { demoCatalog } from '../../src/demo/catalog.js';
-import type { RunningServer } from '../../src/server.js';
+import type { RunningServer } from '../../src/server/start.js';
 import { runKeys } from '../../src/cli/keys.js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';

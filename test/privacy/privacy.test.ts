@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { sessionKey, userKey } from '../../src/session/events.js';
 import type { ConfigOverrides } from '../../src/config.js';
-import type { RunningServer } from '../../src/server.js';
+import type { RunningServer } from '../../src/server/start.js';
 import { connectClient, startLocalServer, waitFor } from '../helpers.js';
 import { startRedis } from '../support/redis-server.js';
 

@@ -15,7 +15,7 @@ import t from 'tap';
 import { io as connectSocket, type Socket } from 'socket.io-client';
 import type { LogEntry } from '../../src/session/events.js';
 import { signSocketToken } from '../../src/security/socket-tokens.js';
-import type { RunningServer } from '../../src/server.js';
+import type { RunningServer } from '../../src/server/start.js';
 import { connectClient, startLocalServer } from '../helpers.js';
 import {
   DEMO_ITEMS,

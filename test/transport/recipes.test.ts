@@ -1,6 +1,6 @@
 import t from 'tap';
 import { demoCatalog } from '../../src/demo/catalog.js';
-import type { RunningServer } from '../../src/server.js';
+import type { RunningServer } from '../../src/server/start.js';
 import { authHeaders, startLocalServer, testSecurity } from '../helpers.js';
 
 const categoryOf = new Map(demoCatalog().map((i) => [i.itemId, i.category]));

@@ -3,7 +3,7 @@ import Fastify from 'fastify';
 import { userKey, sessionKey } from '../../src/session/events.js';
 import type { ConfigOverrides } from '../../src/config.js';
 import { signSocketToken } from '../../src/security/socket-tokens.js';
-import type { RunningServer } from '../../src/server.js';
+import type { RunningServer } from '../../src/server/start.js';
 import { installAuth } from '../../src/transport/auth.js';
 import { ApiKeyAuthenticator } from '../../src/security/api-keys.js';
 import { RateLimiter } from '../../src/security/token-bucket.js';

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { demoCatalog } from '../../src/demo/catalog.js';
-import type { RunningServer } from '../../src/server.js';
+import type { RunningServer } from '../../src/server/start.js';
 import { authHeaders, connectClient, startLocalServer, type TestClient, testSecurity } from '../helpers.js';
 
 const PUSH_SIZE = 10;

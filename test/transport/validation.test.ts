@@ -1,7 +1,7 @@
 import t from 'tap';
 import { connect } from 'node:net';
 import { jsonBudgetProblem, PROPERTIES_MAX_BYTES } from '../../src/transport/schemas.js';
-import { redactUserIds } from '../../src/transport/http.js';
+import { redactUserIds } from '../../src/ops/log.js';
 import { authHeaders, connectClient, startLocalServer, testSecurity } from '../helpers.js';
 
 t.test('properties: size, depth and prototype keys are checked without recursion', async (t) => {

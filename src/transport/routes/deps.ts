@@ -7,7 +7,7 @@ import type { ModelSlot } from '../../model/model-slot.js';
 import type { Segmenter } from '../../model/segmenter.js';
 import type { ImportJobs } from '../../ops/import-jobs.js';
 import type { Metrics } from '../../ops/metrics.js';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { ConsentGate } from '../../privacy/consent-gate.js';
 import type { Pseudonyms } from '../../privacy/pseudonyms.js';
 import type { UserErasure } from '../../privacy/user-erasure.js';
@@ -52,6 +52,8 @@ export interface HttpDeps {
   /** Cached lists for keys with no live actor here and for related items; null when caching is off. */
   lists: { recommendations: ListCache; related: ListCache } | null;
   webDir: string;
+  /** The node's log (src/ops/log.ts); null when silent. */
+  logger: FastifyBaseLogger | null;
   now: () => number;
   /** Null when the node can serve; otherwise why not (the stores are unreachable...). */
   notReadyReason: () => string | null;

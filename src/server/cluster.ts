@@ -1,0 +1,83 @@
+import { createShardedAdapter } from '@socket.io/redis-adapter';
+import type { AttuneConfig } from '../config.js';
+import { soleNodePlacement, type Placement } from '../actors/placement.js';
+import { ShardPlacement, type ShardHandlers } from '../actors/shard-placement.js';
+import type { Metrics } from '../ops/metrics.js';
+import type { RedisStores } from '../store/redis/index.js';
+import type { Stores } from '../store/types.js';
+
+type SocketAdapter = ReturnType<typeof createShardedAdapter>;
+
+/**
+ * How this node shares the work with others: the one pluggable part that differs between a
+ * node alone (embedded) and nodes on shared stores (shard leases, mailboxes, the socket.io
+ * Redis adapter for pushes to sockets on other nodes).
+ */
+export interface ClusterPart {
+  placement: Placement;
+  /** Null when every socket of every session is on this node. */
+  socketAdapter: SocketAdapter | null;
+  /** Whether other nodes write to the same stores (so the catalog's change log must be followed). */
+  shared: boolean;
+  /** The shards this node leases now (every shard when alone). */
+  ownedShards(): number[];
+  /** Null when this node's part of the cluster is healthy; otherwise why not. */
+  notReadyReason(): string | null;
+  start(handlers: ShardHandlers): void;
+  /** Hands the shards off (fenced snapshots, released leases) so other nodes take over at once. */
+  stop(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ClusterDeps {
+  config: AttuneConfig;
+  stores: Stores;
+  /** The Redis stores this node opened, whose connections the socket adapter duplicates. */
+  redis: RedisStores | null;
+  nodeId: string;
+  metrics: Metrics;
+  logOwnership: (change: Record<string, unknown>) => void;
+  onError: (err: unknown, context: string) => void;
+}
+
+export async function createClusterPart(deps: ClusterDeps): Promise<ClusterPart> {
+  const { stores, metrics } = deps;
+  const adapterClients = deps.redis === null ? null : await Promise.all([deps.redis.duplicateClient(false), deps.redis.duplicateClient(true)]);
+  const socketAdapter = adapterClients === null ? null : createShardedAdapter(adapterClients[0], adapterClients[1]);
+  const closeAdapter = async (): Promise<void> => {
+    for (const client of adapterClients ?? []) client.disconnect();
+  };
+  if (!stores.sharedByNodes) {
+    const every = Array.from({ length: stores.shardCount }, (_, shard) => shard);
+    return {
+      placement: soleNodePlacement,
+      socketAdapter,
+      shared: false,
+      ownedShards: () => every,
+      notReadyReason: () => null,
+      start: () => metrics.shardsOwned.set(stores.shardCount),
+      stop: async () => {},
+      close: closeAdapter,
+    };
+  }
+  const placement = new ShardPlacement({
+    leases: stores.leases,
+    mailbox: stores.mailbox,
+    nodeId: deps.nodeId,
+    shardCount: stores.shardCount,
+    leaseTtlMs: deps.config.cluster.leaseTtlMs,
+    metrics,
+    logOwnership: deps.logOwnership,
+    onError: deps.onError,
+  });
+  return {
+    placement,
+    socketAdapter,
+    shared: true,
+    ownedShards: () => placement.ownedShards(),
+    notReadyReason: () => (placement.connected() ? null : 'this node has not reached the lease store within a lease TTL'),
+    start: (handlers) => placement.start(handlers),
+    stop: () => placement.stop(),
+    close: closeAdapter,
+  };
+}

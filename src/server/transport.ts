@@ -1,0 +1,43 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import type { AttuneConfig } from '../config.js';
+import { createHttpApp, type HttpDeps } from '../transport/http.js';
+import { createSocketServer, type AttuneSocketServer, type SocketDeps } from '../transport/socket.js';
+
+/** The node's listening edge: the HTTP API and the socket gateway on one server. */
+export interface TransportPart {
+  app: FastifyInstance;
+  io: AttuneSocketServer;
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Serves the HTTP routes and sockets and starts listening; pushes of the actor host go to the sockets' rooms. */
+export async function serveTransport(config: AttuneConfig, http: Omit<HttpDeps, 'webDir'>, socket: SocketDeps): Promise<TransportPart> {
+  const app = createHttpApp({ ...http, webDir: findWebDir() });
+  const io = createSocketServer(app.server, socket);
+  const stopPushes = socket.host.onPush((room, push) => io.to(room).emit('recommendations', push));
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : config.port;
+  const scheme = config.security.tlsCert === null ? 'http' : 'https';
+  return {
+    app,
+    io,
+    port,
+    url: `${scheme}://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`,
+    close: async () => {
+      stopPushes();
+      io.close();
+      await app.close();
+    },
+  };
+}
+
+/** The web/ folder, both from src/ (tests) and from dist/src/ (built). */
+function findWebDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return here.includes(`${join('dist', 'src')}`) ? join(here, '..', '..', '..', 'web') : join(here, '..', '..', 'web');
+}
