@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { writeBundle } from '../model/bundle.js';
+import { writeBundle } from '../training/bundle-writer.js';
 import {
   DATASET_FORMATS,
   DatasetError,

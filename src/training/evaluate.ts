@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { defaultReducerConfig, initialState, reduce, type ReducerConfig, type SessionState } from '../session/state.js';
-import { writeBundle, type BundleMeta } from '../model/bundle.js';
+import { writeBundle, type BundleMeta } from './bundle-writer.js';
 import { blendEmbedding, buildExamples, trainEmbeddings, type EmbeddingModel, type EmbeddingParams, type Fusion } from './embeddings.js';
 import {
   LEAVE_ONE_OUT_METRICS,

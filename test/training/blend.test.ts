@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import ort from 'onnxruntime-node';
 import { defaultReducerConfig } from '../../src/session/state.js';
-import { writeBundle } from '../../src/model/bundle.js';
+import { writeBundle } from '../../src/training/bundle-writer.js';
 import { blendEmbedding, buildExamples, trainEmbeddings, type Fusion } from '../../src/training/embeddings.js';
 import { TUNING_START, fitTuned, reducerFor, userHistories, trainingPart } from '../../src/training/evaluate.js';
 import { scoreAll, scoreReference, type ItemItemModel, type ScoringTables } from '../../src/model/item-item.js';
