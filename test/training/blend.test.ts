@@ -7,7 +7,8 @@ import { TUNING_START, fitTuned, reducerFor, userHistories, trainingPart } from 
 import { scoreAll, scoreReference, type ItemItemModel, type ScoringTables } from '../../src/model/item-item.js';
 import { buildItemItemOnnx } from '../../src/training/onnx-graph.js';
 import { Scorer } from '../../src/model/scorer.js';
-import { seededRandom, syntheticInteractions } from '../../src/training/synthetic.js';
+import { seededRandom } from '../../src/lib/random.js';
+import { syntheticInteractions } from '../../src/training/synthetic.js';
 import { prepareInteractions, resolveParams } from '../../src/training/trainer.js';
 import type { ModelInput, ScoredItem } from '../../src/model/types.js';
 

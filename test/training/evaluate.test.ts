@@ -23,7 +23,8 @@ import {
 } from '../../src/training/evaluate.js';
 import { LEAVE_ONE_OUT_METRICS, SESSION_METRICS } from '../../src/training/eval-metrics.js';
 import { prepareInteractions, resolveParams } from '../../src/training/trainer.js';
-import { seededRandom, syntheticInteractions } from '../../src/training/synthetic.js';
+import { seededRandom } from '../../src/lib/random.js';
+import { syntheticInteractions } from '../../src/training/synthetic.js';
 import { S3REC_EPOCH_MS } from '../../src/training/datasets.js';
 
 const CYCLE = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
