@@ -1,12 +1,11 @@
 import { performance } from 'node:perf_hooks';
-import type { ReducerConfig } from '../session/state.js';
 import type { Interaction } from '../model/types.js';
 import { LEAVE_ONE_OUT_METRICS } from './eval-metrics.js';
 import { catalogOf, sample, trainingPart, type CaseGroup, type TuningFold } from './eval-cases.js';
-import type { EvaluateOptions } from './eval-report.js';
+import type { EvaluateOptions, EvaluationReport } from './eval-report.js';
 import { popularityMetrics, popularityOrder } from './popularity-baseline.js';
 import { metricsWithScorer, progressLogger, withScorer } from './serving-path.js';
-import { bundleMeta, flatParameters, reducerOverrides } from './trained-model.js';
+import { describeModel } from './trained-model.js';
 import { DEFAULT_TUNING_CASES, trainPipeline } from './train-pipeline.js';
 import { prepareInteractions, userHistories, type PreparedData, type UserHistory } from './trainer.js';
 
@@ -38,24 +37,9 @@ export function leaveOneOutFold(histories: readonly UserHistory[], catalog: read
   };
 }
 
-export interface LeaveOneOutReport {
-  dataset: string;
+export interface LeaveOneOutReport extends EvaluationReport {
   users: number;
-  items: number;
   interactions: number;
-  /** Tuning and training, seconds. */
-  trainSeconds: number;
-  /** Serving-path scoring of validation and test cases, seconds. */
-  evaluateSeconds: number;
-  /** Test target, serving path. */
-  metrics: Record<string, number>;
-  /** Validation target, serving path (the model that was tuned on it). */
-  validation: Record<string, number>;
-  baseline: { popularity: Record<string, number> };
-  algorithm: string;
-  parameters: Record<string, number | string>;
-  reducer: Partial<ReducerConfig>;
-  historyLength: number;
 }
 
 /** The leave-one-out protocol end to end: tune, train, score validation and test through the serving path. */
@@ -79,7 +63,6 @@ export async function evaluateLeaveOneOut(interactions: readonly Interaction[], 
     metrics: await metricsWithScorer(scorer, testGroups, trained.reducer, spec, true, catalog.length, progressLogger(log, 'test')),
   }));
   const popularity = popularityMetrics(popularityOrder(trainingPart(histories, 2), catalog), testGroups, spec, true, catalog.length);
-  const meta = bundleMeta(trained);
   return {
     dataset: options.dataset ?? 'data',
     users: histories.length,
@@ -90,9 +73,6 @@ export async function evaluateLeaveOneOut(interactions: readonly Interaction[], 
     metrics,
     validation,
     baseline: { popularity },
-    algorithm: trained.model.embedding ? 'item-item-emb' : 'item-item',
-    parameters: { ...flatParameters(trained), ...meta.parameters },
-    reducer: reducerOverrides(trained.reducer),
-    historyLength: trained.historyLength,
+    ...describeModel(trained),
   };
 }

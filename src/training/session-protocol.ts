@@ -1,14 +1,13 @@
 import { performance } from 'node:perf_hooks';
-import type { ReducerConfig } from '../session/state.js';
 import { compareIds } from '../model/item-item.js';
 import type { Interaction } from '../model/types.js';
 import { MetricAccumulator, SESSION_METRICS, deepestK, rankOf } from './eval-metrics.js';
 import { caseCount, catalogOf, sample, type CaseGroup, type TuningFold } from './eval-cases.js';
-import type { EvaluateOptions } from './eval-report.js';
+import type { EvaluateOptions, EvaluationReport } from './eval-report.js';
 import { popularityMetrics, popularityOrder } from './popularity-baseline.js';
 import { caseKey, scoreReferenceRows, type ReferenceRow } from './reference-lists.js';
 import { progressLogger, scoreWithScorer, withScorer } from './serving-path.js';
-import { bundleMeta, flatParameters, reducerOverrides } from './trained-model.js';
+import { describeModel } from './trained-model.js';
 import { DEFAULT_TUNING_CASES, trainPipeline } from './train-pipeline.js';
 import { prepareInteractions, userHistories, type UserHistory } from './trainer.js';
 
@@ -44,20 +43,11 @@ export interface NamedReference {
   rows: readonly ReferenceRow[];
 }
 
-export interface SessionReport {
-  dataset: string;
+export interface SessionReport extends EvaluationReport {
   trainSessions: number;
   testSessions: number;
-  items: number;
   /** Next-click cases of the test sessions. */
   cases: number;
-  trainSeconds: number;
-  evaluateSeconds: number;
-  /** Ours, every test case, serving path. */
-  metrics: Record<string, number>;
-  /** Tuning metrics (twin) on the latest 10% of training sessions. */
-  validation: Record<string, number>;
-  baseline: { popularity: Record<string, number> };
   /**
    * Each reference list scored on the cases it covers, beside ours on exactly those cases (the
    * reference files cover a subset of the test sessions).
@@ -65,10 +55,6 @@ export interface SessionReport {
   references: Record<string, { cases: number; unmatched: number; metrics: Record<string, number>; ours: Record<string, number> }>;
   /** Ours on the cases every reference list covers. */
   oursOnSharedCases: { cases: number; metrics: Record<string, number> };
-  algorithm: string;
-  parameters: Record<string, number | string>;
-  reducer: Partial<ReducerConfig>;
-  historyLength: number;
 }
 
 /**
@@ -116,7 +102,6 @@ export async function evaluateSessionsReport(
     }),
   );
   const popularity = popularityMetrics(popularityOrder(train, catalog), groups, spec, false, catalog.length);
-  const meta = bundleMeta(trained);
   return {
     dataset: options.dataset ?? 'sessions',
     trainSessions: trainHistories.length,
@@ -135,9 +120,6 @@ export async function evaluateSessionsReport(
       ]),
     ),
     oursOnSharedCases: { cases: onShared.count, metrics: onShared.result() },
-    algorithm: trained.model.embedding ? 'item-item-emb' : 'item-item',
-    parameters: { ...flatParameters(trained), ...meta.parameters },
-    reducer: reducerOverrides(trained.reducer),
-    historyLength: trained.historyLength,
+    ...describeModel(trained),
   };
 }

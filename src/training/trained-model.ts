@@ -37,7 +37,7 @@ export function bundleMeta(trained: TrainedModel, metrics: Record<string, number
 }
 
 /** The reducer settings a bundle records: everything that shapes the model's input. */
-export function reducerOverrides(config: ReducerConfig): Partial<ReducerConfig> {
+function reducerOverrides(config: ReducerConfig): Partial<ReducerConfig> {
   return {
     halfLifeMs: config.halfLifeMs,
     positionDecay: config.positionDecay,
@@ -47,8 +47,26 @@ export function reducerOverrides(config: ReducerConfig): Partial<ReducerConfig> 
   };
 }
 
-/** The trainer's parameters of a trained model, flat as a report lists them. */
-export function flatParameters(trained: TrainedModel): Record<string, number | string> {
+/** The trained model as a report names it. */
+export interface ModelDescription {
+  algorithm: string;
+  /** The trainer's parameters, flat, and how they were tuned (the bundle's extra parameters). */
+  parameters: Record<string, number | string>;
+  reducer: Partial<ReducerConfig>;
+  historyLength: number;
+}
+
+export function describeModel(trained: TrainedModel): ModelDescription {
+  return {
+    algorithm: trained.model.embedding ? 'item-item-emb' : 'item-item',
+    parameters: { ...flatParameters(trained), ...bundleMeta(trained).parameters },
+    reducer: reducerOverrides(trained.reducer),
+    historyLength: trained.historyLength,
+  };
+}
+
+/** The trainer's parameters of a trained model, flat. */
+function flatParameters(trained: TrainedModel): Record<string, number | string> {
   const { eventWeights, ...scalars } = trained.settings.params;
   const out: Record<string, number | string> = { ...scalars };
   for (const [type, weight] of Object.entries(eventWeights)) out[`eventWeight.${type}`] = weight;
