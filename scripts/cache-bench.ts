@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { userKey } from '../src/session/events.js';
 import { demoCatalog } from '../src/demo/catalog.js';
-import { seededRandom } from '../src/demo/random.js';
+import { seededRandom } from '../src/lib/random.js';
 import { ensureDemoModel } from '../src/training/demo-model.js';
 import { createRedisStores } from '../src/store/redis/index.js';
 import { freePort, repoRoot } from './bench-lib/child.js';

@@ -3,7 +3,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { io, type Socket } from 'socket.io-client';
 import { demoCatalog } from '../../src/demo/catalog.js';
-import { seededRandom } from '../../src/demo/random.js';
+import { seededRandom } from '../../src/lib/random.js';
 import type { BenchArgs } from './args.js';
 import { SetupError } from './child.js';
 import type { AckReply, BenchEvent, ClientToServer, RecommendationsPush, ServerToClient } from './protocol.js';

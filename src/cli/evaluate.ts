@@ -1,13 +1,8 @@
 import { readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { DatasetError, InsufficientDataError, readInteractions, readRsc15 } from '../training/datasets.js';
-import {
-  evaluateLeaveOneOut,
-  evaluateSessionsReport,
-  type LeaveOneOutReport,
-  type NamedReference,
-  type SessionReport,
-} from '../training/evaluate.js';
+import { evaluateLeaveOneOut, type LeaveOneOutReport } from '../training/leave-one-out.js';
+import { evaluateSessionsReport, type NamedReference, type SessionReport } from '../training/session-protocol.js';
 import { readReferenceList, referenceName } from '../training/reference-lists.js';
 import { UsageError, parseFlags, positiveNumber, readableFile, required, stderrLog } from './args.js';
 

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { writeBundle } from '../model/bundle.js';
+import { writeBundle } from '../training/bundle-writer.js';
 import {
   DATASET_FORMATS,
   DatasetError,
@@ -16,7 +16,10 @@ import { createRedisStores } from '../store/redis/index.js';
 import { REDIS_FLAGS, redisStoresOptions } from './cluster-flags.js';
 import { logInteractions } from '../training/log-dataset.js';
 import type { Interaction } from '../model/types.js';
-import { bundleMeta, describeSettings, trainForData, type Protocol } from '../training/evaluate.js';
+import type { Protocol } from '../training/eval-cases.js';
+import { bundleMeta } from '../training/trained-model.js';
+import { trainForData } from '../training/train-for-data.js';
+import { describeSettings } from '../training/tuning.js';
 import { UsageError, parseFlags, positiveNumber, readableFile, required, stderrLog } from './args.js';
 
 export const TRAIN_USAGE = `usage: attune train --data FILE --format ${DATASET_FORMATS.join('|')} --out DIR [options]

@@ -1,6 +1,6 @@
 import type { CatalogItem } from '../store/types.js';
 import type { Interaction } from '../model/types.js';
-import { pick, seededRandom } from './random.js';
+import { pick, seededRandom } from '../lib/random.js';
 
 /** The embedded demo shop: the same few hundred items and shoppers on every machine. */
 const CATEGORIES: ReadonlyArray<{ name: string; nouns: readonly string[]; priceRange: [number, number] }> = [

@@ -1,4 +1,4 @@
-import { seededRandom } from '../demo/random.js';
+import { seededRandom } from '../lib/random.js';
 
 /**
  * User segments: k-means over users' state vectors (their normalized category affinities), so a

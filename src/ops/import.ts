@@ -1,8 +1,9 @@
-import { createReadStream } from 'node:fs';
 import { extname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { userKey, type InteractionEntry } from '../session/events.js';
-import { CATEGORY_COLUMNS, CSV_DEFAULT_EVENT_TYPE, DatasetError, splitCsvRecord } from '../training/datasets.js';
+import { CATEGORY_COLUMNS, CSV_DEFAULT_EVENT_TYPE, DatasetError } from '../training/datasets.js';
+import { csvRecords, type CsvRecord } from '../lib/csv.js';
+import { isBlank, numberedLines } from '../lib/lines.js';
 import type { CatalogItem, CatalogItemUpdate, Stores, UserAttributes } from '../store/types.js';
 import { ID_MAX, eventSchema } from '../session/event-schema.js';
 
@@ -561,168 +562,20 @@ function categoryField(get: Fields): string | undefined {
   return undefined;
 }
 
-// ---- reading: lines, CSV records and JSONL objects, streamed with bounded buffers ----
+// ---- reading: CSV records and JSONL objects, streamed with bounded buffers ----
 // Each stage hands on the rows of one read chunk (64 KiB) at a time: one await per chunk, not per row.
 
-interface Line {
-  number: number;
-  text: string;
-  /** Longer than MAX_RECORD_CHARS: `text` is empty and the rest of the line was skipped. */
-  overlong: boolean;
-}
-
-/** The file's lines with their 1-based numbers, a chunk at a time; a CR before the LF and a leading BOM are dropped. */
-async function* numberedLines(path: string): AsyncGenerator<Line[]> {
-  let pending = '';
-  let overlong = false;
-  let number = 0;
-  const make = (text: string): Line => {
-    number++;
-    if (overlong || text.length > MAX_RECORD_CHARS + 1) return { number, text: '', overlong: true };
-    let clean = text.endsWith('\r') ? text.slice(0, -1) : text;
-    if (number === 1 && clean.startsWith('\uFEFF')) clean = clean.slice(1);
-    return { number, text: clean, overlong: false };
-  };
-  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 16 });
+/** `batches`, with a failure to read `path` thrown as a ReadError. */
+async function* readingFile<T>(path: string, batches: AsyncGenerator<T>): AsyncGenerator<T> {
   try {
-    const chunks = (stream as AsyncIterable<string>)[Symbol.asyncIterator]();
-    for (;;) {
-      let next: IteratorResult<string>;
-      try {
-        next = await chunks.next();
-      } catch (err) {
-        throw new ReadError(path, err);
-      }
-      if (next.done === true) break;
-      const chunk = next.value;
-      const lines: Line[] = [];
-      let start = 0;
-      for (let nl = chunk.indexOf('\n'); nl >= 0; nl = chunk.indexOf('\n', start)) {
-        lines.push(make(overlong ? '' : pending + chunk.slice(start, nl)));
-        start = nl + 1;
-        pending = '';
-        overlong = false;
-      }
-      if (!overlong) {
-        pending += chunk.slice(start);
-        if (pending.length > MAX_RECORD_CHARS + 1) {
-          overlong = true;
-          pending = '';
-        }
-      }
-      if (lines.length > 0) yield lines;
-    }
-    if (pending !== '' || overlong) yield [make(pending)];
-  } finally {
-    stream.destroy();
+    yield* batches;
+  } catch (err) {
+    throw new ReadError(path, err);
   }
-}
-
-function isBlank(text: string): boolean {
-  return text.trim() === '';
-}
-
-/**
- * Whether a CSV record is inside a quoted field after `text`, given whether it was at its start
- * (the rules of splitCsvRecord: a quote opens a field only at the field's start, "" is a quote).
- */
-function endsQuoted(text: string, quotedAtStart: boolean): boolean {
-  let quoted = quotedAtStart;
-  let atFieldStart = !quotedAtStart;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"') {
-        if (text[i + 1] === '"') i++;
-        else quoted = false;
-      }
-      continue;
-    }
-    if (c === '"' && atFieldStart) {
-      quoted = true;
-      atFieldStart = false;
-    } else atFieldStart = c === ',';
-  }
-  return quoted;
-}
-
-interface CsvRecord {
-  row: number;
-  fields: string[] | null;
-  /** Why the record could not be read; null when `fields` is set. */
-  error: string | null;
-}
-
-/**
- * Joins lines into CSV records (quoted fields may span lines), each with the line it starts on.
- * A record whose quote is still open at the end of the file or after MAX_RECORD_CHARS is
- * rejected as one row (its first line), and the lines after that first one are read again as
- * records of their own.
- */
-class CsvAssembler {
-  private open: Line[] = [];
-  private openChars = 0;
-
-  feed(lines: readonly Line[], out: CsvRecord[]): void {
-    let queue = lines;
-    let at = 0;
-    while (at < queue.length) {
-      const line = queue[at++];
-      if (this.open.length === 0) {
-        if (line.overlong) out.push({ row: line.number, fields: null, error: `line longer than ${MAX_RECORD_CHARS} characters` });
-        else if (isBlank(line.text)) continue;
-        else if (!endsQuoted(line.text, false)) out.push(toRecord(line.number, line.text));
-        else {
-          this.open = [line];
-          this.openChars = line.text.length;
-        }
-        continue;
-      }
-      if (line.overlong || this.openChars + line.text.length + 1 > MAX_RECORD_CHARS) {
-        const again = this.open.slice(1);
-        again.push(line);
-        out.push(this.broken(`within ${MAX_RECORD_CHARS} characters`));
-        queue = again.concat(queue.slice(at));
-        at = 0;
-        continue;
-      }
-      this.open.push(line);
-      this.openChars += line.text.length + 1;
-      if (!endsQuoted(line.text, true)) {
-        const first = this.open[0].number;
-        const text = this.open.map((l) => l.text).join('\n');
-        this.open = [];
-        this.openChars = 0;
-        out.push(toRecord(first, text));
-      }
-    }
-  }
-
-  /** The end of the file: a record still open is broken. */
-  end(out: CsvRecord[]): void {
-    while (this.open.length > 0) {
-      const again = this.open.slice(1);
-      out.push(this.broken('before the end of the file'));
-      this.feed(again, out);
-    }
-  }
-
-  private broken(why: string): CsvRecord {
-    const row = this.open[0].number;
-    this.open = [];
-    this.openChars = 0;
-    return { row, fields: null, error: `quoted field is not closed ${why}` };
-  }
-}
-
-function toRecord(row: number, text: string): CsvRecord {
-  const fields = splitCsvRecord(text);
-  return fields === null ? { row, fields: null, error: 'quoted field is not closed' } : { row, fields, error: null };
 }
 
 /** CSV rows, a chunk at a time: the first record is the header; it must name every `required` column. */
 async function* csvRows(path: string, required: readonly string[]): AsyncGenerator<RawRow[]> {
-  const assembler = new CsvAssembler();
   let columns: Map<string, number> | null = null;
   let headerNames: readonly string[] = [];
   let width = 0;
@@ -763,22 +616,16 @@ async function* csvRows(path: string, required: readonly string[]): AsyncGenerat
     }
     return rows;
   };
-  for await (const lines of numberedLines(path)) {
-    const records: CsvRecord[] = [];
-    assembler.feed(lines, records);
+  for await (const records of readingFile(path, csvRecords(path, { maxRecordChars: MAX_RECORD_CHARS }))) {
     const rows = toRows(records);
     if (rows.length > 0) yield rows;
   }
-  const last: CsvRecord[] = [];
-  assembler.end(last);
-  const rows = toRows(last);
-  if (rows.length > 0) yield rows;
   if (columns === null) throw new DatasetError(path, 1, `empty file (expected a header with ${required.join(', ')})`);
 }
 
 /** JSONL rows, a chunk at a time: one JSON object per non-blank line; keys match field names in any letter case. */
 async function* jsonlRows(path: string): AsyncGenerator<RawRow[]> {
-  for await (const lines of numberedLines(path)) {
+  for await (const lines of readingFile(path, numberedLines(path, { maxLineChars: MAX_RECORD_CHARS }))) {
     const rows: RawRow[] = [];
     for (const line of lines) {
       if (line.overlong) {

@@ -1,6 +1,6 @@
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { Interaction } from '../model/types.js';
+import { csvRecords } from '../lib/csv.js';
+import { isBlank, numberedLines, type NumberedLine } from '../lib/lines.js';
 
 /** The data set formats `attune train` and `attune evaluate` read. */
 export const DATASET_FORMATS = ['s3rec', 'rsc15', 'csv'] as const;
@@ -43,24 +43,9 @@ export interface ReadOptions {
 
 const PROGRESS_LINES = 100_000;
 
-/** Streams a file's lines with their 1-based numbers; CR of CRLF endings is dropped. */
-async function* numberedLines(path: string): AsyncGenerator<[string, number]> {
-  const input = createReadStream(path, { encoding: 'utf8' });
-  const lines = createInterface({ input, crlfDelay: Infinity });
-  let number = 0;
-  try {
-    for await (const line of lines) {
-      number++;
-      yield [line, number];
-    }
-  } finally {
-    lines.close();
-    input.destroy();
-  }
-}
-
-function isBlank(line: string): boolean {
-  return line.trim() === '';
+/** The file's lines one at a time (these readers keep no line-length limit). */
+async function* linesOf(path: string): AsyncGenerator<NumberedLine> {
+  for await (const lines of numberedLines(path)) yield* lines;
 }
 
 /**
@@ -70,7 +55,7 @@ function isBlank(line: string): boolean {
 export async function readS3Rec(path: string, options: ReadOptions = {}): Promise<Interaction[]> {
   const out: Interaction[] = [];
   const firstLine = new Map<string, number>();
-  for await (const [line, number] of numberedLines(path)) {
+  for await (const { text: line, number } of linesOf(path)) {
     if (options.onProgress && number % PROGRESS_LINES === 0) options.onProgress(number);
     if (isBlank(line)) continue;
     const [userId, ...items] = line.trim().split(/\s+/);
@@ -99,7 +84,7 @@ function parseSeconds(text: string): number | null {
 export async function readRsc15(path: string, options: ReadOptions = {}): Promise<Interaction[]> {
   const out: Interaction[] = [];
   let columns: { session: number; item: number; time: number; count: number } | null = null;
-  for await (const [line, number] of numberedLines(path)) {
+  for await (const { text: line, number } of linesOf(path)) {
     if (options.onProgress && number % PROGRESS_LINES === 0) options.onProgress(number);
     if (isBlank(line)) continue;
     const fields = line.split('\t');
@@ -128,77 +113,18 @@ export async function readRsc15(path: string, options: ReadOptions = {}): Promis
   return out;
 }
 
-/**
- * Splits one CSV record (RFC 4180: quoted fields, "" inside quotes). Returns null when a quoted
- * field is still open at the end of the text, so the caller can join the next line.
- */
-export function splitCsvRecord(text: string): string[] | null {
-  const fields: string[] = [];
-  let field = '';
-  let quoted = false;
-  let i = 0;
-  let atFieldStart = true;
-  while (i < text.length) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i += 2;
-          continue;
-        }
-        quoted = false;
-        i++;
-        continue;
-      }
-      field += c;
-      i++;
-      continue;
+/** CSV records with the line each starts on; an unreadable record is an error. */
+async function* csvRecordsOf(path: string): AsyncGenerator<[string[], number]> {
+  for await (const records of csvRecords(path)) {
+    for (const { row, fields, error } of records) {
+      if (fields === null) throw new DatasetError(path, row, error ?? 'not CSV');
+      yield [fields, row];
     }
-    if (c === '"' && atFieldStart) {
-      quoted = true;
-      atFieldStart = false;
-      i++;
-      continue;
-    }
-    if (c === ',') {
-      fields.push(field);
-      field = '';
-      atFieldStart = true;
-      i++;
-      continue;
-    }
-    field += c;
-    atFieldStart = false;
-    i++;
   }
-  if (quoted) return null;
-  fields.push(field);
-  return fields;
-}
-
-/** CSV records with the line each starts on; quoted fields may span lines. */
-async function* csvRecords(path: string): AsyncGenerator<[string[], number]> {
-  let pending = '';
-  let startLine = 0;
-  for await (const [line, number] of numberedLines(path)) {
-    if (pending === '') {
-      if (isBlank(line)) continue;
-      startLine = number;
-      pending = line;
-    } else {
-      pending += '\n' + line;
-    }
-    const fields = splitCsvRecord(pending);
-    if (fields === null) continue;
-    pending = '';
-    yield [fields, startLine];
-  }
-  if (pending !== '') throw new DatasetError(path, startLine, 'quoted field is not closed before the end of the file');
 }
 
 function headerIndex(path: string, line: number, header: string[]): (name: string, required: boolean) => number {
-  const names = header.map((h, i) => (i === 0 ? h.replace(/^\uFEFF/, '') : h).trim().toUpperCase());
+  const names = header.map((h) => h.trim().toUpperCase());
   return (name, required) => {
     const at = names.indexOf(name);
     if (at < 0 && required) {
@@ -216,7 +142,7 @@ function headerIndex(path: string, line: number, header: string[]): (name: strin
 export async function readPersonalizeCsv(path: string, options: ReadOptions = {}): Promise<Interaction[]> {
   const out: Interaction[] = [];
   let columns: { user: number; item: number; time: number; type: number; value: number; count: number } | null = null;
-  for await (const [fields, number] of csvRecords(path)) {
+  for await (const [fields, number] of csvRecordsOf(path)) {
     if (options.onProgress && number % PROGRESS_LINES === 0) options.onProgress(number);
     if (columns === null) {
       const index = headerIndex(path, number, fields);
@@ -281,7 +207,7 @@ export async function readItemsCsv(path: string): Promise<CatalogEntry[]> {
   const out: CatalogEntry[] = [];
   const firstLine = new Map<string, number>();
   let columns: { item: number; category: number; count: number } | null = null;
-  for await (const [fields, number] of csvRecords(path)) {
+  for await (const [fields, number] of csvRecordsOf(path)) {
     if (columns === null) {
       const index = headerIndex(path, number, fields);
       const category = CATEGORY_COLUMNS.map((name) => index(name, false)).find((at) => at >= 0) ?? -1;

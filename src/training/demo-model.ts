@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { demoInteractions } from '../demo/catalog.js';
-import { BUNDLE_FILES, writeBundle } from '../model/bundle.js';
+import { BUNDLE_FILES } from '../model/bundle.js';
+import { writeBundle } from './bundle-writer.js';
 import { trainItemItem } from './trainer.js';
 
 /**

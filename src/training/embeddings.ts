@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { WEIGHT_SUM_FLOOR, type ItemItemModel } from '../model/item-item.js';
 import type { PreparedData } from './trainer.js';
 import { replayEncoded, type EncodingShape } from './replay.js';
-import { seededRandom } from './synthetic.js';
+import { seededRandom } from '../lib/random.js';
 
 /**
  * Low-rank item embeddings for the blended model: an item's score is the dot product of its

@@ -5,7 +5,7 @@ import { runTrain } from '../../src/cli/train.js';
 import { runEvaluate } from '../../src/cli/evaluate.js';
 import { readBundle } from '../../src/model/bundle.js';
 import { Scorer } from '../../src/model/scorer.js';
-import { seededRandom } from '../../src/training/synthetic.js';
+import { seededRandom } from '../../src/lib/random.js';
 import { capture } from '../helpers.js';
 
 /** 60 users walking clustered paths over 60 items: 1,200 interactions in s3rec format. */

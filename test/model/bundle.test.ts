@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MODEL_CONTRACT } from '../../src/model/types.js';
-import { BUNDLE_FILES, readBundle, writeBundle } from '../../src/model/bundle.js';
+import { BUNDLE_FILES, readBundle } from '../../src/model/bundle.js';
+import { writeBundle } from '../../src/training/bundle-writer.js';
 import { hashInteractions, trainItemItem } from '../../src/training/trainer.js';
 import { syntheticInteractions } from '../../src/training/synthetic.js';
 

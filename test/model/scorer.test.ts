@@ -2,10 +2,12 @@ import t, { type Test } from 'tap';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ModelInput, ScoredItem } from '../../src/model/types.js';
-import { readBundle, writeBundle } from '../../src/model/bundle.js';
+import { readBundle } from '../../src/model/bundle.js';
+import { writeBundle } from '../../src/training/bundle-writer.js';
 import { Scorer, ScoringTimeoutError, type ScoringSession } from '../../src/model/scorer.js';
 import { scoreReference, trainItemItem } from '../../src/training/trainer.js';
-import { seededRandom, syntheticInteractions } from '../../src/training/synthetic.js';
+import { seededRandom } from '../../src/lib/random.js';
+import { syntheticInteractions } from '../../src/training/synthetic.js';
 
 const HISTORY_LENGTH = 8;
 const interactions = syntheticInteractions({ interactions: 6000, items: 120, users: 300, clusters: 8, seed: 11 });

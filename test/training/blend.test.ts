@@ -1,14 +1,16 @@
 import t, { type Test } from 'tap';
 import ort from 'onnxruntime-node';
 import { defaultReducerConfig } from '../../src/session/state.js';
-import { writeBundle } from '../../src/model/bundle.js';
+import { writeBundle } from '../../src/training/bundle-writer.js';
 import { blendEmbedding, buildExamples, trainEmbeddings, type Fusion } from '../../src/training/embeddings.js';
-import { TUNING_START, fitTuned, reducerFor, userHistories, trainingPart } from '../../src/training/evaluate.js';
+import { trainingPart } from '../../src/training/eval-cases.js';
+import { TUNING_START, fitTuned, reducerFor } from '../../src/training/tuning.js';
 import { scoreAll, scoreReference, type ItemItemModel, type ScoringTables } from '../../src/model/item-item.js';
 import { buildItemItemOnnx } from '../../src/training/onnx-graph.js';
 import { Scorer } from '../../src/model/scorer.js';
-import { seededRandom, syntheticInteractions } from '../../src/training/synthetic.js';
-import { prepareInteractions, resolveParams } from '../../src/training/trainer.js';
+import { seededRandom } from '../../src/lib/random.js';
+import { syntheticInteractions } from '../../src/training/synthetic.js';
+import { prepareInteractions, resolveParams, userHistories } from '../../src/training/trainer.js';
 import type { ModelInput, ScoredItem } from '../../src/model/types.js';
 
 const data = syntheticInteractions({ interactions: 5000, items: 140, users: 250, clusters: 7, seed: 17 });

@@ -12,7 +12,6 @@ import {
   readPersonalizeCsv,
   readRsc15,
   readS3Rec,
-  splitCsvRecord,
 } from '../../src/training/datasets.js';
 
 async function fixture(t: Test, name: string, content: string): Promise<string> {
@@ -100,12 +99,6 @@ t.test('csv: errors name the line', async (t) => {
     message: /e\.csv:3: quoted field is not closed/,
   });
   await t.rejects(readPersonalizeCsv(await fixture(t, 'f.csv', 'USER_ID,ITEM_ID,TIMESTAMP\nu,,1\n')), { message: /f\.csv:2: empty ITEM_ID/ });
-});
-
-t.test('splitCsvRecord', async (t) => {
-  t.strictSame(splitCsvRecord('a,"b,c",,"d""e"'), ['a', 'b,c', '', 'd"e']);
-  t.strictSame(splitCsvRecord(''), ['']);
-  t.equal(splitCsvRecord('a,"open'), null);
 });
 
 t.test('items csv: ids and the first category column present', async (t) => {

@@ -1,29 +1,19 @@
 import t from 'tap';
 import { defaultReducerConfig, itemWeights } from '../../src/session/state.js';
 import type { Interaction } from '../../src/model/types.js';
-import {
-  TUNING_START,
-  encodeCases,
-  evaluateLeaveOneOut,
-  evaluateSessionsReport,
-  evaluateTwin,
-  fitTuned,
-  leaveOneOutGroups,
-  metricsWithScorer,
-  popularityMetrics,
-  popularityOrder,
-  reducerFor,
-  replayPrefixes,
-  sessionGroups,
-  significantlyBetter,
-  trainingPart,
-  userHistories,
-  withScorer,
-  type TrainedModel,
-} from '../../src/training/evaluate.js';
+import { replayPrefixes, trainingPart } from '../../src/training/eval-cases.js';
+import { evaluateLeaveOneOut, leaveOneOutGroups } from '../../src/training/leave-one-out.js';
+import { evaluateSessionsReport, sessionGroups } from '../../src/training/session-protocol.js';
+import { popularityMetrics, popularityOrder } from '../../src/training/popularity-baseline.js';
+import { metricsWithScorer, withScorer } from '../../src/training/serving-path.js';
+import type { TrainedModel } from '../../src/training/trained-model.js';
+import { TUNING_START, fitTuned, reducerFor } from '../../src/training/tuning.js';
+import { significantlyBetter } from '../../src/training/tuning-objective.js';
+import { encodeCases, evaluateTwin } from '../../src/training/twin-scoring.js';
 import { LEAVE_ONE_OUT_METRICS, SESSION_METRICS } from '../../src/training/eval-metrics.js';
-import { prepareInteractions, resolveParams } from '../../src/training/trainer.js';
-import { seededRandom, syntheticInteractions } from '../../src/training/synthetic.js';
+import { prepareInteractions, resolveParams, userHistories } from '../../src/training/trainer.js';
+import { seededRandom } from '../../src/lib/random.js';
+import { syntheticInteractions } from '../../src/training/synthetic.js';
 import { S3REC_EPOCH_MS } from '../../src/training/datasets.js';
 
 const CYCLE = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];

@@ -3,7 +3,7 @@ import ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import { buildItemItemOnnx, ITEM_ITEM_OPSET } from '../../src/training/onnx-graph.js';
 import { scoreIndices, type ScoringTables } from '../../src/model/item-item.js';
-import { seededRandom } from '../../src/training/synthetic.js';
+import { seededRandom } from '../../src/lib/random.js';
 
 /**
  * Random tables with many exact ties (quantised prior and weights) so that the top-k order of

@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { Interaction } from '../../src/model/types.js';
 import { hashInteractions, scoreReference, trainItemItem } from '../../src/training/trainer.js';
-import { seededRandom } from '../../src/training/synthetic.js';
+import { seededRandom } from '../../src/lib/random.js';
 
 const at = (userId: string, itemId: string, timestamp: number, eventType = 'view'): Interaction => ({
   userId,

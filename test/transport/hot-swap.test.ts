@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { sessionKey } from '../../src/session/events.js';
 import { demoCatalog, demoInteractions } from '../../src/demo/catalog.js';
-import { writeBundle } from '../../src/model/bundle.js';
+import { writeBundle } from '../../src/training/bundle-writer.js';
 import { trainItemItem } from '../../src/training/trainer.js';
 import { authHeaders, connectClient, startLocalServer, type TestClient, testSecurity } from '../helpers.js';
 
