@@ -11,8 +11,7 @@ import { MemorySharedLayer, type SharedLayer } from './cache/shared-layer.js';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ActorHost } from './actors/actor-host.js';
-import { ConfigError, type AttuneConfig } from './config.js';
-import { EVENTS_PER_PUT_MAX } from './session/event-schema.js';
+import type { AttuneConfig } from './config.js';
 import { demoCatalog } from './demo/catalog.js';
 import { CatalogIndex } from './model/catalog.js';
 import { CatalogSync } from './model/catalog-sync.js';
@@ -210,8 +209,6 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     else authenticator.forget(message.keyId);
   });
   const keyLimiter = new RateLimiter({ perSecond: config.security.rateKeyPerS, burst: config.security.rateKeyBurst });
-  // A put of the most events allowed must fit the bucket, or it could never pass.
-  if (config.security.rateSessionBurst < EVENTS_PER_PUT_MAX) throw new ConfigError(`the session rate burst must be at least ${EVENTS_PER_PUT_MAX} (one full put), got ${config.security.rateSessionBurst}`);
   const sessionLimiter = new RateLimiter({ perSecond: config.security.rateSessionPerS, burst: config.security.rateSessionBurst });
 
   // AWS Signature V4: the access key id names an API key; its secret is derived (src/security/aws-credentials.ts).
@@ -351,8 +348,6 @@ function usesRedis(config: AttuneConfig): boolean {
 }
 
 function redisConnectionOptions(config: AttuneConfig): RedisConnectionOptions {
-  // A CA for a plain redis:// URL would send the password in clear while looking secured.
-  if (config.redis.tlsCa !== null && config.redis.url?.startsWith('redis://') === true) throw new ConfigError('--redis-tls-ca needs a rediss:// URL (TLS); the URL given is redis://');
   return {
     ...(config.redis.cluster.length > 0 ? { cluster: [...config.redis.cluster] } : { url: config.redis.url ?? undefined }),
     ...(config.redis.password === null ? {} : { password: config.redis.password }),
@@ -362,7 +357,6 @@ function redisConnectionOptions(config: AttuneConfig): RedisConnectionOptions {
 }
 
 function openRedisStores(config: AttuneConfig, onFailure: RedisConnectionOptions['onFailure']): Promise<RedisStores> {
-  if (config.security.encryptionRequired && config.security.encryptionKeys.length === 0) throw new ConfigError('--encryption-required needs --encryption-keys');
   const cipher = config.security.encryptionKeys.length === 0 ? null : createPayloadCipher(config.security.encryptionKeys, { requireSealed: config.security.encryptionRequired });
   return createRedisStores({
     ...redisConnectionOptions(config),
