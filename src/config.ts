@@ -336,10 +336,10 @@ export const OPTIONS: readonly Option<ConfigOverrides>[] = [
 /**
  * Reads `options` into `target`: first the environment, then `--flag value`, `--flag=value` and
  * bare switches (a boolean option given alone is true) from `argv`, the later winning. Returns
- * the other arguments, for a command that takes them, and the flags given on the command line.
- * `help` is where an unknown option is pointed to (`attune help`).
+ * the other arguments (an error unless `takesArguments`) and the flags given on the command
+ * line. `help` is where an unknown option is pointed to (`attune help`).
  */
-export function parseOptions<T>(options: readonly Option<T>[], target: T, argv: readonly string[], env: Environment, help: string): { positionals: string[]; given: ReadonlySet<string> } {
+export function parseOptions<T>(options: readonly Option<T>[], target: T, argv: readonly string[], env: Environment, help: string, takesArguments = false): { positionals: string[]; given: ReadonlySet<string> } {
   for (const spec of options) {
     for (const name of [...spec.env].reverse()) {
       const raw = env[name];
@@ -367,14 +367,14 @@ export function parseOptions<T>(options: readonly Option<T>[], target: T, argv: 
     spec.set(target, spec.parse(raw, `--${name}`) as never);
     given.add(name);
   }
+  if (!takesArguments && positionals.length > 0) throw new ConfigError(`unexpected argument ${JSON.stringify(positionals[0])}`);
   return { positionals, given };
 }
 
 /** The config from the environment (the process's unless given) and `--flag value` / `--flag=value` arguments, over the defaults. */
 export function loadConfig(argv: readonly string[], env: Environment = processEnvironment()): AttuneConfig {
   const overrides: ConfigOverrides = {};
-  const { positionals } = parseOptions(OPTIONS, overrides, argv, env, 'attune help');
-  if (positionals.length > 0) throw new ConfigError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  parseOptions(OPTIONS, overrides, argv, env, 'attune help');
   return mergeConfig(overrides);
 }
 

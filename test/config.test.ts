@@ -15,6 +15,8 @@ t.test('defaults < environment < flags', async (t) => {
   t.equal(c.scoring.intraOpThreads, 2);
   t.equal(c.modelDir, '/models/x');
   t.equal(loadConfig(['--demo-catalog'], {}).demoCatalog, true, 'a bare boolean flag means true');
+  t.equal(loadConfig(['--demo-catalog', 'off'], {}).demoCatalog, false, 'a boolean flag takes a following true or false');
+  t.throws(() => loadConfig(['--dev', 'serve'], {}), new ConfigError('unexpected argument "serve"'), '...and nothing else');
 });
 
 t.test('bad values name the option and what was expected', async (t) => {
