@@ -1,3 +1,5 @@
+import { accessSync, constants } from 'node:fs';
+import { EVENTS_PER_PUT_MAX } from './session/event-schema.js';
 import { defaultReducerConfig, type ReducerConfig } from './session/state.js';
 
 /**
@@ -162,8 +164,9 @@ export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 
   reducer?: Partial<ReducerConfig>;
 };
 
+/** A partial config over `base`, checked as a whole: a ConfigError when its settings contradict each other. */
 export function mergeConfig(overrides: ConfigOverrides = {}, base: AttuneConfig = defaultConfig): AttuneConfig {
-  return {
+  const config: AttuneConfig = {
     ...base,
     ...overrides,
     actors: { ...base.actors, ...overrides.actors },
@@ -177,20 +180,41 @@ export function mergeConfig(overrides: ConfigOverrides = {}, base: AttuneConfig 
     security: { ...base.security, ...overrides.security },
     reducer: { ...base.reducer, ...overrides.reducer },
   };
+  checkConfig(config);
+  return config;
+}
+
+/** The checks no single option can make: settings that are each valid but not together. */
+function checkConfig(config: AttuneConfig): void {
+  // A put of the most events allowed must fit the session's bucket, or it could never pass.
+  if (config.security.rateSessionBurst < EVENTS_PER_PUT_MAX) throw new ConfigError(`the session rate burst must be at least ${EVENTS_PER_PUT_MAX} (one full put), got ${config.security.rateSessionBurst}`);
+  // A CA for a plain redis:// URL would send the password in clear while looking secured.
+  if (config.redis.tlsCa !== null && config.redis.url?.startsWith('redis://') === true) throw new ConfigError('--redis-tls-ca needs a rediss:// URL (TLS); the URL given is redis://');
+  if (config.security.encryptionRequired && config.security.encryptionKeys.length === 0) throw new ConfigError('--encryption-required needs --encryption-keys');
 }
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-type Parser = (raw: string, source: string) => unknown;
+/** The environment a process was started with, or what a test passes instead. */
+export type Environment = Readonly<Record<string, string | undefined>>;
 
-interface OptionSpec {
+/** Reads an option's text; `source` names where it came from (`--port`, `ATTUNE_PORT`) for the error. */
+export type Parser = (raw: string, source: string) => unknown;
+
+/**
+ * One option of a command line, in the table form every command uses: its flag, the environment
+ * variables that set it too (the first listed wins), its help line, how its text is read and
+ * where the value goes in the command's `T`. `value` names the value in usage lines (FILE, URL).
+ */
+export interface Option<T> {
   flag: string;
   env: readonly string[];
   help: string;
   parse: Parser;
-  set: (o: ConfigOverrides, value: never) => void;
+  set: (target: T, value: never) => void;
+  value?: string;
 }
 
 const int =
@@ -200,13 +224,16 @@ const int =
     if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${source} must be an integer from ${min} to ${max}, got "${raw}"`);
     return n;
   };
-const text: Parser = (raw, source) => {
+export const text: Parser = (raw, source) => {
   if (raw === '') throw new ConfigError(`${source} must not be empty`);
   return raw;
 };
-const bool: Parser = (raw, source) => {
-  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
-  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+const TRUE_WORDS = ['1', 'true', 'yes', 'on'];
+const FALSE_WORDS = ['0', 'false', 'no', 'off'];
+const BOOLEAN_WORDS = [...TRUE_WORDS, ...FALSE_WORDS];
+export const bool: Parser = (raw, source) => {
+  if (TRUE_WORDS.includes(raw)) return true;
+  if (FALSE_WORDS.includes(raw)) return false;
   throw new ConfigError(`${source} must be true or false, got "${raw}"`);
 };
 const oneOf =
@@ -215,6 +242,17 @@ const oneOf =
     if (!values.includes(raw)) throw new ConfigError(`${source} must be one of ${values.join(', ')}, got "${raw}"`);
     return raw;
   };
+
+/** A path the process can read now: a typo is a config error at start, not a failure when the file is first needed. */
+const readableFile: Parser = (raw, source) => {
+  text(raw, source);
+  try {
+    accessSync(raw, constants.R_OK);
+  } catch (err) {
+    throw new ConfigError(`${source}: cannot read ${raw}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return raw;
+};
 
 const secret =
   (minLength: number): Parser =>
@@ -238,11 +276,12 @@ const encryptionKeys: Parser = (raw, source) => {
   return keys;
 };
 
-function option<T>(flag: string, env: readonly string[], help: string, parse: Parser, set: (o: ConfigOverrides, value: T) => void): OptionSpec {
-  return { flag, env, help, parse, set: set as (o: ConfigOverrides, value: never) => void };
+export function option<V, T = ConfigOverrides>(flag: string, env: readonly string[], help: string, parse: Parser, set: (target: T, value: V) => void, value?: string): Option<T> {
+  return { flag, env, help, parse, set: set as (target: T, value: never) => void, ...(value === undefined ? {} : { value }) };
 }
 
-export const OPTIONS: readonly OptionSpec[] = [
+/** Every setting of `attune serve`; other commands take some of these too (the cluster's Redis, its keys). */
+export const OPTIONS: readonly Option<ConfigOverrides>[] = [
   option<number>('port', ['ATTUNE_PORT', 'PORT'], 'HTTP and socket port (0 picks a free one)', int(0, 65535), (o, v) => (o.port = v)),
   option<string>('host', ['ATTUNE_HOST'], 'interface to listen on', text, (o, v) => (o.host = v)),
   option<string>('model', ['ATTUNE_MODEL_DIR'], 'model bundle directory (default: train the demo model)', text, (o, v) => (o.modelDir = v)),
@@ -287,37 +326,61 @@ export const OPTIONS: readonly OptionSpec[] = [
   option<number>('rate-key-per-s', ['ATTUNE_RATE_KEY_PER_S'], 'HTTP requests per second per API key (token bucket, per node)', int(1, 10_000_000), (o, v) => (o.security = { ...o.security, rateKeyPerS: v })),
   option<number>('rate-key-burst', ['ATTUNE_RATE_KEY_BURST'], 'burst of HTTP requests per API key', int(1, 10_000_000), (o, v) => (o.security = { ...o.security, rateKeyBurst: v })),
   option<number>('rate-session-per-s', ['ATTUNE_RATE_SESSION_PER_S'], 'events per second per session (token bucket, per node)', int(1, 1_000_000), (o, v) => (o.security = { ...o.security, rateSessionPerS: v })),
-  option<number>('rate-session-burst', ['ATTUNE_RATE_SESSION_BURST'], 'burst of events per session (at least 10: one full put)', int(10, 1_000_000), (o, v) => (o.security = { ...o.security, rateSessionBurst: v })),
+  option<number>('rate-session-burst', ['ATTUNE_RATE_SESSION_BURST'], `burst of events per session (at least ${EVENTS_PER_PUT_MAX}: one full put)`, int(EVENTS_PER_PUT_MAX, 1_000_000), (o, v) => (o.security = { ...o.security, rateSessionBurst: v })),
   option<string>('tls-cert', ['ATTUNE_TLS_CERT'], 'PEM certificate (chain) file: serve HTTPS and WSS (with --tls-key)', text, (o, v) => (o.security = { ...o.security, tlsCert: v })),
   option<string>('tls-key', ['ATTUNE_TLS_KEY'], 'PEM private key file for --tls-cert', text, (o, v) => (o.security = { ...o.security, tlsKey: v })),
   option<number>('deletion-grace-ms', ['ATTUNE_DELETION_GRACE_MS'], 'ms a deletion waits for writes in flight before erasing again', int(0, 60_000), (o, v) => (o.security = { ...o.security, deletionGraceMs: v })),
-  option<string>('redis-tls-ca', ['ATTUNE_REDIS_TLS_CA'], 'PEM file of the CA that signed Redis\'s certificate (rediss://)', text, (o, v) => (o.redis = { ...o.redis, tlsCa: v })),
+  option<string>('redis-tls-ca', ['ATTUNE_REDIS_TLS_CA'], 'PEM file of the CA that signed Redis\'s certificate (rediss://)', readableFile, (o, v) => (o.redis = { ...o.redis, tlsCa: v })),
 ];
 
-/** Reads env, then `--flag value` / `--flag=value` arguments, over the defaults. */
-export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): AttuneConfig {
-  const overrides: ConfigOverrides = {};
-  for (const spec of OPTIONS) {
+/**
+ * Reads `options` into `target`: first the environment, then `--flag value`, `--flag=value` and
+ * bare switches (a boolean option given alone is true) from `argv`, the later winning. Returns
+ * the other arguments (an error unless `takesArguments`) and the flags given on the command
+ * line. `help` is where an unknown option is pointed to (`attune help`).
+ */
+export function parseOptions<T>(options: readonly Option<T>[], target: T, argv: readonly string[], env: Environment, help: string, takesArguments = false): { positionals: string[]; given: ReadonlySet<string> } {
+  for (const spec of options) {
     for (const name of [...spec.env].reverse()) {
       const raw = env[name];
-      if (raw !== undefined) spec.set(overrides, spec.parse(raw, name) as never);
+      if (raw !== undefined) spec.set(target, spec.parse(raw, name) as never);
     }
   }
+  const positionals: string[] = [];
+  const given = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument "${arg}"`);
+    if (!arg.startsWith('--') || arg === '--') {
+      positionals.push(arg);
+      continue;
+    }
     const eq = arg.indexOf('=');
     const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-    const spec = OPTIONS.find((o) => o.flag === name);
-    if (!spec) throw new ConfigError(`unknown option --${name} (see attune help)`);
-    let raw: string;
+    const spec = options.find((o) => o.flag === name);
+    if (!spec) throw new ConfigError(`unknown option --${name} (see ${help})`);
+    let raw: string | undefined;
     if (eq !== -1) raw = arg.slice(eq + 1);
-    else if (spec.parse === bool && (i + 1 >= argv.length || argv[i + 1].startsWith('--'))) raw = 'true';
-    else if (i + 1 < argv.length) raw = argv[++i];
-    else throw new ConfigError(`--${name} needs a value`);
-    spec.set(overrides, spec.parse(raw, `--${name}`) as never);
+    // A switch takes the next argument only when it says true or false: anything else is the command's.
+    else if (spec.parse === bool) raw = BOOLEAN_WORDS.includes(argv[i + 1]) ? argv[++i] : 'true';
+    else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) raw = argv[++i];
+    if (raw === undefined || raw === '') throw new ConfigError(`--${name} needs a value`);
+    spec.set(target, spec.parse(raw, `--${name}`) as never);
+    given.add(name);
   }
+  if (!takesArguments && positionals.length > 0) throw new ConfigError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  return { positionals, given };
+}
+
+/** The config from the environment (the process's unless given) and `--flag value` / `--flag=value` arguments, over the defaults. */
+export function loadConfig(argv: readonly string[], env: Environment = processEnvironment()): AttuneConfig {
+  const overrides: ConfigOverrides = {};
+  parseOptions(OPTIONS, overrides, argv, env, 'attune help');
   return mergeConfig(overrides);
+}
+
+/** The environment a command reads when it is not given one: the process's. */
+export function processEnvironment(): Environment {
+  return process.env;
 }
 
 export function optionsHelp(): string {

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigError, defaultConfig, loadConfig, mergeConfig, OPTIONS } from '../src/config.js';
 
 t.test('defaults < environment < flags', async (t) => {
@@ -14,6 +15,8 @@ t.test('defaults < environment < flags', async (t) => {
   t.equal(c.scoring.intraOpThreads, 2);
   t.equal(c.modelDir, '/models/x');
   t.equal(loadConfig(['--demo-catalog'], {}).demoCatalog, true, 'a bare boolean flag means true');
+  t.equal(loadConfig(['--demo-catalog', 'off'], {}).demoCatalog, false, 'a boolean flag takes a following true or false');
+  t.throws(() => loadConfig(['--dev', 'serve'], {}), new ConfigError('unexpected argument "serve"'), '...and nothing else');
 });
 
 t.test('bad values name the option and what was expected', async (t) => {
@@ -22,6 +25,7 @@ t.test('bad values name the option and what was expected', async (t) => {
   t.throws(() => loadConfig(['--log-level', 'loud'], {}), new ConfigError('--log-level must be one of silent, error, warn, info, debug, got "loud"'));
   t.throws(() => loadConfig(['--colour'], {}), new ConfigError('unknown option --colour (see attune help)'));
   t.throws(() => loadConfig(['--port'], {}), new ConfigError('--port needs a value'));
+  t.throws(() => loadConfig(['--host', '--port', '1'], {}), new ConfigError('--host needs a value'), 'a value never starts with --');
   t.throws(() => loadConfig(['serve'], {}), new ConfigError('unexpected argument "serve"'));
 });
 
@@ -38,4 +42,14 @@ t.test('the README documents every option, with its environment variables', asyn
     const row = readme.split('\n').find((line) => line.startsWith(`| \`--${option.flag}\` |`));
     t.ok(row !== undefined && option.env.every((name) => row.includes(`\`${name}\``)), `--${option.flag} (${option.env.join(', ')})`);
   }
+});
+
+t.test('settings that contradict each other are a ConfigError when the config is loaded', async (t) => {
+  t.throws(() => mergeConfig({ security: { rateSessionBurst: 9 } }), new ConfigError('the session rate burst must be at least 10 (one full put), got 9'));
+  t.throws(() => loadConfig(['--encryption-required'], {}), new ConfigError('--encryption-required needs --encryption-keys'));
+  const ca = join(t.testdir({ 'ca.pem': 'PEM' }), 'ca.pem');
+  t.throws(() => loadConfig(['--redis', 'redis://127.0.0.1:6379', '--redis-tls-ca', ca], {}), new ConfigError('--redis-tls-ca needs a rediss:// URL (TLS); the URL given is redis://'));
+  t.equal(loadConfig(['--redis', 'rediss://127.0.0.1:6379'], { ATTUNE_REDIS_TLS_CA: ca }).redis.tlsCa, ca);
+  t.throws(() => loadConfig(['--redis-tls-ca', join(ca, 'absent')], {}), /^--redis-tls-ca: cannot read .*absent/);
+  t.throws(() => loadConfig(['--rate-session-burst', '9'], {}), new ConfigError('--rate-session-burst must be an integer from 10 to 1000000, got "9"'));
 });

@@ -1,65 +1,73 @@
 import { access, constants } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
+import { ConfigError, OPTIONS, bool, mergeConfig, option, parseOptions, type AttuneConfig, type ConfigOverrides, type Environment, type Option, type Parser } from '../config.js';
 
-/** A command-line mistake: the command prints it with its usage and exits with code 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
+/**
+ * What every command's option table writes into: the part of the config its shared options set
+ * (the cluster's Redis, its keys), and whether --help was asked; each command adds its own fields.
+ */
+export interface CommandFlags {
+  config: ConfigOverrides;
+  help: boolean;
 }
 
-export interface FlagSpec {
-  /** Flags taking a value (`--name value` or `--name=value`). */
-  values: readonly string[];
-  /** Flags taking a value that may be given several times. */
-  repeated?: readonly string[];
-  /** Flags without a value. */
-  booleans: readonly string[];
+export const HELP = option<boolean, CommandFlags>('help', [], 'this help', bool, (flags, value) => (flags.help = value));
+
+/**
+ * One of `attune serve`'s options (config's table) as a command takes it: the same flag,
+ * environment variables, parser and setting, described in the command's words. `value` names the
+ * value in the usage (URL, FILE).
+ */
+export function shared(flag: string, value: string | undefined, help: string): Option<CommandFlags> {
+  const spec = OPTIONS.find((o) => o.flag === flag);
+  if (spec === undefined) throw new Error(`config has no option --${flag}`);
+  return { ...spec, help, ...(value === undefined ? {} : { value }), set: (flags, parsed) => spec.set(flags.config, parsed) };
 }
 
-export interface ParsedFlags {
-  values: Map<string, string>;
-  repeated: Map<string, string[]>;
-  booleans: Set<string>;
+/** An option read from the command line only: its environment variables are the server's, not the command's. */
+export function commandLineOnly<T>(spec: Option<T>): Option<T> {
+  return { ...spec, env: [] };
 }
 
-/** Parses `--flag value` / `--flag=value` / `--switch`; anything else is a UsageError. */
-export function parseFlags(argv: readonly string[], spec: FlagSpec): ParsedFlags {
-  const parsed: ParsedFlags = { values: new Map(), repeated: new Map(), booleans: new Set() };
-  const repeated = spec.repeated ?? [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (!arg.startsWith('--') || arg === '--') throw new UsageError(`unexpected argument ${JSON.stringify(arg)}`);
-    const eq = arg.indexOf('=');
-    const name = eq >= 0 ? arg.slice(2, eq) : arg.slice(2);
-    if (spec.booleans.includes(name)) {
-      if (eq >= 0) throw new UsageError(`--${name} takes no value`);
-      parsed.booleans.add(name);
-      continue;
-    }
-    if (!spec.values.includes(name) && !repeated.includes(name)) throw new UsageError(`unknown option --${name}`);
-    let value: string;
-    if (eq >= 0) value = arg.slice(eq + 1);
-    else {
-      const next = argv[i + 1];
-      if (next === undefined || next.startsWith('--')) throw new UsageError(`--${name} needs a value`);
-      value = next;
-      i++;
-    }
-    if (value === '') throw new UsageError(`--${name} needs a value`);
-    if (repeated.includes(name)) parsed.repeated.set(name, [...(parsed.repeated.get(name) ?? []), value]);
-    else {
-      if (parsed.values.has(name)) throw new UsageError(`--${name} is given twice`);
-      parsed.values.set(name, value);
-    }
-  }
-  return parsed;
+/**
+ * Reads a command's argv (and the environment variables its options name) against its table
+ * into `flags`. Returns the config its shared options make, checked as `attune serve` checks it,
+ * the arguments that are not options (an error unless the command `takesArguments`), and the
+ * flags given on the command line.
+ */
+export function parseCommandLine<T extends CommandFlags>(
+  command: string,
+  options: readonly Option<T>[],
+  flags: T,
+  argv: readonly string[],
+  env: Environment,
+  takesArguments = false,
+): { config: AttuneConfig; positionals: string[]; given: ReadonlySet<string> } {
+  const { positionals, given } = parseOptions(options, flags, argv, env, `attune ${command} --help`, takesArguments);
+  return { config: mergeConfig(flags.config), positionals, given };
 }
 
-export function required(flags: ParsedFlags, name: string, why = ''): string {
-  const value = flags.values.get(name);
-  if (value === undefined) throw new UsageError(`--${name} is required${why}`);
+/** A command's usage: its synopsis, then one entry per option of its table. */
+export function usage(synopsis: string, options: readonly Option<never>[]): string {
+  return `${synopsis}\n${options.map(usageEntry).join('\n')}\n`;
+}
+
+const HELP_COLUMN = 23;
+
+function usageEntry(option: Option<never>): string {
+  const head = `--${option.flag}${option.value === undefined ? '' : ` ${option.value}`}`;
+  const env = option.env.length === 0 ? '' : ` (or ${option.env.join(', ')})`;
+  return `  ${head.padEnd(HELP_COLUMN - 3)} ${`${option.help}${env}`.split('\n').join(`\n${' '.repeat(HELP_COLUMN)}`)}`;
+}
+
+export const positiveNumber: Parser = (raw, source) => {
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${source} must be a positive number, got ${JSON.stringify(raw)}`);
+  return value;
+};
+
+export function required<V>(value: V | undefined, flag: string, why = ''): V {
+  if (value === undefined) throw new ConfigError(`--${flag} is required${why}`);
   return value;
 }
 
@@ -67,17 +75,9 @@ export async function readableFile(path: string, flag: string): Promise<string> 
   try {
     await access(path, constants.R_OK);
   } catch {
-    throw new UsageError(`--${flag}: cannot read ${path}`);
+    throw new ConfigError(`--${flag}: cannot read ${path}`);
   }
   return path;
-}
-
-export function positiveNumber(flags: ParsedFlags, name: string): number | undefined {
-  const raw = flags.values.get(name);
-  if (raw === undefined) return undefined;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`--${name} must be a positive number, got ${JSON.stringify(raw)}`);
-  return value;
 }
 
 /** Progress lines on stderr, prefixed with the seconds since the command started. */

@@ -1,58 +1,44 @@
-import { readFileSync } from 'node:fs';
-import { defaultConfig, loadConfig } from '../config.js';
-import { UsageError, positiveNumber, type ParsedFlags } from './args.js';
+import { ConfigError, defaultConfig, type AttuneConfig, type Option } from '../config.js';
+import { commandLineOnly, shared, type CommandFlags } from './args.js';
 import { Pseudonyms } from '../privacy/pseudonyms.js';
-import { createPayloadCipher } from '../store/payload-cipher.js';
 import { resolveSecrets } from '../security/secrets.js';
+import { configuredRedisStores } from '../store/redis/configured.js';
 import type { RedisStoresOptions } from '../store/redis/index.js';
 
-/** The flags a command that works on a cluster's Redis takes. */
-export const REDIS_FLAGS = ['redis', 'redis-cluster', 'redis-password', 'redis-tls-ca', 'shards', 'encryption-keys'] as const;
-
-type Env = Readonly<Record<string, string | undefined>>;
+/**
+ * The options of a command that works on a cluster's Redis: `attune serve`'s, so a command reads
+ * and writes what the nodes do. The cluster and its shard count come from the command line only:
+ * a command names the cluster it changes rather than find one in the shell's environment.
+ * `redisHelp` says what the command does with it.
+ */
+export function redisOptions(redisHelp: string): Option<CommandFlags>[] {
+  return [
+    commandLineOnly(shared('redis', 'URL', redisHelp)),
+    commandLineOnly(shared('redis-cluster', 'L', 'Redis Cluster seeds host:port,..., instead of --redis')),
+    shared('redis-password', 'P', 'Redis password, if not in the URL'),
+    shared('redis-tls-ca', 'FILE', 'PEM of the CA that signed Redis\'s certificate (rediss://)'),
+    commandLineOnly(shared('shards', 'N', `the cluster's shard count (default ${defaultConfig.cluster.shardCount})`)),
+    shared('encryption-keys', 'K', 'the nodes\' encryption keys, if they use them'),
+  ];
+}
 
 /**
- * The stores' options from --redis URL | --redis-cluster host:port,..., --redis-password,
- * --redis-tls-ca, --shards and --encryption-keys (or their environment variables, as for
- * `attune serve`, so a command reads and writes what the nodes do). Neither address given is a
- * UsageError that says what to do instead (`otherwise`).
+ * The stores' options from the config a command's Redis options made. Neither address given is a
+ * ConfigError that says what to do instead (`otherwise`).
  */
-export function redisStoresOptions(flags: ParsedFlags, otherwise: string, env: Env = process.env): RedisStoresOptions {
-  const url = flags.values.get('redis');
-  const cluster = flags.values.get('redis-cluster');
-  if ((url === undefined) === (cluster === undefined)) throw new UsageError(`give the cluster's Redis: --redis URL or --redis-cluster host:port,... (${otherwise})`);
-  const password = flags.values.get('redis-password') ?? env.ATTUNE_REDIS_PASSWORD;
-  const caFile = flags.values.get('redis-tls-ca') ?? env.ATTUNE_REDIS_TLS_CA;
-  const tlsCa = caFile === undefined ? undefined : readPem(caFile, '--redis-tls-ca');
-  if (tlsCa !== undefined && url?.startsWith('redis://') === true) throw new UsageError('--redis-tls-ca needs a rediss:// URL (TLS); the URL given is redis://');
-  const encryptionKeys = flags.values.get('encryption-keys') ?? env.ATTUNE_ENCRYPTION_KEYS;
-  const cipher = encryptionKeys === undefined ? null : createPayloadCipher(loadConfig(['--encryption-keys', encryptionKeys], {}).security.encryptionKeys);
-  return {
-    ...(cluster !== undefined ? { cluster: cluster.split(',').map((seed) => seed.trim()) } : { url }),
-    ...(password === undefined ? {} : { password }),
-    // Cluster seeds carry no rediss:// to say so: a CA means TLS.
-    ...(tlsCa === undefined ? {} : { tlsCa, ...(cluster !== undefined ? { tls: true } : {}) }),
-    ...(cipher === null ? {} : { cipher }),
-    shardCount: positiveNumber(flags, 'shards') ?? defaultConfig.cluster.shardCount,
-  };
+export function redisStoresOptions(config: AttuneConfig, otherwise: string): RedisStoresOptions {
+  if ((config.redis.url === null) === (config.redis.cluster.length === 0)) throw new ConfigError(`give the cluster's Redis: --redis URL or --redis-cluster host:port,... (${otherwise})`);
+  return configuredRedisStores(config);
 }
 
-function readPem(path: string, flag: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new UsageError(`${flag}: cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-}
+/** The options of a command that names users: it must map them to the nodes' pseudonyms. Development mode is asked for on the command line only. */
+export const PSEUDONYM_OPTIONS: readonly Option<CommandFlags>[] = [
+  shared('pseudonym-key', 'K', 'the nodes\' pseudonym key: user ids are stored as pseudonyms'),
+  commandLineOnly(shared('dev', undefined, 'the nodes run in development mode (their pseudonym key is its constant)')),
+];
 
-/** The flags a command that names users takes: it must map them to the nodes' pseudonyms. */
-export const PSEUDONYM_FLAGS = { values: ['pseudonym-key'], booleans: ['dev'] } as const;
-
-/** The nodes' pseudonyms: --pseudonym-key or ATTUNE_PSEUDONYM_KEY, or the development constant with --dev. */
-export function pseudonymsFrom(flags: ParsedFlags, env: Env = process.env): Pseudonyms {
-  const key = flags.values.get('pseudonym-key') ?? env.ATTUNE_PSEUDONYM_KEY;
-  const dev = flags.booleans.has('dev');
-  if (key === undefined && !dev) throw new UsageError('user ids are stored as pseudonyms: give the nodes\' --pseudonym-key (or ATTUNE_PSEUDONYM_KEY), or --dev for nodes run in development mode');
-  const argv = key === undefined ? ['--dev'] : ['--pseudonym-key', key, ...(dev ? ['--dev'] : [])];
-  return new Pseudonyms(resolveSecrets(loadConfig(argv, {}), false).pseudonymKey);
+/** The nodes' pseudonyms: their --pseudonym-key, or the development constant with --dev. */
+export function pseudonymsFrom(config: AttuneConfig): Pseudonyms {
+  if (config.security.pseudonymKey === null && !config.security.dev) throw new ConfigError('user ids are stored as pseudonyms: give the nodes\' --pseudonym-key (or ATTUNE_PSEUDONYM_KEY), or --dev for nodes run in development mode');
+  return new Pseudonyms(resolveSecrets(config, false).pseudonymKey);
 }

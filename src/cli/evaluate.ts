@@ -4,9 +4,35 @@ import { DatasetError, InsufficientDataError, readInteractions, readRsc15 } from
 import { evaluateLeaveOneOut, type LeaveOneOutReport } from '../training/leave-one-out.js';
 import { evaluateSessionsReport, type NamedReference, type SessionReport } from '../training/session-protocol.js';
 import { readReferenceList, referenceName } from '../training/reference-lists.js';
-import { UsageError, parseFlags, positiveNumber, readableFile, required, stderrLog } from './args.js';
+import { ConfigError, bool, option, processEnvironment, text, type Environment, type Option } from '../config.js';
+import { HELP, parseCommandLine, positiveNumber, readableFile, required, stderrLog, usage, type CommandFlags } from './args.js';
+import { runCommand } from './exit-codes.js';
 
-export const EVALUATE_USAGE = `usage: attune evaluate --data FILE --format s3rec|csv [options]
+interface EvaluateFlags extends CommandFlags {
+  data?: string;
+  format?: string;
+  train?: string;
+  test?: string;
+  references?: string[];
+  budget?: number;
+  embeddings: boolean;
+  json: boolean;
+}
+
+const EVALUATE_OPTIONS: readonly Option<EvaluateFlags>[] = [
+  option<string, EvaluateFlags>('data', [], 's3rec or csv: the interactions', text, (f, v) => (f.data = v), 'FILE'),
+  option<string, EvaluateFlags>('format', [], 's3rec, csv or rsc15', text, (f, v) => (f.format = v), 'FORMAT'),
+  option<string, EvaluateFlags>('train', [], 'rsc15: the training sessions', text, (f, v) => (f.train = v), 'FILE'),
+  option<string, EvaluateFlags>('test', [], 'rsc15: the test sessions', text, (f, v) => (f.test = v), 'FILE'),
+  option<string, EvaluateFlags>('reference', [], 'rsc15: a reference list, once per list', text, (f, v) => (f.references = [...(f.references ?? []), v]), 'FILE'),
+  option<boolean, EvaluateFlags>('json', [], 'one JSON object on stdout instead of a table', bool, (f, v) => (f.json = v)),
+  option<number, EvaluateFlags>('budget', [], 'time budget for tuning and training (default 240)', positiveNumber, (f, v) => (f.budget = v), 'SECONDS'),
+  option<boolean, EvaluateFlags>('no-embeddings', [], 'item-item only (no low-rank embedding part)', bool, (f, v) => (f.embeddings = !v)),
+  HELP,
+];
+
+export const EVALUATE_USAGE = usage(
+  `usage: attune evaluate --data FILE --format s3rec|csv [options]
        attune evaluate --format rsc15 --train FILE --test FILE [--reference FILE ...] [options]
 
 Leave-one-out (s3rec, csv): tunes on each user's second-to-last item, trains on all but the last
@@ -18,11 +44,9 @@ Sessions (rsc15, session-rec's protocol): trains on --train, predicts every next
 --test sessions (history not excluded), reports HR@20 and MRR@20 beside reference lists
 (session-rec's SessionId;Position;Recommendations;Scores files; by default every .csv in
 ../recommendations next to the test file) scored on the same cases.
-
-  --json             one JSON object on stdout instead of a table
-  --budget SECONDS   time budget for tuning and training (default 240)
-  --no-embeddings    item-item only (no low-rank embedding part)
-`;
+`,
+  EVALUATE_OPTIONS,
+);
 
 const LOO_KEYS = ['HR@5', 'HR@10', 'HR@20', 'NDCG@5', 'NDCG@10', 'NDCG@20', 'MRR@25', 'Coverage@10'] as const;
 
@@ -97,71 +121,60 @@ async function defaultReferences(testPath: string): Promise<string[]> {
 }
 
 /** `attune evaluate ...`; returns the exit code (2: bad arguments, 1: bad data). */
-export async function runEvaluate(argv: string[]): Promise<number> {
+export function runEvaluate(argv: readonly string[], env: Environment = processEnvironment()): Promise<number> {
+  return runCommand('evaluate', EVALUATE_USAGE, [DatasetError, InsufficientDataError], () => evaluate(argv, env));
+}
+
+async function evaluate(argv: readonly string[], env: Environment): Promise<number> {
   const log = stderrLog('evaluate');
-  try {
-    const flags = parseFlags(argv, {
-      values: ['data', 'format', 'train', 'test', 'budget'],
-      repeated: ['reference'],
-      booleans: ['json', 'no-embeddings', 'help'],
-    });
-    if (flags.booleans.has('help')) {
-      process.stdout.write(EVALUATE_USAGE);
-      return 0;
-    }
-    const format = required(flags, 'format', ' (s3rec, csv or rsc15)');
-    const budget = positiveNumber(flags, 'budget');
-    const common = {
-      embeddings: !flags.booleans.has('no-embeddings'),
-      ...(budget === undefined ? {} : { budgetMs: budget * 1000 }),
-      log,
-    };
-    const json = flags.booleans.has('json');
-    if (format === 's3rec' || format === 'csv') {
-      for (const flag of ['train', 'test']) if (flags.values.has(flag)) throw new UsageError(`--${flag} is for --format rsc15; use --data`);
-      if (flags.repeated.has('reference')) throw new UsageError('--reference is for --format rsc15');
-      const dataPath = await readableFile(required(flags, 'data'), 'data');
-      log(`reading ${dataPath} (${format})`);
-      const interactions = await readInteractions(dataPath, format, { onProgress: (lines) => log(`read ${lines} lines`) });
-      const report = await evaluateLeaveOneOut(interactions, {
-        ...common,
-        dataset: basename(dataPath).replace(/\.[^.]*$/, ''),
-        tuneHalfLife: format === 'csv',
-      });
-      process.stdout.write(json ? JSON.stringify(leaveOneOutJson(report)) + '\n' : leaveOneOutTable(report));
-      return 0;
-    }
-    if (format === 'rsc15') {
-      if (flags.values.has('data')) throw new UsageError('--format rsc15 takes --train and --test, not --data');
-      const trainPath = await readableFile(required(flags, 'train', ' with --format rsc15'), 'train');
-      const testPath = await readableFile(required(flags, 'test', ' with --format rsc15'), 'test');
-      const referencePaths = flags.repeated.get('reference') ?? (await defaultReferences(testPath));
-      for (const path of referencePaths) await readableFile(path, 'reference');
-      log(`reading ${trainPath} and ${testPath}`);
-      const [train, test] = await Promise.all([readRsc15(trainPath), readRsc15(testPath)]);
-      const references: NamedReference[] = [];
-      for (const path of referencePaths) references.push({ name: referenceName(path), rows: await readReferenceList(path) });
-      if (references.length > 0) log(`reference lists: ${references.map((r) => `${r.name} (${r.rows.length} rows)`).join(', ')}`);
-      const report = await evaluateSessionsReport(train, test, references, {
-        ...common,
-        dataset: basename(testPath).replace(/_test\.txt$|\.[^.]*$/g, ''),
-        tuneHalfLife: true,
-      });
-      process.stdout.write(json ? JSON.stringify(sessionJson(report)) + '\n' : sessionTable(report));
-      return 0;
-    }
-    throw new UsageError(`--format must be s3rec, csv or rsc15, got ${JSON.stringify(format)}`);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`attune evaluate: ${error.message}\n\n${EVALUATE_USAGE}`);
-      return 2;
-    }
-    if (error instanceof DatasetError || error instanceof InsufficientDataError) {
-      process.stderr.write(`attune evaluate: ${error.message}\n`);
-      return 1;
-    }
-    throw error;
+  const flags: EvaluateFlags = { config: {}, help: false, embeddings: true, json: false };
+  parseCommandLine('evaluate', EVALUATE_OPTIONS, flags, argv, env);
+  if (flags.help) {
+    process.stdout.write(EVALUATE_USAGE);
+    return 0;
   }
+  const format = required(flags.format, 'format', ' (s3rec, csv or rsc15)');
+  const { budget } = flags;
+  const common = {
+    embeddings: flags.embeddings,
+    ...(budget === undefined ? {} : { budgetMs: budget * 1000 }),
+    log,
+  };
+  const { json } = flags;
+  if (format === 's3rec' || format === 'csv') {
+    for (const [flag, given] of [['train', flags.train], ['test', flags.test]]) if (given !== undefined) throw new ConfigError(`--${flag} is for --format rsc15; use --data`);
+    if (flags.references !== undefined) throw new ConfigError('--reference is for --format rsc15');
+    const dataPath = await readableFile(required(flags.data, 'data'), 'data');
+    log(`reading ${dataPath} (${format})`);
+    const interactions = await readInteractions(dataPath, format, { onProgress: (lines) => log(`read ${lines} lines`) });
+    const report = await evaluateLeaveOneOut(interactions, {
+      ...common,
+      dataset: basename(dataPath).replace(/\.[^.]*$/, ''),
+      tuneHalfLife: format === 'csv',
+    });
+    process.stdout.write(json ? JSON.stringify(leaveOneOutJson(report)) + '\n' : leaveOneOutTable(report));
+    return 0;
+  }
+  if (format === 'rsc15') {
+    if (flags.data !== undefined) throw new ConfigError('--format rsc15 takes --train and --test, not --data');
+    const trainPath = await readableFile(required(flags.train, 'train', ' with --format rsc15'), 'train');
+    const testPath = await readableFile(required(flags.test, 'test', ' with --format rsc15'), 'test');
+    const referencePaths = flags.references ?? (await defaultReferences(testPath));
+    for (const path of referencePaths) await readableFile(path, 'reference');
+    log(`reading ${trainPath} and ${testPath}`);
+    const [train, test] = await Promise.all([readRsc15(trainPath), readRsc15(testPath)]);
+    const references: NamedReference[] = [];
+    for (const path of referencePaths) references.push({ name: referenceName(path), rows: await readReferenceList(path) });
+    if (references.length > 0) log(`reference lists: ${references.map((r) => `${r.name} (${r.rows.length} rows)`).join(', ')}`);
+    const report = await evaluateSessionsReport(train, test, references, {
+      ...common,
+      dataset: basename(testPath).replace(/_test\.txt$|\.[^.]*$/g, ''),
+      tuneHalfLife: true,
+    });
+    process.stdout.write(json ? JSON.stringify(sessionJson(report)) + '\n' : sessionTable(report));
+    return 0;
+  }
+  throw new ConfigError(`--format must be s3rec, csv or rsc15, got ${JSON.stringify(format)}`);
 }
 
 export function sessionJson(report: SessionReport): Record<string, unknown> {

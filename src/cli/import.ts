@@ -1,14 +1,37 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
-import { defaultConfig } from '../config.js';
-import { UsageError, parseFlags, readableFile, stderrLog } from './args.js';
-import { createRedisStores, type RedisStoresOptions } from '../store/redis/index.js';
-import type { Pseudonyms } from '../privacy/pseudonyms.js';
-import { PSEUDONYM_FLAGS, REDIS_FLAGS, pseudonymsFrom, redisStoresOptions } from './cluster-flags.js';
+import { ConfigError, bool, option, processEnvironment, text, type Environment, type Option } from '../config.js';
+import { HELP, parseCommandLine, readableFile, stderrLog, usage, type CommandFlags } from './args.js';
+import { EXIT, runCommand } from './exit-codes.js';
+import { createRedisStores } from '../store/redis/index.js';
+import { PSEUDONYM_OPTIONS, pseudonymsFrom, redisOptions, redisStoresOptions } from './cluster-flags.js';
 import { ImportError, detectFormat, importData, isImportFormat, type ImportFormat, type ImportKind, type ImportReport, type RowError } from '../ops/import.js';
 
-export const IMPORT_USAGE = `usage: attune import [--interactions FILE] [--items FILE] [--users FILE] --redis URL [options]
+interface ImportFlags extends CommandFlags {
+  files: Partial<Record<ImportKind, string>>;
+  format?: string;
+  errors?: string;
+  json: boolean;
+}
+
+/** Where each kind's file goes: --interactions, --items, --users. */
+const fileOption = (kind: ImportKind, help: string): Option<ImportFlags> => option<string, ImportFlags>(kind, [], help, text, (f, v) => (f.files[kind] = v), 'F');
+
+export const IMPORT_OPTIONS: readonly Option<ImportFlags>[] = [
+  fileOption('interactions', 'interactions file (.csv, .jsonl or .ndjson)'),
+  fileOption('items', 'items file'),
+  fileOption('users', 'users file'),
+  ...redisOptions('the cluster\'s Redis (or --redis-cluster host:port,...)'),
+  ...PSEUDONYM_OPTIONS,
+  option<string, ImportFlags>('format', [], 'for every file, instead of the extensions', text, (f, v) => (f.format = v), 'csv|jsonl'),
+  option<string, ImportFlags>('errors', [], 'write every rejected row as JSON lines {file, row, reason}', text, (f, v) => (f.errors = v), 'FILE'),
+  option<boolean, ImportFlags>('json', [], 'the report as JSON on stdout', bool, (f, v) => (f.json = v)),
+  HELP,
+];
+
+export const IMPORT_USAGE = usage(
+  `usage: attune import [--interactions FILE] [--items FILE] [--users FILE] --redis URL [options]
 
 Imports history in Amazon Personalize-style schemas into the cluster's Redis, streaming the files
 row by row (they may be larger than memory). CSV with a header, or JSONL (one object per line)
@@ -28,60 +51,36 @@ A row that fails validation is skipped and reported (file, line, reason); the go
 imported. A missing header column or an unreadable file fails the job. Exit code 0 when the job
 ran (also with rejected rows), 1 when it failed, 2 on usage errors. An embedded server (no
 Redis) has no store this command can reach: use POST /v1/import-jobs on the running server.
-
-  --interactions F     interactions file (.csv, .jsonl or .ndjson)
-  --items F            items file
-  --users F            users file
-  --redis URL          the cluster's Redis (or --redis-cluster host:port,...)
-  --redis-cluster L    Redis Cluster seeds, instead of --redis
-  --redis-password P   Redis password, if not in the URL
-  --redis-tls-ca FILE  PEM of the CA that signed Redis's certificate
-  --shards N           the cluster's shard count (default ${defaultConfig.cluster.shardCount})
-  --pseudonym-key K    the nodes' pseudonym key (or ATTUNE_PSEUDONYM_KEY): USER_IDs are stored as
-                       pseudonyms; --dev for nodes run in development mode
-  --encryption-keys K  the nodes' encryption keys (or ATTUNE_ENCRYPTION_KEYS), if they use them
-  --format csv|jsonl   for every file, instead of the extensions
-  --errors FILE        write every rejected row as JSON lines {file, row, reason}
-  --json               the report as JSON on stdout
-`;
+`,
+  IMPORT_OPTIONS,
+);
 
 /** Rejected rows listed in the text summary; --errors FILE has them all. */
 const SUMMARY_ERRORS = 20;
 const KINDS: readonly ImportKind[] = ['items', 'users', 'interactions'];
 
-export async function runImport(argv: readonly string[]): Promise<number> {
-  let files: Partial<Record<ImportKind, string>>;
-  let format: ImportFormat | undefined;
-  let storesOptions: RedisStoresOptions;
-  let pseudonyms: Pseudonyms;
-  let errorsPath: string | undefined;
-  let json: boolean;
-  try {
-    const flags = parseFlags(argv, { values: ['interactions', 'items', 'users', ...REDIS_FLAGS, ...PSEUDONYM_FLAGS.values, 'format', 'errors'], booleans: ['json', 'help', ...PSEUDONYM_FLAGS.booleans] });
-    if (flags.booleans.has('help')) {
-      console.log(IMPORT_USAGE);
-      return 0;
-    }
-    const rawFormat = flags.values.get('format');
-    if (rawFormat !== undefined && !isImportFormat(rawFormat)) throw new UsageError(`--format must be csv or jsonl, got ${JSON.stringify(rawFormat)}`);
-    format = rawFormat;
-    files = {};
-    for (const kind of KINDS) {
-      const path = flags.values.get(kind);
-      if (path === undefined) continue;
-      files[kind] = await readableFile(path, kind);
-      if (format === undefined && detectFormat(path) === null) throw new UsageError(`--${kind}: cannot tell the format of ${path} from its extension (.csv, .jsonl or .ndjson): give --format`);
-    }
-    if (Object.keys(files).length === 0) throw new UsageError('give at least one of --interactions, --items, --users');
-    storesOptions = redisStoresOptions(flags, 'an embedded server has no shared store: use POST /v1/import-jobs on the running server');
-    pseudonyms = pseudonymsFrom(flags);
-    errorsPath = flags.values.get('errors');
-    json = flags.booleans.has('json');
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    console.error(`attune import: ${err.message}\n\n${IMPORT_USAGE}`);
-    return 2;
+export function runImport(argv: readonly string[], env: Environment = processEnvironment()): Promise<number> {
+  return runCommand('import', IMPORT_USAGE, [], () => runImportJob(argv, env));
+}
+
+async function runImportJob(argv: readonly string[], env: Environment): Promise<number> {
+  const flags: ImportFlags = { config: {}, help: false, files: {}, json: false };
+  const { config } = parseCommandLine('import', IMPORT_OPTIONS, flags, argv, env);
+  if (flags.help) {
+    process.stdout.write(IMPORT_USAGE);
+    return EXIT.ok;
   }
+  const { format, files, errors: errorsPath, json } = flags;
+  if (format !== undefined && !isImportFormat(format)) throw new ConfigError(`--format must be csv or jsonl, got ${JSON.stringify(format)}`);
+  for (const kind of KINDS) {
+    const path = files[kind];
+    if (path === undefined) continue;
+    await readableFile(path, kind);
+    if (format === undefined && detectFormat(path) === null) throw new ConfigError(`--${kind}: cannot tell the format of ${path} from its extension (.csv, .jsonl or .ndjson): give --format`);
+  }
+  if (Object.keys(files).length === 0) throw new ConfigError('give at least one of --interactions, --items, --users');
+  const storesOptions = redisStoresOptions(config, 'an embedded server has no shared store: use POST /v1/import-jobs on the running server');
+  const pseudonyms = pseudonymsFrom(config);
 
   const log = stderrLog('import');
   let errorsOut: WriteStream | null = null;
@@ -103,7 +102,7 @@ export async function runImport(argv: readonly string[]): Promise<number> {
         ...(out === null ? {} : { onRowError: (error: RowError) => writeLine(out, `${JSON.stringify(error)}\n`) }),
       });
       console.log(json ? JSON.stringify(report, null, 2) : summary(report, errorsPath));
-      return 0;
+      return EXIT.ok;
     } finally {
       await stores.close();
     }
@@ -114,7 +113,7 @@ export async function runImport(argv: readonly string[]): Promise<number> {
       if (json) console.log(JSON.stringify({ error: message, report: err.report }, null, 2));
       else console.error(summary(err.report, errorsPath));
     }
-    return 1;
+    return EXIT.failed;
   } finally {
     if (errorsOut !== null) {
       errorsOut.end();

@@ -1,13 +1,38 @@
 import { userInfo } from 'node:os';
-import { UsageError, parseFlags, type ParsedFlags } from './args.js';
-import { REDIS_FLAGS, redisStoresOptions } from './cluster-flags.js';
-import { loadConfig } from '../config.js';
+import { HELP, parseCommandLine, shared, usage, type CommandFlags } from './args.js';
+import { redisOptions, redisStoresOptions } from './cluster-flags.js';
+import { ConfigError, bool, option, processEnvironment, text, type AttuneConfig, type Environment, type Option } from '../config.js';
+import { EXIT, runCommand } from './exit-codes.js';
 import { awsCredentialsOfKey } from '../security/aws-credentials.js';
 import { createRedisStores, type RedisStoresOptions } from '../store/redis/index.js';
 import type { AuditEntry, Role, Stores } from '../store/types.js';
 import { generateApiKey, isApiKeyId, parseKeyName, parseRoles } from '../security/api-keys.js';
 
-export const KEYS_USAGE = `usage: attune keys create --name NAME --roles ROLES [--json] TARGET
+interface KeysFlags extends CommandFlags {
+  server?: string;
+  apiKey?: string;
+  name?: string;
+  roles?: string;
+  json: boolean;
+}
+
+/** The target Redis: the key store written directly (--shards and --encryption-keys are accepted as other commands take them, unused). */
+const KEYS_REDIS_OPTIONS = redisOptions('the cluster\'s Redis (rediss:// for TLS), written directly; recorded in the\naudit log as cli:<your OS user>');
+
+const KEYS_OPTIONS: readonly Option<KeysFlags>[] = [
+  ...KEYS_REDIS_OPTIONS,
+  option<string, KeysFlags>('server', [], 'instead of --redis: a running node\'s HTTP API (/v1/admin/keys); the only\nway to reach an embedded (in-memory) server', text, (f, v) => (f.server = v), 'URL'),
+  // Read as given: an empty key is refused with what --server needs.
+  option<string, KeysFlags>('api-key', ['ATTUNE_API_KEY'], 'a key with the admin role for --server', (raw) => raw, (f, v) => (f.apiKey = v), 'KEY'),
+  option<string, KeysFlags>('name', [], 'create: what or who uses the key (at most 128 characters)', text, (f, v) => (f.name = v), 'NAME'),
+  option<string, KeysFlags>('roles', [], 'create: comma-separated, of ingest (send events, issue socket tokens),\nrecommend (read recommendations), admin (everything, this included)', text, (f, v) => (f.roles = v), 'ROLES'),
+  shared('sigv4-secret', 'S', 'create with --redis: the nodes\' SigV4 secret, to print the key\'s AWS\ncredentials as well (--server prints them when the node has one)'),
+  option<boolean, KeysFlags>('json', [], 'print JSON instead of text', bool, (f, v) => (f.json = v)),
+  HELP,
+];
+
+export const KEYS_USAGE = usage(
+  `usage: attune keys create --name NAME --roles ROLES [--json] TARGET
        attune keys list [--json] TARGET
        attune keys revoke ID [--json] TARGET
 
@@ -16,32 +41,14 @@ by create: only its hash is stored, so store it where it is needed right away. r
 (the part after atk_, as list shows it); running nodes stop accepting the key at once, or within
 their --key-cache-ms if they cannot be told.
 
-TARGET is one of:
-  --redis URL          the cluster's Redis (rediss:// for TLS), written directly; recorded in the
-                       audit log as cli:<your OS user>
-  --redis-cluster L    Redis Cluster seeds host:port,..., instead of --redis
-  --redis-password P   Redis password, if not in the URL (default: $ATTUNE_REDIS_PASSWORD)
-  --redis-tls-ca FILE  PEM of the CA that signed Redis's certificate (default: $ATTUNE_REDIS_TLS_CA)
-or
-  --server URL         a running node's HTTP API (/v1/admin/keys); the only way to reach an
-                       embedded (in-memory) server
-  --api-key KEY        a key with the admin role for --server (default: $ATTUNE_API_KEY)
-
-  --name NAME          create: what or who uses the key (at most 128 characters)
-  --sigv4-secret S     create with --redis: the nodes' SigV4 secret (or ATTUNE_SIGV4_SECRET), to
-                       print the key's AWS credentials as well (--server prints them when the node has one)
-  --roles ROLES        create: comma-separated, of ingest (send events, issue socket tokens),
-                       recommend (read recommendations), admin (everything, this included)
-  --json               print JSON instead of text
-
-Exit code 0 on success, 1 when the operation failed, 2 on usage errors.
-`;
+TARGET is the cluster's Redis (--redis and the options after it) or a running node (--server and
+--api-key). Exit code 0 on success, 1 when the operation failed, 2 on usage errors.
+`,
+  KEYS_OPTIONS,
+);
 
 const SUBCOMMANDS = ['create', 'list', 'revoke'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
-/** REDIS_FLAGS also holds --shards and --encryption-keys: accepted like other commands take them, unused by keys. */
-const VALUE_FLAGS = [...REDIS_FLAGS, 'server', 'api-key', 'name', 'roles', 'sigv4-secret'] as const;
-const BOOLEAN_FLAGS = ['json', 'help'] as const;
 /** A server that does not answer within this is reported as a failure rather than waited on. */
 const SERVER_TIMEOUT_MS = 15_000;
 
@@ -97,41 +104,35 @@ type Request = { subcommand: 'create'; name: string; roles: Role[] } | { subcomm
 
 type Target = { kind: 'redis'; options: RedisStoresOptions; sigv4Root: string | null } | { kind: 'server'; baseUrl: URL; apiKey: string };
 
-export async function runKeys(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  let request: Request;
-  let target: Target;
-  let json: boolean;
-  try {
-    const [first, ...rest] = argv;
-    if (first === undefined || first === 'help' || first === '--help') {
-      console.log(KEYS_USAGE);
-      return 0;
-    }
-    if (!isSubcommand(first)) throw new UsageError(`unknown subcommand ${JSON.stringify(first)}: use create, list or revoke`);
-    const { positionals, flagArgs } = splitPositionals(rest);
-    const flags = parseFlags(flagArgs, { values: VALUE_FLAGS, booleans: BOOLEAN_FLAGS });
-    if (flags.booleans.has('help')) {
-      console.log(KEYS_USAGE);
-      return 0;
-    }
-    request = parseRequest(first, positionals, flags);
-    target = parseTarget(flags, env);
-    json = flags.booleans.has('json');
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    console.error(`attune keys: ${err.message}\n\n${KEYS_USAGE}`);
-    return 2;
+export function runKeys(argv: readonly string[], env: Environment = processEnvironment()): Promise<number> {
+  return runCommand('keys', KEYS_USAGE, [], () => keys(argv, env));
+}
+
+async function keys(argv: readonly string[], env: Environment): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === 'help' || first === '--help') {
+    process.stdout.write(KEYS_USAGE);
+    return EXIT.ok;
   }
+  if (!isSubcommand(first)) throw new ConfigError(`unknown subcommand ${JSON.stringify(first)}: use create, list or revoke`);
+  const flags: KeysFlags = { config: {}, help: false, json: false };
+  const { config, positionals, given } = parseCommandLine('keys', KEYS_OPTIONS, flags, rest, env, true);
+  if (flags.help) {
+    process.stdout.write(KEYS_USAGE);
+    return EXIT.ok;
+  }
+  const request = parseRequest(first, positionals, flags);
+  const target = parseTarget(flags, config, given);
 
   let admin: KeyAdmin | null = null;
   let code: number;
   try {
     admin = target.kind === 'redis' ? new StoreKeyAdmin(await createRedisStores(target.options), cliActor(env), target.sigv4Root) : new ServerKeyAdmin(target.baseUrl, target.apiKey);
-    await perform(admin, request, json);
-    code = 0;
+    await perform(admin, request, flags.json);
+    code = EXIT.ok;
   } catch (err) {
     console.error(`attune keys: failed: ${messageOf(err)}`);
-    code = 1;
+    code = EXIT.failed;
   }
   if (admin === null) return code;
   for (const warning of admin.aftermath.warnings) console.error(`attune keys: warning: ${warning}`);
@@ -141,7 +142,7 @@ export async function runKeys(argv: readonly string[], env: NodeJS.ProcessEnv = 
   } catch (err) {
     console.error(`attune keys: warning: closing the connection: ${messageOf(err)}`);
   }
-  return admin.aftermath.failures.length > 0 ? 1 : code;
+  return admin.aftermath.failures.length > 0 ? EXIT.failed : code;
 }
 
 /** Prints the result on stdout; throws when the operation failed. */
@@ -180,67 +181,34 @@ function isSubcommand(text: string): text is Subcommand {
   return (SUBCOMMANDS as readonly string[]).includes(text);
 }
 
-/**
- * Separates positional arguments (revoke's ID) from flags, wherever they stand: a value flag
- * written `--flag value` takes the next argument with it.
- */
-function splitPositionals(argv: readonly string[]): { positionals: string[]; flagArgs: string[] } {
-  const positionals: string[] = [];
-  const flagArgs: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (!arg.startsWith('--')) {
-      positionals.push(arg);
-      continue;
-    }
-    flagArgs.push(arg);
-    const takesNext = !arg.includes('=') && (VALUE_FLAGS as readonly string[]).includes(arg.slice(2));
-    if (takesNext && i + 1 < argv.length && !argv[i + 1].startsWith('--')) flagArgs.push(argv[++i]);
-  }
-  return { positionals, flagArgs };
-}
-
-function parseRequest(subcommand: Subcommand, positionals: readonly string[], flags: ParsedFlags): Request {
-  const name = flags.values.get('name');
-  const roles = flags.values.get('roles');
-  if (subcommand !== 'create' && (name !== undefined || roles !== undefined)) throw new UsageError(`--name and --roles are for create, not ${subcommand}`);
+function parseRequest(subcommand: Subcommand, positionals: readonly string[], flags: KeysFlags): Request {
+  const { name, roles } = flags;
+  if (subcommand !== 'create' && (name !== undefined || roles !== undefined)) throw new ConfigError(`--name and --roles are for create, not ${subcommand}`);
   if (subcommand === 'revoke') {
-    if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'revoke needs the ID of the key (see attune keys list)' : `revoke takes one ID, got ${positionals.length}`);
+    if (positionals.length !== 1) throw new ConfigError(positionals.length === 0 ? 'revoke needs the ID of the key (see attune keys list)' : `revoke takes one ID, got ${positionals.length}`);
     const id = positionals[0];
-    if (!isApiKeyId(id)) throw new UsageError(`${JSON.stringify(id.length > 20 ? `${id.slice(0, 8)}...` : id)} is not a key id: give the 12 hex characters after atk_ (the ID column of attune keys list), never the whole key`);
+    if (!isApiKeyId(id)) throw new ConfigError(`${JSON.stringify(id.length > 20 ? `${id.slice(0, 8)}...` : id)} is not a key id: give the 12 hex characters after atk_ (the ID column of attune keys list), never the whole key`);
     return { subcommand, id };
   }
-  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  if (positionals.length > 0) throw new ConfigError(`unexpected argument ${JSON.stringify(positionals[0])}`);
   if (subcommand === 'list') return { subcommand };
-  if (name === undefined) throw new UsageError('create needs --name NAME (what or who uses the key)');
-  if (roles === undefined) throw new UsageError('create needs --roles, e.g. --roles ingest,recommend');
+  if (name === undefined) throw new ConfigError('create needs --name NAME (what or who uses the key)');
+  if (roles === undefined) throw new ConfigError('create needs --roles, e.g. --roles ingest,recommend');
   try {
     return { subcommand, name: parseKeyName(name), roles: parseRoles(roles) };
   } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
+    throw new ConfigError(err instanceof Error ? err.message : String(err));
   }
 }
 
-function parseTarget(flags: ParsedFlags, env: NodeJS.ProcessEnv): Target {
-  const server = flags.values.get('server');
-  const redisGiven = REDIS_FLAGS.some((flag) => flags.values.has(flag));
-  if (server !== undefined) {
-    if (redisGiven) throw new UsageError('give either --server or the --redis options, not both');
-    return { kind: 'server', baseUrl: serverBaseUrl(server), apiKey: serverApiKey(flags, env) };
+/** Redis or a running node, as the command line names it (the environment only completes it). */
+function parseTarget(flags: KeysFlags, config: AttuneConfig, given: ReadonlySet<string>): Target {
+  if (flags.server !== undefined) {
+    if (KEYS_REDIS_OPTIONS.some((o) => given.has(o.flag))) throw new ConfigError('give either --server or the --redis options, not both');
+    return { kind: 'server', baseUrl: serverBaseUrl(flags.server), apiKey: serverApiKey(flags.apiKey) };
   }
-  if (flags.values.has('api-key')) throw new UsageError('--api-key goes with --server; with --redis the key store is written directly');
-  return { kind: 'redis', options: redisStoresOptions(flags, 'or --server URL --api-key KEY to go through a running node', env), sigv4Root: sigv4RootOf(flags, env) };
-}
-
-/** The nodes' SigV4 secret (--sigv4-secret or ATTUNE_SIGV4_SECRET), to print a new key's AWS credentials. */
-function sigv4RootOf(flags: ParsedFlags, env: NodeJS.ProcessEnv): string | null {
-  const secret = flags.values.get('sigv4-secret') ?? env.ATTUNE_SIGV4_SECRET;
-  if (secret === undefined) return null;
-  try {
-    return loadConfig(['--sigv4-secret', secret], {}).security.sigv4Secret;
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
+  if (given.has('api-key')) throw new ConfigError('--api-key goes with --server; with --redis the key store is written directly');
+  return { kind: 'redis', options: redisStoresOptions(config, 'or --server URL --api-key KEY to go through a running node'), sigv4Root: config.security.sigv4Secret };
 }
 
 function serverBaseUrl(text: string): URL {
@@ -248,23 +216,22 @@ function serverBaseUrl(text: string): URL {
   try {
     url = new URL(text);
   } catch {
-    throw new UsageError(`--server must be a URL such as http://127.0.0.1:8080, got ${JSON.stringify(text)}`);
+    throw new ConfigError(`--server must be a URL such as http://127.0.0.1:8080, got ${JSON.stringify(text)}`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--server must be an http:// or https:// URL, got ${url.protocol}`);
-  if (url.search !== '' || url.hash !== '') throw new UsageError('--server takes the base URL, without a query or fragment');
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`--server must be an http:// or https:// URL, got ${url.protocol}`);
+  if (url.search !== '' || url.hash !== '') throw new ConfigError('--server takes the base URL, without a query or fragment');
   // A trailing slash keeps a path prefix (a server behind a proxy at /attune/) when routes resolve against it.
   if (!url.pathname.endsWith('/')) url.pathname = `${url.pathname}/`;
   return url;
 }
 
-function serverApiKey(flags: ParsedFlags, env: NodeJS.ProcessEnv): string {
-  const key = flags.values.get('api-key') ?? env.ATTUNE_API_KEY;
-  if (key === undefined || key === '') throw new UsageError('--server needs a key with the admin role: --api-key KEY or ATTUNE_API_KEY');
+function serverApiKey(key: string | undefined): string {
+  if (key === undefined || key === '') throw new ConfigError('--server needs a key with the admin role: --api-key KEY or ATTUNE_API_KEY');
   return key;
 }
 
 /** The audit actor for changes made from this command: the OS account that ran it. */
-function cliActor(env: NodeJS.ProcessEnv): string {
+function cliActor(env: Environment): string {
   let user: string | undefined;
   try {
     user = userInfo().username;

@@ -5,6 +5,7 @@ import { runReplay } from './replay.js';
 import { runImport } from './import.js';
 import { runKeys } from './keys.js';
 import { startServer } from '../server/start.js';
+import { EXIT, exitCodeOf } from './exit-codes.js';
 
 const USAGE = `usage: attune <command> [options]
 
@@ -25,10 +26,10 @@ async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case 'serve': {
-      const server = await startServer(loadConfig(rest, process.env));
+      const server = await startServer(loadConfig(rest));
       const shutdown = (signal: string): void => {
         console.log(`attune: ${signal}, shutting down`);
-        void server.close().then(() => process.exit(0));
+        void server.close().then(() => process.exit(EXIT.ok));
       };
       process.once('SIGINT', () => shutdown('SIGINT'));
       process.once('SIGTERM', () => shutdown('SIGTERM'));
@@ -48,10 +49,10 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'help':
     case '--help':
       console.log(USAGE);
-      return 0;
+      return EXIT.ok;
     default:
       console.error(`attune: unknown command "${command}"\n\n${USAGE}`);
-      return 2;
+      return EXIT.usage;
   }
 }
 
@@ -61,6 +62,6 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     console.error(err instanceof ConfigError ? `attune: ${err.message}` : err);
-    process.exitCode = err instanceof ConfigError ? 2 : 1;
+    process.exitCode = exitCodeOf(err);
   },
 );

@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { RedisSharedLayer } from '../cache/redis-shared-layer.js';
 import { MemorySharedLayer, type SharedLayer } from '../cache/shared-layer.js';
-import { ConfigError, type AttuneConfig } from '../config.js';
+import type { AttuneConfig } from '../config.js';
 import type { Metrics } from '../ops/metrics.js';
 import { createMemoryStores } from '../store/memory.js';
-import { createPayloadCipher } from '../store/payload-cipher.js';
+import { configuredRedisConnection, configuredRedisStores } from '../store/redis/configured.js';
 import { createRedisStores, type RedisConnectionOptions, type RedisStores } from '../store/redis/index.js';
 import type { Stores } from '../store/types.js';
 
@@ -33,7 +32,7 @@ export async function openStorage(config: AttuneConfig, metrics: Metrics, overri
   const redis = overrides.stores === undefined && usesRedis(config) ? await openRedisStores(config, onFailure) : null;
   const stores = overrides.stores ?? redis ?? createMemoryStores({ shardCount: config.cluster.shardCount });
   // The cache's shared layer: Redis (own connections) when the stores are, else this process's memory.
-  const cacheLayer = overrides.cacheLayer ?? (usesRedis(config) ? await RedisSharedLayer.open({ ...redisConnectionOptions(config), onFailure }) : new MemorySharedLayer());
+  const cacheLayer = overrides.cacheLayer ?? (usesRedis(config) ? await RedisSharedLayer.open({ ...configuredRedisConnection(config), onFailure }) : new MemorySharedLayer());
   return {
     stores,
     redis,
@@ -45,24 +44,6 @@ export async function openStorage(config: AttuneConfig, metrics: Metrics, overri
   };
 }
 
-function redisConnectionOptions(config: AttuneConfig): RedisConnectionOptions {
-  // A CA for a plain redis:// URL would send the password in clear while looking secured.
-  if (config.redis.tlsCa !== null && config.redis.url?.startsWith('redis://') === true) throw new ConfigError('--redis-tls-ca needs a rediss:// URL (TLS); the URL given is redis://');
-  return {
-    ...(config.redis.cluster.length > 0 ? { cluster: [...config.redis.cluster] } : { url: config.redis.url ?? undefined }),
-    ...(config.redis.password === null ? {} : { password: config.redis.password }),
-    // Cluster seeds carry no rediss:// to say so: a CA means TLS.
-    ...(config.redis.tlsCa === null ? {} : { tlsCa: readFileSync(config.redis.tlsCa, 'utf8'), ...(config.redis.cluster.length > 0 ? { tls: true } : {}) }),
-  };
-}
-
 function openRedisStores(config: AttuneConfig, onFailure: RedisConnectionOptions['onFailure']): Promise<RedisStores> {
-  if (config.security.encryptionRequired && config.security.encryptionKeys.length === 0) throw new ConfigError('--encryption-required needs --encryption-keys');
-  const cipher = config.security.encryptionKeys.length === 0 ? null : createPayloadCipher(config.security.encryptionKeys, { requireSealed: config.security.encryptionRequired });
-  return createRedisStores({
-    ...redisConnectionOptions(config),
-    ...(onFailure === undefined ? {} : { onFailure }),
-    ...(cipher === null ? {} : { cipher }),
-    shardCount: config.cluster.shardCount,
-  });
+  return createRedisStores({ ...configuredRedisStores(config), ...(onFailure === undefined ? {} : { onFailure }) });
 }

@@ -1,0 +1,43 @@
+import t from 'tap';
+import { ConfigError } from '../../src/config.js';
+import { EXIT, exitCodeOf, runCommand } from '../../src/cli/exit-codes.js';
+import { capture } from '../helpers.js';
+
+class BadData extends Error {}
+
+t.test('one mapping: a ConfigError is a usage mistake (2), anything else a failure (1)', async (t) => {
+  t.strictSame(EXIT, { ok: 0, failed: 1, usage: 2 });
+  t.equal(exitCodeOf(new ConfigError('--port needs a value')), 2);
+  t.equal(exitCodeOf(new BadData('line 2 has no items')), 1);
+  t.equal(exitCodeOf('a string'), 1);
+});
+
+t.test('runCommand prints what a command throws the one way every command prints it', async (t) => {
+  const usage = 'usage: attune demo --flag\n';
+  t.strictSame(await capture(() => runCommand('demo', usage, [BadData], async () => EXIT.ok)), { code: 0, stdout: '', stderr: '' });
+  t.strictSame(
+    await capture(() =>
+      runCommand('demo', usage, [BadData], async () => {
+        throw new ConfigError('--flag needs a value');
+      }),
+    ),
+    { code: 2, stdout: '', stderr: 'attune demo: --flag needs a value\n\nusage: attune demo --flag\n' },
+    'a usage mistake: the message and the usage',
+  );
+  t.strictSame(
+    await capture(() =>
+      runCommand('demo', usage, [BadData], async () => {
+        throw new BadData('data.txt:2: user 2 has no items');
+      }),
+    ),
+    { code: 1, stdout: '', stderr: 'attune demo: data.txt:2: user 2 has no items\n' },
+    'a failure the command names: its message alone',
+  );
+  await t.rejects(
+    runCommand('demo', usage, [BadData], async () => {
+      throw new TypeError('a bug');
+    }),
+    new TypeError('a bug'),
+    'anything else propagates, for main to print with its stack',
+  );
+});
