@@ -17,7 +17,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import { ArgsError, parseArgs, USAGE, type BenchArgs } from './bench-lib/args.js';
-import { assertPortFree, freePort, repoRoot, SetupError, startServerChild, stopServerChild, type ServerChild } from './bench-lib/child.js';
+import { assertPortFree, freePort, repoRoot, SetupError, startServerChild, stopServerChild, type ServerChild } from './harness/child.js';
 import { runCluster, type ClusterReport, type ClusterRun } from './bench-lib/cluster-run.js';
 import { loadShape, runLoad } from './bench-lib/load.js';
 import { processCpuMs, processRssMB, UsageWindow } from './bench-lib/proc-stats.js';

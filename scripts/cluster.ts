@@ -9,9 +9,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { ensureDemoModel } from '../src/training/demo-model.js';
-import { assertPortFree, freePort, repoRoot, SetupError } from './bench-lib/child.js';
-import { startNodeChild, stopNodeChild, waitForSettled, type NodeChild } from './bench-lib/nodes.js';
-import { startRedisServer, type RedisChild } from './bench-lib/redis.js';
+import { assertPortFree, freePort, repoRoot, SetupError } from './harness/child.js';
+import { startNodeChild, stopNodeChild, waitForSettled, type NodeChild } from './harness/nodes.js';
+import { startRedisServer, type RedisChild } from './harness/redis-server.js';
 import { SCRIPTS_MASTER_KEY } from './bench-lib/security.js';
 
 const USAGE = `usage: npm run cluster -- [options] [-- <attune serve flags>]

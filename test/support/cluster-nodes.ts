@@ -12,7 +12,7 @@ import { decodeSnapshot } from '../../src/session/snapshot.js';
 import { demoCatalog } from '../../src/demo/catalog.js';
 import { RedisKeyspace } from '../../src/store/redis/keyspace.js';
 import { shardOf } from '../../src/store/shard.js';
-import { heldShards, parseOwnership, type OwnershipChange } from '../../scripts/bench-lib/nodes.js';
+import { heldShards, parseOwnership, type OwnershipChange } from '../../scripts/harness/nodes.js';
 import type { Test } from 'tap';
 import { demoModelDir, TEST_KEY } from '../helpers.js';
 import { startRedis } from './redis-server.js';

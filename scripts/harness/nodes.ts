@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rendezvousOwner } from '../../src/actors/shard-ownership.js';
 import { SetupError } from './child.js';
-import { DEV_SERVE_ARGS } from './security.js';
+import { DEV_SERVE_ARGS } from '../bench-lib/security.js';
 
 /** One ownership log line of a node: `{"time", "event", "nodeId", "shard", "epoch", "reason"?}`. */
 export interface OwnershipChange {
