@@ -17,7 +17,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import { ArgsError, parseArgs, USAGE, type BenchArgs } from './bench-lib/args.js';
-import { assertPortFree, freePort, repoRoot, SetupError, startServerChild, stopServerChild, type ServerChild } from './bench-lib/child.js';
 import { runCluster, type ClusterReport, type ClusterRun } from './bench-lib/cluster-run.js';
 import { loadShape, runLoad } from './bench-lib/load.js';
 import { processCpuMs, processRssMB, UsageWindow } from './bench-lib/proc-stats.js';
@@ -26,6 +25,10 @@ import { toReport, type RunReport } from './bench-lib/report.js';
 import { DEV_SERVE_ARGS, UNLIMITED_RATE_ARGS } from './bench-lib/security.js';
 import { ratio } from './bench-lib/stats.js';
 import { latencySvg } from './bench-lib/svg.js';
+import { assertPortFree, freePort } from './harness/ports.js';
+import { repoRoot } from './harness/repo-root.js';
+import { ServerProcess, spawnTracked, waitUntilAnswering } from './harness/server-process.js';
+import { SetupError } from './harness/setup-error.js';
 
 const TARGET = { p99Ms: 10, rate: 2000, sockets: 1000 } as const;
 /** Issue 4: with the socket and the owning actor on different nodes. */
@@ -51,12 +54,18 @@ function progress(line: string): void {
   process.stderr.write(`bench: ${line}\n`);
 }
 
+/** A server under test on loopback, in its own process so it gets its own core and its own event loop. */
+interface ServerChild {
+  process: ServerProcess;
+  url: string;
+}
+
 /** Children alive right now: killed on any way out, so no server outlives the bench. */
 const liveChildren = new Set<ServerChild>();
 /** The cluster run's processes: how to stop each gently, and at once; phase 0 (nodes) stops before phase 1 (Redis). */
-const liveOthers = new Set<{ stop: () => Promise<void>; kill: () => void; phase: number }>();
+const liveOthers = new Set<{ stop: () => Promise<unknown>; kill: () => void; phase: number }>();
 const tracker = {
-  add(stop: () => Promise<void>, kill: () => void, phase: number): () => void {
+  add(stop: () => Promise<unknown>, kill: () => void, phase: number): () => void {
     const entry = { stop, kill, phase };
     liveOthers.add(entry);
     return () => liveOthers.delete(entry);
@@ -67,13 +76,21 @@ process.on('exit', () => {
   for (const other of liveOthers) other.kill();
 });
 
+/** Starts `node <args>` on 127.0.0.1:`port` and resolves once its /healthz answers 200; its whole output goes to `logFile`. */
+async function startServerChild(name: string, args: readonly string[], port: number, root: string, logFile: string): Promise<ServerChild> {
+  const server = new ServerProcess(name, spawnTracked({ args, cwd: root }), { logFile });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntilAnswering(server, url, '/healthz', STARTUP_TIMEOUT_MS);
+  return { process: server, url };
+}
+
 async function withServer<T>(start: () => Promise<ServerChild>, use: (child: ServerChild) => Promise<T>): Promise<T> {
   const child = await start();
   liveChildren.add(child);
   try {
     return await use(child);
   } finally {
-    await stopServerChild(child);
+    await child.process.stop(5000);
     liveChildren.delete(child);
   }
 }
@@ -87,11 +104,11 @@ async function choosePort(given: number | null): Promise<number> {
 
 /** Runs the load against one started server, sampling its CPU, RSS and (for Attune) metrics. */
 async function measure(label: string, child: ServerChild, args: BenchArgs, withMetrics: boolean): Promise<Run> {
-  const usage = new UsageWindow(child.pid);
+  const usage = new UsageWindow(child.process.pid);
   let usageResult: ReturnType<UsageWindow['finish']> | null = null;
   let before: Promise<Scrape | null> = Promise.resolve(null);
   let after: Promise<Scrape | null> = Promise.resolve(null);
-  let lastCpu = processCpuMs(child.pid);
+  let lastCpu = processCpuMs(child.process.pid);
   let lastAt = performance.now();
 
   const result = await runLoad(
@@ -112,18 +129,18 @@ async function measure(label: string, child: ServerChild, args: BenchArgs, withM
       },
       second: () => {
         usage.sampleRss();
-        const cpu = processCpuMs(child.pid);
+        const cpu = processCpuMs(child.process.pid);
         const now = performance.now();
         const percent = cpu === null || lastCpu === null ? null : ((cpu - lastCpu) / (now - lastAt)) * 100;
         lastCpu = cpu;
         lastAt = now;
-        const rss = processRssMB(child.pid);
+        const rss = processRssMB(child.process.pid);
         return `, server cpu ${percent === null ? '?' : percent.toFixed(0)}%, rss ${rss === null ? '?' : rss.toFixed(0)} MB`;
       },
     },
   );
-  if (child.process.exitCode !== null || child.process.signalCode !== null) {
-    throw new SetupError(`${label} server died during the run; its output:\n${child.outputTail().trim()}`);
+  if (!child.process.alive) {
+    throw new SetupError(`${label} server died during the run; its output:\n${child.process.tail()}`);
   }
   const [scrapeBefore, scrapeAfter] = await Promise.all([before, after]);
   const report = toReport(result, usageResult);
@@ -137,16 +154,14 @@ async function runAttune(root: string, args: BenchArgs, outDir: string, stamp: s
   progress(`starting attune on 127.0.0.1:${port}${nodeArgs.length > 0 ? ` (node ${nodeArgs.join(' ')})` : ''}`);
   return withServer(
     () =>
-      startServerChild({
-        name: 'attune',
-        nodeArgs,
+      startServerChild(
+        'attune',
         // Development mode: the load's sockets connect with bare sessionIds.
-        args: [join(root, 'bin', 'attune.js'), 'serve', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn', '--data-dir', join(root, 'var'), ...DEV_SERVE_ARGS, ...UNLIMITED_RATE_ARGS],
+        [...nodeArgs, join(root, 'bin', 'attune.js'), 'serve', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn', '--data-dir', join(root, 'var'), ...DEV_SERVE_ARGS, ...UNLIMITED_RATE_ARGS],
         port,
-        cwd: root,
-        timeoutMs: STARTUP_TIMEOUT_MS,
-        logFile: join(outDir, `bench-${stamp}-attune.log`),
-      }),
+        root,
+        join(outDir, `bench-${stamp}-attune.log`),
+      ),
     (child) => measure('attune', child, args, true),
   );
 }
@@ -158,15 +173,7 @@ async function runBaseline(root: string, args: BenchArgs, outDir: string, stamp:
   progress(`starting echo baseline on 127.0.0.1:${port}`);
   return withServer(
     () =>
-      startServerChild({
-        name: 'baseline',
-        nodeArgs: [],
-        args: [script, '--port', String(port), '--host', '127.0.0.1'],
-        port,
-        cwd: root,
-        timeoutMs: STARTUP_TIMEOUT_MS,
-        logFile: join(outDir, `bench-${stamp}-baseline.log`),
-      }),
+      startServerChild('baseline', [script, '--port', String(port), '--host', '127.0.0.1'], port, root, join(outDir, `bench-${stamp}-baseline.log`)),
     (child) => measure('baseline', child, args, false),
   );
 }
@@ -333,7 +340,7 @@ const interrupt = (signal: NodeJS.Signals): void => {
   interrupted = true;
   progress(`${signal}: stopping servers`);
   const others = [...liveOthers];
-  void Promise.allSettled([...liveChildren].map((child) => stopServerChild(child, 2000)))
+  void Promise.allSettled([...liveChildren].map((child) => child.process.stop(2000)))
     .then(() => Promise.allSettled(others.filter((o) => o.phase === 0).map((o) => o.stop())))
     .then(() => Promise.allSettled(others.filter((o) => o.phase !== 0).map((o) => o.stop())))
     .then(() => process.exit(130));

@@ -15,12 +15,14 @@ import { demoCatalog } from '../src/demo/catalog.js';
 import { seededRandom } from '../src/lib/random.js';
 import { ensureDemoModel } from '../src/training/demo-model.js';
 import { createRedisStores } from '../src/store/redis/index.js';
-import { freePort, repoRoot } from './bench-lib/child.js';
-import { startNodeChild, stopNodeChild, waitForSettled, type NodeChild } from './bench-lib/nodes.js';
-import { startRedisServer, type RedisChild } from './bench-lib/redis.js';
-import { AUTH_HEADERS, devPseudonyms, UNLIMITED_RATE_ARGS } from './bench-lib/security.js';
+import { AUTH_HEADERS, devPseudonyms, SCRIPTS_MASTER_KEY, UNLIMITED_RATE_ARGS } from './bench-lib/security.js';
 import { ratio, round, sortedCopy, summarize, type LatencySummary } from './bench-lib/stats.js';
 import { latencySvg } from './bench-lib/svg.js';
+import { startNode, type NodeProcess } from './harness/nodes.js';
+import { waitForSettled } from './harness/ownership.js';
+import { freePort } from './harness/ports.js';
+import { repoRoot } from './harness/repo-root.js';
+import { startRedis, type RedisServer } from './harness/redis-server.js';
 
 interface Args {
   nodes: number;
@@ -76,7 +78,7 @@ async function commandCalls(redis: Redis): Promise<number> {
   return calls;
 }
 
-async function scrapeCache(nodes: readonly NodeChild[]): Promise<{ lookups: Record<string, number>; refreshes: number }> {
+async function scrapeCache(nodes: readonly NodeProcess[]): Promise<{ lookups: Record<string, number>; refreshes: number }> {
   const lookups: Record<string, number> = {};
   let refreshes = 0;
   for (const node of nodes) {
@@ -127,22 +129,23 @@ async function seedUsers(redisUrl: string, args: Args): Promise<void> {
   }
 }
 
-async function runMode(root: string, modelDir: string, args: Args, cache: 'on' | 'off'): Promise<ModeResult> {
-  const redisChild: RedisChild = await startRedisServer({ port: await freePort() });
-  const nodes: NodeChild[] = [];
+async function runMode(modelDir: string, args: Args, cache: 'on' | 'off'): Promise<ModeResult> {
+  const redisChild: RedisServer = await startRedis();
+  const nodes: NodeProcess[] = [];
   const admin = new Redis(redisChild.url);
   try {
     progress(`cache ${cache}: seeding ${args.users} cold users`);
     await seedUsers(redisChild.url, args);
     for (let i = 0; i < args.nodes; i++) {
       nodes.push(
-        await startNodeChild({
-          root,
+        await startNode({
           redisUrl: redisChild.url,
           nodeId: `node-${i}`,
+          entry: 'built',
           port: await freePort(),
+          masterKey: SCRIPTS_MASTER_KEY,
           serveArgs: ['--model', modelDir, '--shards', String(args.shards), '--cache', cache === 'on' ? 'true' : 'false', '--cache-fresh-ms', String(args.freshMs), ...UNLIMITED_RATE_ARGS],
-          timeoutMs: 30_000,
+          readyTimeoutMs: 30_000,
         }),
       );
     }
@@ -196,7 +199,7 @@ async function runMode(root: string, modelDir: string, args: Args, cache: 'on' |
     };
   } finally {
     admin.disconnect();
-    await Promise.all(nodes.map((node) => stopNodeChild(node)));
+    await Promise.all(nodes.map((node) => node.stop()));
     await redisChild.stop();
   }
 }
@@ -205,8 +208,8 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const root = repoRoot();
   const modelDir = await ensureDemoModel(join(root, 'var'), () => {});
-  const on = await runMode(root, modelDir, args, 'on');
-  const off = await runMode(root, modelDir, args, 'off');
+  const on = await runMode(modelDir, args, 'on');
+  const off = await runMode(modelDir, args, 'off');
   const strip = ({ sortedMs: _, ...rest }: ModeResult) => rest;
   const report = {
     config: args,

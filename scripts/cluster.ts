@@ -6,13 +6,15 @@
  *
  * usage: npm run cluster -- [--nodes 3] [--base-port 8080] [--redis URL] [-- <attune serve flags>]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { ensureDemoModel } from '../src/training/demo-model.js';
-import { assertPortFree, freePort, repoRoot, SetupError } from './bench-lib/child.js';
-import { startNodeChild, stopNodeChild, waitForSettled, type NodeChild } from './bench-lib/nodes.js';
-import { startRedisServer, type RedisChild } from './bench-lib/redis.js';
 import { SCRIPTS_MASTER_KEY } from './bench-lib/security.js';
+import { startNode, type NodeProcess } from './harness/nodes.js';
+import { waitForSettled } from './harness/ownership.js';
+import { assertPortFree } from './harness/ports.js';
+import { repoRoot } from './harness/repo-root.js';
+import { startRedis, type RedisServer } from './harness/redis-server.js';
+import { SetupError } from './harness/setup-error.js';
 
 const USAGE = `usage: npm run cluster -- [options] [-- <attune serve flags>]
 
@@ -121,23 +123,6 @@ function prefixed(name: string, index: number): (line: string) => void {
   return (line) => process.stdout.write(`${tag} ${line}\n`);
 }
 
-/**
- * Children live in their own process groups, so the terminal's Ctrl-C reaches only this script,
- * which then stops them in order (nodes, then Redis). A detached watchdog kills a child if this
- * script dies without its exit handler (kill -9).
- */
-function guard(child: ChildProcess): void {
-  const script = 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; kill -9 "$2" 2>/dev/null';
-  const watchdog = spawn('sh', ['-c', script, 'watchdog', String(process.pid), String(child.pid)], { stdio: 'ignore', detached: true });
-  watchdog.unref();
-  child.once('exit', () => watchdog.kill('SIGKILL'));
-}
-
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
 async function main(argv: readonly string[]): Promise<number> {
   const args = parseArgs(argv);
   if (args.help) {
@@ -165,15 +150,18 @@ async function main(argv: readonly string[]): Promise<number> {
     ...args.serveArgs,
   ];
 
-  let redis: RedisChild | null = null;
-  const nodes: NodeChild[] = [];
+  // Children live in their own process groups (detached), so the terminal's Ctrl-C reaches only
+  // this script, which then stops them in order: nodes, then Redis. The harness kills them when
+  // this script exits, and its watchdogs do if this script is killed outright (kill -9).
+  let redis: RedisServer | null = null;
+  const nodes: NodeProcess[] = [];
   let stopping: Promise<void> | null = null;
   const stopAll = (why: string): Promise<void> =>
     (stopping ??= (async () => {
       const started = performance.now();
-      say(`${why}: stopping ${nodes.filter((n) => alive(n.process)).length} nodes (SIGTERM: hand off, flush), then Redis`);
-      await Promise.all(nodes.map((node) => stopNodeChild(node, NODE_STOP_GRACE_MS)));
-      for (const node of nodes) say(`${node.nodeId} ${describeExit(node.process)}`);
+      say(`${why}: stopping ${nodes.filter((n) => n.alive).length} nodes (SIGTERM: hand off, flush), then Redis`);
+      await Promise.all(nodes.map((node) => node.stop(NODE_STOP_GRACE_MS)));
+      for (const node of nodes) say(`${node.nodeId} ${node.describeExit()}`);
       if (redis !== null) {
         await redis.stop(5000);
         say(`private Redis on port ${redis.port} stopped`);
@@ -185,8 +173,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const onSignal = (signal: NodeJS.Signals): void => {
     if (++signals > 1) {
       say(`${signal} again: killing everything now`);
-      for (const child of children) child.kill('SIGKILL');
-      process.exit(130);
+      process.exit(130); // the harness kills every child on the way out
     }
     void stopAll(signal).then(() => process.exit(0));
   };
@@ -195,12 +182,9 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     let redisUrl: string;
     if (args.redis === null) {
-      const port = args.redisPort ?? (await freePort());
-      redis = await startRedisServer({ port, onLine: prefixed('redis', 10), detached: true });
-      children.add(redis.process);
-      guard(redis.process);
+      redis = await startRedis({ ...(args.redisPort === null ? {} : { port: args.redisPort }), onLine: prefixed('redis', 10), detached: true });
       redisUrl = redis.url;
-      say(`private Redis ${redisUrl} (pid ${redis.pid}, nothing persisted)`);
+      say(`private Redis ${redisUrl} (pid ${redis.process.pid}, nothing persisted)`);
     } else {
       redisUrl = args.redis;
       say(`using Redis ${redisUrl.replace(/\/\/([^@/]*):[^@/]*@/, '//$1:***@')}`);
@@ -208,20 +192,17 @@ async function main(argv: readonly string[]): Promise<number> {
 
     const started = await Promise.allSettled(
       ports.map((port, i) =>
-        startNodeChild({
-          root,
+        startNode({
           nodeId: `node-${i}`,
+          entry: 'built',
           port,
           redisUrl,
+          masterKey: SCRIPTS_MASTER_KEY,
           serveArgs,
           logLevel: args.logLevel,
           onLine: prefixed(`node-${i}`, i),
-          timeoutMs: NODE_READY_TIMEOUT_MS,
+          readyTimeoutMs: NODE_READY_TIMEOUT_MS,
           detached: true,
-          onSpawn: (child) => {
-            children.add(child);
-            guard(child);
-          },
         }),
       ),
     );
@@ -231,9 +212,9 @@ async function main(argv: readonly string[]): Promise<number> {
 
     for (const node of nodes) {
       say(`${node.nodeId} ${node.url} (pid ${node.pid})`);
-      node.process.once('exit', () => {
-        if (stopping === null) say(`${node.nodeId} ${describeExit(node.process)} unexpectedly; the others take over its shards once its leases lapse`);
-        if (stopping === null && nodes.every((n) => !alive(n.process))) void stopAll('every node exited').then(() => process.exit(1));
+      void node.exited.then(() => {
+        if (stopping === null) say(`${node.nodeId} ${node.describeExit()} unexpectedly; the others take over its shards once its leases lapse`);
+        if (stopping === null && nodes.every((n) => !n.alive)) void stopAll('every node exited').then(() => process.exit(1));
       });
     }
     const shards = args.shards ?? shardCountFrom(args.serveArgs) ?? 256;
@@ -247,7 +228,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     say(`API key on every node (every role, development only): ${SCRIPTS_MASTER_KEY}`);
     say('Ctrl-C stops the nodes, then Redis');
-    redis?.process.once('exit', () => {
+    void redis?.process.exited.then(() => {
       if (stopping === null) say('the private Redis exited unexpectedly; the nodes report not ready until it is back');
     });
   } catch (err) {
@@ -256,15 +237,6 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   await new Promise<never>(() => {}); // until a signal
   return 0;
-}
-
-function alive(child: ChildProcess): boolean {
-  return child.exitCode === null && child.signalCode === null;
-}
-
-function describeExit(child: ChildProcess): string {
-  if (alive(child)) return 'still running';
-  return child.signalCode !== null ? `exited on ${child.signalCode}` : `exited with code ${child.exitCode}`;
 }
 
 function shardCountFrom(serveArgs: readonly string[]): number | null {

@@ -3,13 +3,15 @@ import { sessionKey } from '../../src/session/events.js';
 import { ensureDemoModel } from '../../src/training/demo-model.js';
 import { shardOf } from '../../src/store/shard.js';
 import type { BenchArgs } from './args.js';
-import { assertPortFree, freePort, SetupError } from './child.js';
+import { startNode, type NodeProcess } from '../harness/nodes.js';
+import { waitForSettled } from '../harness/ownership.js';
+import { assertPortFree, freePort } from '../harness/ports.js';
+import { startRedis, type RedisServer } from '../harness/redis-server.js';
+import { SetupError } from '../harness/setup-error.js';
 import { loadShape, runLoad, type GroupResult } from './load.js';
-import { startNodeChild, stopNodeChild, waitForSettled, type NodeChild } from './nodes.js';
 import { processCpuMs, UsageWindow } from './proc-stats.js';
 import { scrape, serverView, type Scrape, type ServerView } from './prom.js';
-import { startRedisServer, type RedisChild } from './redis.js';
-import { UNLIMITED_RATE_ARGS } from './security.js';
+import { SCRIPTS_MASTER_KEY, UNLIMITED_RATE_ARGS } from './security.js';
 import { toReport, type RunReport } from './report.js';
 import { round, roundOrNull, summarize, type LatencySummary } from './stats.js';
 
@@ -77,7 +79,7 @@ export async function runCluster(
   outDir: string,
   stamp: string,
   progress: (line: string) => void,
-  track: { add(stop: () => Promise<void>, kill: () => void, phase: number): () => void },
+  track: { add(stop: () => Promise<unknown>, kill: () => void, phase: number): () => void },
 ): Promise<ClusterRun> {
   const base = args.portBase === null ? null : args.portBase + 2;
   const pick = async (offset: number): Promise<number> => {
@@ -88,9 +90,9 @@ export async function runCluster(
   const modelDir = await ensureDemoModel(join(root, 'var'), () => {});
   const redisPort = await pick(0);
   progress(`starting a private redis-server on 127.0.0.1:${redisPort}`);
-  const redis: RedisChild = await startRedisServer({ port: redisPort });
-  const untrackRedis = track.add(() => redis.stop(), () => redis.process.kill('SIGKILL'), 1);
-  const nodes: NodeChild[] = [];
+  const redis: RedisServer = await startRedis({ port: redisPort });
+  const untrackRedis = track.add(() => redis.stop(), () => redis.kill('SIGKILL'), 1);
+  const nodes: NodeProcess[] = [];
   const untrack: Array<() => void> = [];
   try {
     const ports: number[] = [];
@@ -98,18 +100,19 @@ export async function runCluster(
     progress(`starting ${args.nodes} attune nodes on ${redis.url} (ports ${ports.join(', ')}, ${args.shards} shards, lease ${args.leaseTtlMs} ms)`);
     // One at a time: starts in parallel only fight over the cores, and the order is reproducible.
     for (const [i, port] of ports.entries()) {
-      const node = await startNodeChild({
-        root,
+      const node = await startNode({
         nodeId: `node-${i}`,
+        entry: 'built',
         port,
         redisUrl: redis.url,
+        masterKey: SCRIPTS_MASTER_KEY,
         serveArgs: ['--shards', String(args.shards), '--lease-ttl-ms', String(args.leaseTtlMs), '--model', modelDir, ...UNLIMITED_RATE_ARGS],
         nodeArgs: [...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'profiles')}`] : []), ...args.nodeArgs],
         logFile: join(outDir, `bench-${stamp}-node-${i}.log`),
-        timeoutMs: 60_000,
+        readyTimeoutMs: 60_000,
       });
       nodes.push(node);
-      untrack.push(track.add(() => stopNodeChild(node, 5000), () => node.process.kill('SIGKILL'), 0));
+      untrack.push(track.add(() => node.stop(5000), () => node.kill('SIGKILL'), 0));
     }
     const owners = await waitForSettled(nodes, args.shards, args.leaseTtlMs * 6 + 10_000);
     const shardsPerNode = nodes.map((n) => `${n.nodeId}=${n.ownedShards().length}`).join(' ');
@@ -117,7 +120,7 @@ export async function runCluster(
     const nodeOfUrl = new Map(nodes.map((n) => [n.url, n.nodeId]));
     const groupOf = ({ sessionId, url }: { sessionId: string; url: string }): string => (owners.get(shardOf(sessionKey(sessionId), args.shards)) === nodeOfUrl.get(url) ? SAME : CROSS);
 
-    const usage = new UsageWindow([...nodes.map((n) => n.pid), redis.pid]);
+    const usage = new UsageWindow([...nodes.map((n) => n.pid), redis.process.pid]);
     let usageResult: ReturnType<UsageWindow['finish']> | null = null;
     let windowStartedAt = 0;
     let windowEndedAt = 0;
@@ -160,7 +163,7 @@ export async function runCluster(
       },
     );
     for (const node of nodes) {
-      if (node.process.exitCode !== null || node.process.signalCode !== null) throw new SetupError(`${node.nodeId} died during the run; its output:\n${node.outputTail().trim()}`);
+      if (!node.alive) throw new SetupError(`${node.nodeId} died during the run; its output:\n${node.tail()}`);
     }
     const [scrapesBefore, scrapesAfter] = await Promise.all([before, after]);
     const finished = usageResult as ReturnType<UsageWindow['finish']> | null;
@@ -218,7 +221,7 @@ export async function runCluster(
     return { report, latencies: result.eventToPushMs, crossLatencies: result.groups[CROSS]?.eventToPushMs ?? new Float64Array() };
   } finally {
     // Nodes first (each hands its shards off through Redis), then Redis.
-    await Promise.all(nodes.map((node) => stopNodeChild(node, 10_000)));
+    await Promise.all(nodes.map((node) => node.stop(10_000)));
     for (const done of untrack) done();
     await redis.stop();
     untrackRedis();

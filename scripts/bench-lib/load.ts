@@ -5,7 +5,7 @@ import { io, type Socket } from 'socket.io-client';
 import { demoCatalog } from '../../src/demo/catalog.js';
 import { seededRandom } from '../../src/lib/random.js';
 import type { BenchArgs } from './args.js';
-import { SetupError } from './child.js';
+import { SetupError } from '../harness/setup-error.js';
 import type { AckReply, BenchEvent, ClientToServer, RecommendationsPush, ServerToClient } from './protocol.js';
 import { round, sortedCopy, summarize } from './stats.js';
 

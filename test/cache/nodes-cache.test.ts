@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import type { RunningServer } from '../../src/server/start.js';
 import { authHeaders, startLocalServer, testSecurity, waitFor } from '../helpers.js';
-import { startRedis } from '../support/redis-server.js';
+import { startRedis } from '../../scripts/harness/redis-server.js';
 
 /*
  * Issue 5 across three in-process nodes on one real redis-server: each node has its own Redis

@@ -3,7 +3,8 @@ import { Redis } from 'ioredis';
 import { RedisSharedLayer } from '../../src/cache/redis-shared-layer.js';
 import { MemorySharedLayer, parseInvalidation, type InvalidationMessage } from '../../src/cache/shared-layer.js';
 import { waitFor } from '../helpers.js';
-import { clusterSupported, startCluster, startRedis } from '../support/redis-server.js';
+import { clusterSupported, startCluster } from '../support/redis-cluster.js';
+import { startRedis } from '../../scripts/harness/redis-server.js';
 import { memoryWorld, redisWorld, sharedLayerConformance } from './shared-layer-conformance.js';
 
 sharedLayerConformance(t, 'memory', memoryWorld);

@@ -3,7 +3,7 @@ import { Packr } from 'msgpackr';
 import type { EntryAndLock, InvalidationMessage, SharedEntry, SharedLayer } from '../../src/cache/shared-layer.js';
 import { SwrCache, type CacheCounters, type CacheErrorContext, type CacheResult, type FallbackReason, type SwrCacheOptions } from '../../src/cache/swr-cache.js';
 import { waitFor } from '../helpers.js';
-import { startRedis } from '../support/redis-server.js';
+import { startRedis } from '../../scripts/harness/redis-server.js';
 import { memoryWorld, redisWorld, type SharedWorld, type WorldFactory } from './shared-layer-conformance.js';
 
 interface Recs {

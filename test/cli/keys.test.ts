@@ -9,7 +9,8 @@ import { runKeys } from '../../src/cli/keys.js';
 import { createRedisStores } from '../../src/store/redis/index.js';
 import type { BusMessage } from '../../src/store/types.js';
 import { capture } from '../helpers.js';
-import { freePort, startRedis } from '../support/redis-server.js';
+import { freePort } from '../../scripts/harness/ports.js';
+import { startRedis } from '../../scripts/harness/redis-server.js';
 
 const KEY_LINE = /^atk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/;
 

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { runReplay } from '../../src/cli/replay.js';
 import { capture, connectClient, demoModelDir, startLocalServer, testSecurity } from '../helpers.js';
-import { startRedis } from '../support/redis-server.js';
+import { startRedis } from '../../scripts/harness/redis-server.js';
 
 t.test('attune replay reads a user\'s events and pushes from Redis and reproduces the pushes', async (t) => {
   const redis = await startRedis();

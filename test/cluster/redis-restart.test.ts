@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { demoModelDir } from '../helpers.js';
 import { describeInterval, diagnostics, Load, nonIncreasingEpochs, overlappingOwnership, ownershipIntervals, startNodes, waitForBalance } from '../support/cluster-nodes.js';
-import { startRedis } from '../support/redis-server.js';
+import { startRedis } from '../../scripts/harness/redis-server.js';
 
 /*
  * Issue 4, 5c with node processes (two-nodes.test.ts covers one in-process node): Redis, without

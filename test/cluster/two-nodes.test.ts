@@ -2,7 +2,7 @@ import t from 'tap';
 import { sessionKey } from '../../src/session/events.js';
 import type { RunningServer } from '../../src/server/start.js';
 import { shardOf } from '../../src/store/shard.js';
-import { startRedis } from '../support/redis-server.js';
+import { startRedis } from '../../scripts/harness/redis-server.js';
 import { authHeaders, connectClient, startLocalServer, testSecurity, waitFor } from '../helpers.js';
 
 const SHARDS = 16;

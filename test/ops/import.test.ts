@@ -10,7 +10,7 @@ import { Pseudonyms } from '../../src/privacy/pseudonyms.js';
 import { createMemoryStores } from '../../src/store/memory.js';
 import { createRedisStores } from '../../src/store/redis/index.js';
 import { capture } from '../helpers.js';
-import { startRedis } from '../support/redis-server.js';
+import { startRedis } from '../../scripts/harness/redis-server.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'attune-import-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));

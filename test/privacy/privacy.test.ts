@@ -7,7 +7,7 @@ import { sessionKey, userKey } from '../../src/session/events.js';
 import type { ConfigOverrides } from '../../src/config.js';
 import type { RunningServer } from '../../src/server/start.js';
 import { connectClient, startLocalServer, waitFor } from '../helpers.js';
-import { startRedis } from '../support/redis-server.js';
+import { startRedis } from '../../scripts/harness/redis-server.js';
 
 const MASTER = 'privacy-test-master-key-0123456789abcdef';
 const SECRETS = { masterKey: MASTER, tokenSecret: 'privacy-test-token-secret-0123456789abcdef', pseudonymKey: 'privacy-test-pseudonym-key-0123456789abcdef' };

@@ -8,7 +8,9 @@ import { createRedisStores, parseBusMessage, parseRedisUrl, parseSeed, redactUrl
 import { shardOf } from '../../src/store/shard.js';
 import { DELETION_JOB_TTL_MS, StoreUnavailableError, type BusMessage, type Stores } from '../../src/store/types.js';
 import { waitFor } from '../helpers.js';
-import { clusterSupported, freePort, startCluster, startRedis } from '../support/redis-server.js';
+import { clusterSupported, startCluster } from '../support/redis-cluster.js';
+import { freePort } from '../../scripts/harness/ports.js';
+import { startRedis } from '../../scripts/harness/redis-server.js';
 import { storeConformance } from './conformance.js';
 import { leaseConformance } from './leases-conformance.js';
 

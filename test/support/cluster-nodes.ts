@@ -1,9 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { io as connectSocket, type Socket } from 'socket.io-client';
 import type { RecommendationsPush } from '../../src/actors/actor-host.js';
@@ -12,29 +9,25 @@ import { decodeSnapshot } from '../../src/session/snapshot.js';
 import { demoCatalog } from '../../src/demo/catalog.js';
 import { RedisKeyspace } from '../../src/store/redis/keyspace.js';
 import { shardOf } from '../../src/store/shard.js';
-import { heldShards, parseOwnership, type OwnershipChange } from '../../scripts/bench-lib/nodes.js';
+import { startNode as startHarnessNode, type NodeProcess } from '../../scripts/harness/nodes.js';
+import { startRedis } from '../../scripts/harness/redis-server.js';
 import type { Test } from 'tap';
 import { demoModelDir, TEST_KEY } from '../helpers.js';
-import { startRedis } from './redis-server.js';
 
 /**
- * Attune nodes as real processes, for failure tests (kill -9, SIGSTOP) that an in-process node
- * cannot stand in for, plus the closed-loop socket load and the Redis-side checks those tests
- * share.
+ * Attune nodes as real processes (scripts/harness/nodes.ts), for failure tests (kill -9, SIGSTOP)
+ * that an in-process node cannot stand in for, plus the closed-loop socket load and the
+ * Redis-side checks those tests share.
  *
- * How a node runs the code under test: by default `src/cli/main.ts` through the same TypeScript
- * loader tap runs the tests with (ts-node, transpile-only), so the processes always run the
- * working tree's src/ — never a stale dist/ — and the tests need no build step and write no
- * build output. That costs ~2 s of CPU per node start. `ATTUNE_CLUSTER_TEST_ENTRY=dist` runs
- * `bin/attune.js` (the built dist/) instead, for speed, after `npm run build`.
- * `ATTUNE_CLUSTER_TEST_LOGS=<dir>` also writes each node's whole output to <dir>/<node>-<pid>.log.
+ * A node runs `src/cli/main.ts` through the TypeScript loader by default (the working tree's
+ * src/, no build step); `ATTUNE_CLUSTER_TEST_ENTRY=dist` runs `bin/attune.js` (the built dist/)
+ * instead, for speed, after `npm run build`. `ATTUNE_CLUSTER_TEST_LOGS=<dir>` also writes each
+ * node's whole output to <dir>/<node>-<pid>.log.
  */
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const READY_TIMEOUT_MS = 90_000;
 const LOG_DIR = process.env.ATTUNE_CLUSTER_TEST_LOGS;
 if (LOG_DIR !== undefined) mkdirSync(LOG_DIR, { recursive: true });
-const MAX_LINES = 20_000;
 
 export interface NodeOptions {
   redisUrl: string;
@@ -48,201 +41,29 @@ export interface NodeOptions {
   port?: number;
 }
 
-const running = new Set<ChildProcess>();
-// A test that throws past its teardown still exits: kill what it started on the way out.
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
-/** The node binary's arguments up to `serve`, and the environment it runs with. */
-function launcher(): { argv: string[]; env: NodeJS.ProcessEnv } {
-  // Only what the test process was given on purpose: no ATTUNE_* setting of the developer's shell
-  // may change a node's config, and tap's process-info hook (NODE_OPTIONS) stays out of the nodes.
+/**
+ * Only what the test process was given on purpose: no ATTUNE_* setting of the developer's shell
+ * may change a node's config, and tap's process-info hook (NODE_OPTIONS) stays out of the nodes.
+ */
+function nodeEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('ATTUNE_') && name !== 'NODE_OPTIONS') env[name] = value;
-  if (process.env.ATTUNE_CLUSTER_TEST_ENTRY === 'dist') return { argv: [join(ROOT, 'bin', 'attune.js')], env };
-  const loader = process.execArgv.find((arg) => arg.includes('@tapjs/typescript')) ?? `--import=${import.meta.resolve('@tapjs/typescript/import')}`;
-  env.TS_NODE_TRANSPILE_ONLY = '1';
-  return { argv: ['--enable-source-maps', loader, join(ROOT, 'src', 'cli', 'main.ts')], env };
+  return env;
 }
 
-/**
- * A running `attune serve` process. Every output line is kept (`lines`), and the ownership
- * lines are parsed as they arrive (`ownership`), so a test can wait on them and audit them.
- */
-export class NodeProcess {
-  readonly lines: string[] = [];
-  readonly ownership: OwnershipChange[] = [];
-  /** Epoch ms at which the test sent SIGKILL / SIGSTOP / SIGCONT (the last of each). */
-  killedAt: number | null = null;
-  pausedAt: number | null = null;
-  resumedAt: number | null = null;
-  url = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
-  private readonly watchers = new Set<() => void>();
-
-  constructor(
-    readonly nodeId: string,
-    readonly child: ChildProcess,
-  ) {
-    this.exited = new Promise((resolve) =>
-      child.once('exit', (code, signal) => {
-        this.exitInfo = { code, signal };
-        running.delete(child);
-        this.notify();
-        resolve({ code, signal });
-      }),
-    );
-    for (const stream of [child.stdout, child.stderr]) {
-      if (stream === null) continue;
-      createInterface({ input: stream }).on('line', (line) => this.onLine(line));
-    }
-  }
-
-  get pid(): number {
-    if (this.child.pid === undefined) throw new Error(`${this.nodeId} has no pid`);
-    return this.child.pid;
-  }
-
-  get alive(): boolean {
-    return this.exitInfo === null;
-  }
-
-  /** Shards this node holds now by its own log (a killed or paused node keeps what it logged). */
-  ownedShards(): number[] {
-    return heldShards(this.ownership);
-  }
-
-  /** kill -9: no handoff, its leases lapse. Returns the kill time (epoch ms). */
-  crash(): number {
-    this.killedAt = Date.now();
-    this.child.kill('SIGKILL');
-    return this.killedAt;
-  }
-
-  pause(): number {
-    this.pausedAt = Date.now();
-    this.child.kill('SIGSTOP');
-    return this.pausedAt;
-  }
-
-  resume(): number {
-    this.resumedAt = Date.now();
-    this.child.kill('SIGCONT');
-    return this.resumedAt;
-  }
-
-  /** Graceful stop (SIGTERM: hand the shards off, flush snapshots), SIGKILL after `graceMs`. */
-  async stop(graceMs = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    if (this.exitInfo !== null) return this.exitInfo;
-    this.child.kill('SIGCONT'); // a stopped process cannot act on SIGTERM
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
-    const info = await this.exited;
-    clearTimeout(timer);
-    return info;
-  }
-
-  /** Resolves once `check` holds over this node's state (re-checked on every output line and every 50 ms). */
-  async waitFor(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error(`${this.nodeId}: timed out after ${timeoutMs} ms waiting for ${what}\n${this.tail()}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, 50);
-        function done(): void {
-          clearTimeout(timer);
-          resolve();
-        }
-        this.watchers.add(done);
-      });
-    }
-  }
-
-  /** Error and warning lines (pino level >= 40), for diagnostics. */
-  problems(): string[] {
-    return this.lines.filter((line) => {
-      const parsed = parseJson(line);
-      return parsed !== null && typeof parsed.level === 'number' && parsed.level >= 40;
-    });
-  }
-
-  tail(count = 30): string {
-    return this.lines
-      .slice(-count)
-      .map((line) => `  [${this.nodeId}] ${line}`)
-      .join('\n');
-  }
-
-  private onLine(line: string): void {
-    if (this.lines.length < MAX_LINES) this.lines.push(line);
-    if (LOG_DIR !== undefined) appendFileSync(join(LOG_DIR, `${this.nodeId}-${this.child.pid ?? 'x'}.log`), `${line}\n`);
-    const change = parseOwnership(line);
-    if (change !== null) this.ownership.push(change);
-    const parsed = this.url === '' ? parseJson(line) : null;
-    if (parsed !== null && typeof parsed.msg === 'string') {
-      const match = /listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(parsed.msg);
-      if (match) this.url = match[1];
-    }
-    this.notify();
-  }
-
-  private notify(): void {
-    for (const watcher of [...this.watchers]) watcher();
-    this.watchers.clear();
-  }
-}
-
-function parseJson(line: string): Record<string, unknown> | null {
-  if (!line.startsWith('{')) return null;
-  try {
-    const value: unknown = JSON.parse(line);
-    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Starts `attune serve` on Redis at log level info and resolves once its /readyz answers 200.
- * A watchdog kills the node if the test process dies without running its exit handler.
- */
-export async function startNode(options: NodeOptions): Promise<NodeProcess> {
-  const { argv, env } = launcher();
-  const args = [
-    ...argv,
-    'serve',
-    '--redis', options.redisUrl,
-    '--node-id', options.nodeId,
-    '--shards', String(options.shards),
-    '--lease-ttl-ms', String(options.leaseTtlMs),
-    '--host', '127.0.0.1',
-    '--port', String(options.port ?? 0),
-    '--log-level', 'info',
-    '--model', options.modelDir,
-    // Development mode: the nodes share its fixed token secret and pseudonym key, sockets take bare sessionIds.
-    '--dev',
-    '--master-key', TEST_KEY,
-    ...(options.args ?? []),
-  ];
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  watch(child);
-  const node = new NodeProcess(options.nodeId, child);
-  try {
-    await node.waitFor('its URL in the log', () => node.url !== '' || !node.alive, READY_TIMEOUT_MS);
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    while (!(await ready(node.url))) {
-      if (!node.alive) throw new Error(`${options.nodeId} exited before it was ready:\n${node.tail()}`);
-      if (Date.now() > deadline) throw new Error(`${options.nodeId} not ready within ${READY_TIMEOUT_MS} ms:\n${node.tail()}`);
-      await sleep(50);
-    }
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw err;
-  }
-  return node;
+/** Starts `attune serve` on Redis at log level info, in development mode with the tests' master key, and resolves once its /readyz answers 200. */
+export function startNode(options: NodeOptions): Promise<NodeProcess> {
+  return startHarnessNode({
+    nodeId: options.nodeId,
+    redisUrl: options.redisUrl,
+    entry: process.env.ATTUNE_CLUSTER_TEST_ENTRY === 'dist' ? 'built' : 'source',
+    port: options.port ?? 0,
+    masterKey: TEST_KEY,
+    serveArgs: ['--shards', String(options.shards), '--lease-ttl-ms', String(options.leaseTtlMs), '--model', options.modelDir, ...(options.args ?? [])],
+    env: nodeEnv(),
+    ...(LOG_DIR === undefined ? {} : { logFile: (pid: number) => join(LOG_DIR, `${options.nodeId}-${pid}.log`) }),
+    readyTimeoutMs: READY_TIMEOUT_MS,
+  });
 }
 
 /** Starts nodes one after the other (their startup compiles TypeScript: in parallel they only fight over the cores). */
@@ -256,18 +77,6 @@ export async function startNodes(ids: readonly string[], options: Omit<NodeOptio
   }
   return nodes;
 }
-
-async function ready(url: string): Promise<boolean> {
-  if (url === '') return false;
-  try {
-    const response = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) });
-    await response.arrayBuffer();
-    return response.status === 200;
-  } catch {
-    return false;
-  }
-}
-
 
 /**
  * A fresh redis-server and nodes on it (each with `--log-keep 1000000`, so the checks can read
@@ -302,13 +111,6 @@ export async function liveActors(node: NodeProcess): Promise<number | null> {
 /** What to print when a test fails: each node's warnings and errors, and its last lines. */
 export function diagnostics(nodes: readonly NodeProcess[]): string[] {
   return nodes.map((node) => `${node.nodeId} (${node.alive ? 'running' : 'exited'}) warnings/errors:\n${node.problems().slice(-20).join('\n')}\nlast lines:\n${node.tail(20)}`);
-}
-
-function watch(child: ChildProcess): void {
-  const script = 'while kill -0 "$1" 2>/dev/null; do sleep 1; done; kill -9 "$2" 2>/dev/null';
-  const watchdog = spawn('sh', ['-c', script, 'watchdog', String(process.pid), String(child.pid)], { stdio: 'ignore', detached: true });
-  watchdog.unref();
-  child.once('exit', () => watchdog.kill('SIGKILL'));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { Packr } from 'msgpackr';
 import type { NewLogEntry } from '../../src/session/events.js';
 import { createRedisStores } from '../../src/store/redis/index.js';
-import { startRedis } from './redis-server.js';
+import { startRedis } from '../../scripts/harness/redis-server.js';
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);

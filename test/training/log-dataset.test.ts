@@ -9,7 +9,7 @@ import { runTrain } from '../../src/cli/train.js';
 import { createMemoryStores } from '../../src/store/memory.js';
 import { createRedisStores } from '../../src/store/redis/index.js';
 import { capture } from '../helpers.js';
-import { startRedis } from '../support/redis-server.js';
+import { startRedis } from '../../scripts/harness/redis-server.js';
 
 const view = (sessionId: string, itemId: string, sentAt: number, userId?: string) =>
   ({ kind: 'interaction', sessionId, ...(userId === undefined ? {} : { userId }), eventType: 'view', itemId, sentAt, receivedAt: sentAt }) as const;

@@ -11,7 +11,7 @@ import { io } from 'socket.io-client';
 import type { RecommendationsPush } from '../../src/actors/actor-host.js';
 import { sessionKey } from '../../src/session/events.js';
 import { startLocalServer, waitFor } from '../helpers.js';
-import { startRedis } from '../support/redis-server.js';
+import { startRedis } from '../../scripts/harness/redis-server.js';
 
 const MASTER = 'tls-test-master-key-0123456789abcdef0123';
 const SHARDS = 4;
