@@ -36,8 +36,8 @@ export interface RunningServer {
   metrics: Metrics;
   model: ModelSlot;
   nodeId: string;
-  /** The shards this node holds: every one when it is alone (the embedded mode). */
-  ownership: Pick<ClusterPart, 'ownedShards'>;
+  /** The shards this node leases; null in the embedded mode, where this node owns every shard. */
+  ownership: Pick<ClusterPart, 'ownedShards'> | null;
   /** The key with every role this node accepts (configured, or generated in development mode). */
   masterKey: string | null;
   pseudonyms: Pseudonyms;
@@ -204,7 +204,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     metrics,
     model,
     nodeId,
-    ownership: cluster,
+    ownership: cluster.shared ? cluster : null,
     masterKey: secrets.masterKey,
     pseudonyms,
     erasure,
