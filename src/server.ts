@@ -39,6 +39,7 @@ import { keyIdOfAccessKey, verifySigV4 as verifyRequestSignature, type SigV4Fail
 import type { AuthenticationResult } from './security/api-keys.js';
 import { RateLimiter } from './security/token-bucket.js';
 import { createSocketServer, type AttuneSocketServer } from './transport/socket.js';
+import { createServing } from './serving/index.js';
 
 export interface RunningServer {
   url: string;
@@ -240,6 +241,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     return authenticator.principalOf(keyIdOfAccessKey(verified.accessKeyId) ?? '');
   };
 
+  const serving = createServing({ host, consent, sessionLimiter, metrics });
   const app = createHttpApp({
     config,
     signer,
@@ -247,7 +249,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     awsCredentialsOf: (record) => (sigv4Root === null ? null : awsCredentialsOfKey(record, sigv4Root)),
     authenticator,
     keyLimiter,
-    sessionLimiter,
+    ingest: serving.ingest,
     pseudonyms,
     consent,
     erasure,
@@ -283,7 +285,8 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     acceptBareSessions: config.security.dev,
     pseudonyms,
     consent,
-    sessionLimiter,
+    ingest: serving.ingest,
+    sessionLimits: serving.sessionLimits,
     now: Date.now,
     metrics,
     onError: (err, context) => reportError(err, context),

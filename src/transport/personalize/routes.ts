@@ -209,7 +209,7 @@ export function personalizeRoutes(app: FastifyInstance, deps: HttpDeps): void {
             ...(event.impression === undefined ? {} : { impression: event.impression }),
           });
         }
-        if (events.length > 0) await acceptEvents(deps, reply, { sessionId, ...(userId === undefined ? {} : { userId }) }, events);
+        if (events.length > 0) await acceptEvents(deps, reply, { sessionId, userId }, events);
         return {};
       },
     );
