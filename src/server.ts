@@ -241,7 +241,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     return authenticator.principalOf(keyIdOfAccessKey(verified.accessKeyId) ?? '');
   };
 
-  const serving = createServing({ host, consent, sessionLimiter, metrics });
+  const serving = createServing({ host, consent, catalog, scorer: () => model.scorer, lists, sessionLimiter, metrics });
   const app = createHttpApp({
     config,
     signer,
@@ -250,6 +250,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     authenticator,
     keyLimiter,
     ingest: serving.ingest,
+    recommendations: serving.recommendations,
     pseudonyms,
     consent,
     erasure,
