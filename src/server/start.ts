@@ -11,6 +11,7 @@ import { ModelSlot } from '../model/model-slot.js';
 import { Segmenter } from '../model/segmenter.js';
 import { ImportJobs } from '../ops/import-jobs.js';
 import { createNodeLogger } from '../ops/log.js';
+import { createServing } from '../serving/index.js';
 import { createMetrics, type Metrics } from '../ops/metrics.js';
 import type { Pseudonyms } from '../privacy/pseudonyms.js';
 import type { UserErasure } from '../privacy/user-erasure.js';
@@ -143,10 +144,13 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     else security.authenticator.forget(message.keyId);
   });
 
+  const serving = createServing({ host, consent, catalog, scorer: () => model.scorer, lists, sessionLimiter: security.sessionLimiter, metrics });
   const transport = await serveTransport(
     config,
     {
       ...security,
+      ingest: serving.ingest,
+      recommendations: serving.recommendations,
       config,
       logger,
       pseudonyms,
@@ -179,7 +183,8 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       acceptBareSessions: config.security.dev,
       pseudonyms,
       consent,
-      sessionLimiter: security.sessionLimiter,
+      ingest: serving.ingest,
+      sessionLimits: serving.sessionLimits,
       now: Date.now,
       metrics,
       onError: reportError,

@@ -1,4 +1,3 @@
-import { userKey } from '../session/events.js';
 import { AttuneError } from '../errors.js';
 import { defaultFilter, type FilterOptions, type Promotion } from '../model/filters.js';
 import type { ListOptions } from '../model/recommend.js';
@@ -55,11 +54,4 @@ export function listOptionsFromQuery(query: FilterQuery): ListOptions {
   }
   const promotion: Promotion = { name: query.promotionName ?? '', share: query.promotionShare ?? 0, categories: list(query.promotionCategory) ?? [] };
   return { filter, promotion };
-}
-
-/** The actor key a request names: a userId wins; a sessionId follows its identification. */
-export async function keyFor(identity: { sessionId?: string; userId?: string }, resolve: (sessionId: string) => Promise<string>): Promise<string | null> {
-  if (identity.userId !== undefined) return userKey(identity.userId);
-  if (identity.sessionId !== undefined) return resolve(identity.sessionId);
-  return null;
 }

@@ -7,7 +7,7 @@ import type { Metrics } from '../ops/metrics.js';
 import type { ConsentGate } from '../privacy/consent-gate.js';
 import type { Pseudonyms } from '../privacy/pseudonyms.js';
 import { verifySocketToken } from '../security/socket-tokens.js';
-import type { RateLimiter } from '../security/token-bucket.js';
+import type { Ingest, SessionLimits } from '../serving/index.js';
 import { bodyAjv, describeErrors, eventSchema, identifySchema, socketAuthSchema, socketTokenAuthSchema } from './schemas.js';
 
 /** The socket protocol: what each side may send. */
@@ -51,8 +51,10 @@ export interface SocketDeps {
   acceptBareSessions: boolean;
   pseudonyms: Pseudonyms;
   consent: ConsentGate;
-  /** Events per session. */
-  sessionLimiter: RateLimiter;
+  /** Where events come in (rate limit, consent, the log). */
+  ingest: Ingest;
+  /** The session's bucket, which connects and identify draw on too. */
+  sessionLimits: SessionLimits;
   now: () => number;
   /** socket.io's adapter factory: the Redis one makes rooms span nodes. */
   adapter?: ServerOptions['adapter'];
@@ -72,7 +74,7 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): At
   const refuse = (next: (err?: Error) => void, err: AttuneError): void => next(Object.assign(new Error(err.message), { data: { code: err.code, message: err.message } }));
   const admit = async (socket: AttuneSocket, next: (err?: Error) => void, data: SocketData): Promise<void> => {
     // A connection costs what an event does (a list, maybe a model run): it draws on the session's bucket.
-    const limited = overSessionLimit(data.sessionId, deps);
+    const limited = deps.sessionLimits.take(data.sessionId, 'socket');
     if (limited !== null) return refuse(next, limited);
     if (data.mayIdentifyAs === null) {
       // A token naming no user must not reach the user a session was identified as (a shared computer after a logout).
@@ -129,17 +131,6 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): At
   return io;
 }
 
-/**
- * Connections, events and identify draw on one bucket per session: the refusal (counted), or null
- * when the message may go on.
- */
-function overSessionLimit(sessionId: string, deps: SocketDeps): AttuneError | null {
-  const { allowed, retryAfterMs } = deps.sessionLimiter.take(sessionId);
-  if (allowed) return null;
-  deps.metrics.refusals.inc({ transport: 'socket', reason: 'session_rate_limited' });
-  return new AttuneError('RATE_LIMITED', `too many connections and messages for this session: retry in ${retryAfterMs} ms`);
-}
-
 /** The ack is the last argument when it is a function; a message carries exactly one payload. */
 function splitArgs(args: unknown[]): { payload: unknown; ack: unknown } {
   const ack = typeof args.at(-1) === 'function' ? args.at(-1) : undefined;
@@ -180,23 +171,16 @@ async function handleEvent(socket: AttuneSocket, payload: unknown, ack: unknown,
     deps.metrics.putEventsRequests.inc({ transport: 'socket', outcome: 'rejected' });
     return reply({ ok: false, error: { code: 'ATTUNE_ERR_VALIDATION', message: describeErrors(validateEvent.errors, 'event') } });
   }
-  const limited = overSessionLimit(socket.data.sessionId, deps);
-  if (limited !== null) {
-    deps.metrics.putEventsRequests.inc({ transport: 'socket', outcome: 'rejected' });
-    return reply({ ok: false, error: errorBody(limited) });
-  }
-  // Asked per event (a cached answer): a user may opt out while connected.
-  if (socket.data.optedOut || (socket.data.userId !== null && (await deps.consent.optedOut(socket.data.userId)))) {
-    socket.data.optedOut = true;
-    deps.metrics.putEventsRequests.inc({ transport: 'socket', outcome: 'opted-out' });
-    return reply({ ok: true, optedOut: true });
-  }
+  const { sessionId, userId, optedOut } = socket.data;
   try {
-    const [entry] = await deps.host.ingest({ sessionId: socket.data.sessionId }, [payload]);
-    deps.metrics.putEventsRequests.inc({ transport: 'socket', outcome: 'accepted' });
-    reply({ ok: true, eventId: entry.eventId });
+    // The session was linked to its user when the socket was welcomed or identified.
+    const accepted = await deps.ingest.accept({ via: 'socket', sessionId, userId, link: false, optedOut }, [payload]);
+    if (accepted.optedOut === true) {
+      socket.data.optedOut = true;
+      return reply({ ok: true, optedOut: true });
+    }
+    reply({ ok: true, eventId: accepted.eventIds[0] });
   } catch (err) {
-    deps.metrics.putEventsRequests.inc({ transport: 'socket', outcome: 'rejected' });
     reply({ ok: false, error: ackError(err, deps) });
   }
 }
@@ -206,7 +190,7 @@ async function handleIdentify(io: AttuneSocketServer, socket: AttuneSocket, payl
   if (!validateIdentify(payload)) {
     return reply({ ok: false, error: { code: 'ATTUNE_ERR_VALIDATION', message: describeErrors(validateIdentify.errors, 'identify') } });
   }
-  const limited = overSessionLimit(socket.data.sessionId, deps);
+  const limited = deps.sessionLimits.take(socket.data.sessionId, 'socket');
   if (limited !== null) return reply({ ok: false, error: errorBody(limited) });
   const userId = deps.pseudonyms.user(payload.userId);
   const { mayIdentifyAs } = socket.data;

@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify';
-import { userKey, type IncomingEvent } from '../../session/events.js';
+import type { IncomingEvent } from '../../session/events.js';
 import { eventTypesOf, type SessionState } from '../../session/state.js';
-import { defaultFilter } from '../../model/filters.js';
-import { rankItems, recommendForState, relatedItems, type ListOptions, type RecommendationList } from '../../model/recommend.js';
+import type { ListOptions } from '../../model/recommend.js';
 import { parseArn } from '../../personalize/arns.js';
 import { allowsItem, bindFilter, FilterExpressionError, parseFilterExpression } from '../../personalize/filter-expression.js';
 import { itemUpdateFromProperties } from '../../personalize/item-properties.js';
 import { EVENTS_PER_PUT_MAX, eventSchema, ID_MAX, idSchema, jsonBudgetProblem, PROPERTIES_MAX_BYTES } from '../schemas.js';
+import { UnknownItemError } from '../../serving/index.js';
 import { acceptEvents } from '../routes/events.js';
 import type { HttpDeps } from '../routes/deps.js';
 import { invalidInput, notFound, sendPersonalizeError } from './errors.js';
@@ -209,7 +209,7 @@ export function personalizeRoutes(app: FastifyInstance, deps: HttpDeps): void {
             ...(event.impression === undefined ? {} : { impression: event.impression }),
           });
         }
-        if (events.length > 0) await acceptEvents(deps, reply, { sessionId, ...(userId === undefined ? {} : { userId }) }, events);
+        if (events.length > 0) await acceptEvents(deps, reply, { sessionId, userId }, events);
         return {};
       },
     );
@@ -259,21 +259,23 @@ export function personalizeRoutes(app: FastifyInstance, deps: HttpDeps): void {
       const resource = parseArn(served ?? '');
       if (resource === null || resource.kind === 'filter') throw invalidInput(`${body.campaignArn === undefined ? 'recommenderArn' : 'campaignArn'} is not a campaign or recommender ARN`);
       if (body.userId === undefined && body.itemId === undefined) throw invalidInput('give a userId or an itemId');
-      const state = await stateOf(body.userId);
-      const options = await listOptions(body.filterArn, body.filterValues, state);
+      const who = body.userId === undefined ? {} : { userId: body.userId };
       const n = body.numResults ?? 25;
-      const promotion = body.promotions?.[0];
-      if (promotion !== undefined) {
+      // The filters test the user's own events: they are bound to the state the list is for.
+      const options = async (state: SessionState | null): Promise<ListOptions> => {
+        const filtered = await listOptions(body.filterArn, body.filterValues, state);
+        const promotion = body.promotions?.[0];
+        if (promotion === undefined) return filtered;
         const promoted = await listOptions(promotion.filterArn, promotion.filterValues, state);
-        options.promotion = { name: promotion.name, share: promotion.percentPromotedItems / 100, allows: promoted.allow ?? (() => true) };
-      }
-      let list: RecommendationList;
-      if (body.itemId !== undefined) {
-        if (deps.catalog.get(body.itemId) === undefined && !deps.model.scorer.hasItem(body.itemId)) throw invalidInput(`item ${body.itemId} is neither in the catalog nor in the model`);
-        list = await relatedItems(deps.model.scorer, deps.catalog, body.itemId, state, n, options);
-      } else {
-        list = await recommendForState(deps.model.scorer, deps.catalog, state, n, options);
-      }
+        return { ...filtered, promotion: { name: promotion.name, share: promotion.percentPromotedItems / 100, allows: promoted.allow ?? (() => true) } };
+      };
+      // Personalize lists are always computed: their filters differ per request.
+      const { list } =
+        body.itemId === undefined
+          ? await deps.recommendations.list({ who, n, options, cache: 'none' })
+          : await deps.recommendations.related({ itemId: body.itemId, who, n, options, cache: 'none' }).catch((err: unknown) => {
+              throw err instanceof UnknownItemError ? invalidInput(err.message) : err;
+            });
       stop();
       return {
         itemList: list.items.map((item) => ({ itemId: item.itemId, score: item.score, ...(item.promotionName === undefined ? {} : { promotionName: item.promotionName }) })),
@@ -285,20 +287,11 @@ export function personalizeRoutes(app: FastifyInstance, deps: HttpDeps): void {
       const body = request.body;
       const resource = parseArn(body.campaignArn);
       if (resource === null || resource.kind !== 'campaign') throw invalidInput('campaignArn is not a campaign ARN');
-      const state = await stateOf(body.userId);
-      const options = await listOptions(body.filterArn, body.filterValues, state);
       // A caller ranking its own list chose it: only its filter drops items.
-      const list = await rankItems(deps.model.scorer, deps.catalog, state, body.inputList, body.inputList.length, { ...defaultFilter, excludeOutOfStock: false, excludePurchased: false }, options.allow);
+      const list = await deps.recommendations.rank({ who: { userId: body.userId }, inputList: body.inputList, options: (state) => listOptions(body.filterArn, body.filterValues, state) });
       return { personalizedRanking: list.items.map(({ itemId, score }) => ({ itemId, score })), recommendationId: list.recommendationId };
     });
   });
-
-  /** The user's state (already a pseudonym); none for an unknown or opted-out user. */
-  async function stateOf(userId: string | undefined): Promise<SessionState | null> {
-    if (userId === undefined || (await deps.consent.optedOut(userId))) return null;
-    const state = await deps.host.currentState(userKey(userId));
-    return state.eventCount === 0 ? null : state;
-  }
 
   /** A stored filter applied with its parameters, as the list's extra predicate. */
   async function listOptions(arnText: string | undefined, values: Record<string, string> | undefined, state: SessionState | null): Promise<ListOptions> {

@@ -13,6 +13,7 @@ import type { Pseudonyms } from '../../privacy/pseudonyms.js';
 import type { UserErasure } from '../../privacy/user-erasure.js';
 import type { ApiKeyAuthenticator, AuthenticationResult } from '../../security/api-keys.js';
 import type { RateLimiter } from '../../security/token-bucket.js';
+import type { Ingest, Recommendations } from '../../serving/index.js';
 import type { ApiKeyRecord, AuditEntry, CatalogStore, Stores } from '../../store/types.js';
 
 /** Records an admin action with the request's key as actor; a failure to record is logged, not thrown. */
@@ -34,8 +35,10 @@ export interface HttpDeps {
   awsCredentialsOf: (record: ApiKeyRecord) => { accessKeyId: string; secretAccessKey: string } | null;
   /** Requests per API key. */
   keyLimiter: RateLimiter;
-  /** Events per session. */
-  sessionLimiter: RateLimiter;
+  /** Where events come in (rate limit, consent, the log). */
+  ingest: Ingest;
+  /** Where lists are looked up (key, consent, live actor, state or cache). */
+  recommendations: Recommendations;
   /** User ids become pseudonyms before any route sees them. */
   pseudonyms: Pseudonyms;
   consent: ConsentGate;

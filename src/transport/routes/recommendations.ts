@@ -1,29 +1,19 @@
 import type { FastifyInstance } from 'fastify';
-import { AttuneError } from '../../errors.js';
-import { defaultFilter } from '../../model/filters.js';
-import { rankItems, recommendForState, relatedItems, type ListOptions, type RecommendationList } from '../../model/recommend.js';
-import { StoreUnavailableError } from '../../store/types.js';
-import { sessionKey } from '../../session/events.js';
-import { filterFromQuery, filterQueryProperties, identityQueryProperties, keyFor, listOptionsFromQuery, type FilterQuery } from '../list-options.js';
+import type { RecommendationList } from '../../model/recommend.js';
+import { RANKING_FILTER, type Visitor } from '../../serving/index.js';
+import { filterFromQuery, filterQueryProperties, identityQueryProperties, listOptionsFromQuery, type FilterQuery } from '../list-options.js';
 import { idSchema } from '../schemas.js';
 import type { HttpDeps } from './deps.js';
 
 const numResults = { type: 'integer', minimum: 1, maximum: 500, default: 25 } as const;
 
-interface IdentityQuery {
-  sessionId?: string;
-  userId?: string;
-}
+type ListQuery = Visitor & FilterQuery & { numResults: number };
 
-type ListQuery = IdentityQuery & FilterQuery & { numResults: number };
-
-interface RankingBody {
-  sessionId?: string;
-  userId?: string;
+type RankingBody = Visitor & {
   inputList: string[];
   numResults?: number;
   filter?: FilterQuery;
-}
+};
 
 const listQuerySchema = (extra: Record<string, unknown> = {}) => ({
   type: 'object',
@@ -59,46 +49,9 @@ function toResponse(list: RecommendationList) {
 
 /** Lists: personalized, related, re-ranked, popular and trending. */
 export function recommendationRoutes(app: FastifyInstance, deps: HttpDeps): void {
-  const resolve = (sessionId: string) => deps.host.resolveKey({ sessionId });
-  // An opted-out user gets what an anonymous visitor with no history gets.
-  const optedOut = async (identity: IdentityQuery) => identity.userId !== undefined && (await deps.consent.optedOut(identity.userId));
-  const stateFor = async (identity: IdentityQuery) => {
-    if (await optedOut(identity)) return null;
-    const key = await keyFor(identity, resolve);
-    if (key === null) return null;
-    const state = await deps.host.currentState(key);
-    return state.eventCount === 0 ? null : state;
-  };
-
-  /** The popularity list: what a cache serves when it has nothing and cannot compute. */
-  const popular = (n: number, options: ListOptions) => recommendForState(deps.model.scorer, deps.catalog, null, n, options);
-
   app.get<{ Querystring: ListQuery }>('/v1/recommendations', { schema: { querystring: listQuerySchema() }, config: { access: 'recommend' } }, async (request, reply) => {
     const stop = deps.metrics.recommendationLatency.startTimer({ route: 'recommendations' });
-    const options = listOptionsFromQuery(request.query);
-    const n = request.query.numResults;
-    let key: string | null;
-    try {
-      key = await keyFor(request.query, resolve);
-    } catch (err) {
-      // Redis down: with a cache, the session's own cached list (or the fallback) beats an error.
-      if (!(err instanceof StoreUnavailableError) || deps.lists === null || request.query.sessionId === undefined) throw err;
-      key = sessionKey(request.query.sessionId);
-    }
-    if (key === null) throw new AttuneError('MISSING_IDENTITY', 'querystring must have sessionId or userId');
-    const actorKey = key;
-    // A live actor here is always current; only lists of keys without one are cached.
-    const served = (await optedOut(request.query))
-      ? { list: await popular(n, options), cache: 'bypass' }
-      : deps.lists === null || deps.host.isLive(actorKey)
-        ? { list: await deps.host.recommend(actorKey, n, options), cache: 'bypass' }
-        : await deps.lists.recommendations.list({
-            key: `${actorKey}|${deps.model.scorer.version}|${n}|${JSON.stringify(options)}`,
-            n,
-            excludeOutOfStock: options.filter?.excludeOutOfStock ?? true,
-            compute: (candidates) => deps.host.recommend(actorKey, candidates, options),
-            fallback: (count) => popular(count, options),
-          });
+    const served = await deps.recommendations.list({ who: request.query, n: request.query.numResults, options: listOptionsFromQuery(request.query), cache: 'shared' });
     stop();
     reply.header('x-attune-cache', served.cache);
     return toResponse(served.list);
@@ -109,24 +62,13 @@ export function recommendationRoutes(app: FastifyInstance, deps: HttpDeps): void
     { schema: { params: { type: 'object', properties: { itemId: idSchema } }, querystring: listQuerySchema() }, config: { access: 'recommend' } },
     async (request, reply) => {
       const stop = deps.metrics.recommendationLatency.startTimer({ route: 'related' });
-      const { itemId } = request.params;
-      if (deps.catalog.get(itemId) === undefined && !deps.model.scorer.hasItem(itemId)) {
-        throw new AttuneError('NOT_FOUND', `item ${itemId} is neither in the catalog nor in the model`);
-      }
-      const options = listOptionsFromQuery(request.query);
-      const n = request.query.numResults;
-      const anonymous = request.query.sessionId === undefined && request.query.userId === undefined;
-      // Personalized related lists depend on the caller's state: only the anonymous ones are shared.
-      const served =
-        deps.lists === null || !anonymous
-          ? { list: await relatedItems(deps.model.scorer, deps.catalog, itemId, await stateFor(request.query), n, options), cache: 'bypass' }
-          : await deps.lists.related.list({
-              key: `${itemId}|${deps.model.scorer.version}|${n}|${JSON.stringify(options)}`,
-              n,
-              excludeOutOfStock: options.filter?.excludeOutOfStock ?? true,
-              compute: (candidates) => relatedItems(deps.model.scorer, deps.catalog, itemId, null, candidates, options),
-              fallback: (count) => popular(count, options),
-            });
+      const served = await deps.recommendations.related({
+        itemId: request.params.itemId,
+        who: request.query,
+        n: request.query.numResults,
+        options: listOptionsFromQuery(request.query),
+        cache: 'shared',
+      });
       stop();
       reply.header('x-attune-cache', served.cache);
       return toResponse(served.list);
@@ -135,17 +77,13 @@ export function recommendationRoutes(app: FastifyInstance, deps: HttpDeps): void
 
   app.post<{ Body: RankingBody }>('/v1/personalize-ranking', { schema: { body: rankingBodySchema }, config: { access: 'recommend' } }, async (request) => {
     const stop = deps.metrics.recommendationLatency.startTimer({ route: 'ranking' });
-    const { inputList, filter } = request.body;
-    // A caller ranking its own list chose it: nothing is dropped unless the request asks.
-    const noExclusions = { ...defaultFilter, excludeOutOfStock: false, excludePurchased: false };
-    const list = await rankItems(
-      deps.model.scorer,
-      deps.catalog,
-      await stateFor(request.body),
+    const { inputList, filter, numResults } = request.body;
+    const list = await deps.recommendations.rank({
+      who: request.body,
       inputList,
-      request.body.numResults ?? inputList.length,
-      filterFromQuery(filter ?? {}, noExclusions),
-    );
+      ...(numResults === undefined ? {} : { n: numResults }),
+      options: { filter: filterFromQuery(filter ?? {}, RANKING_FILTER) },
+    });
     stop();
     return { personalizedRanking: list.items, recommendationId: list.recommendationId, modelVersion: list.modelVersion, source: list.source };
   });

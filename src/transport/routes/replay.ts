@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { AttuneError } from '../../errors.js';
 import { ModelSlot } from '../../model/model-slot.js';
 import { replayKey } from '../../ops/session-replay.js';
-import { filterQueryProperties, identityQueryProperties, keyFor, listOptionsFromQuery, type FilterQuery } from '../list-options.js';
+import { missingIdentity } from '../../serving/index.js';
+import { filterQueryProperties, identityQueryProperties, listOptionsFromQuery, type FilterQuery } from '../list-options.js';
 import type { HttpDeps } from './deps.js';
 
 type ReplayQuery = FilterQuery & { sessionId?: string; userId?: string; modelDir?: string };
@@ -19,8 +20,8 @@ const replayQuerySchema = {
  */
 export function replayRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.get<{ Querystring: ReplayQuery }>('/v1/admin/replay', { schema: { querystring: replayQuerySchema }, config: { access: 'admin' } }, async (request) => {
-    const key = await keyFor(request.query, (sessionId) => deps.host.resolveKey({ sessionId }));
-    if (key === null) throw new AttuneError('MISSING_IDENTITY', 'querystring must have sessionId or userId');
+    const key = await deps.recommendations.keyOf(request.query);
+    if (key === null) throw missingIdentity();
     const [entries, pushes] = await Promise.all([deps.stores.log.read(key, null), deps.stores.pushes.read(key)]);
     if (entries.length === 0) throw new AttuneError('NOT_FOUND', `${key} has no events in the log`);
     const { modelDir } = request.query;

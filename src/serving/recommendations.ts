@@ -1,0 +1,173 @@
+import type { ActorHost } from '../actors/actor-host.js';
+import type { ListCache, ServedList } from '../cache/list-cache.js';
+import { AttuneError } from '../errors.js';
+import type { CatalogIndex } from '../model/catalog.js';
+import { defaultFilter, type FilterOptions } from '../model/filters.js';
+import { rankItems, recommendForState, relatedItems, type ListOptions, type ListScorer, type RecommendationList } from '../model/recommend.js';
+import type { ConsentGate } from '../privacy/consent-gate.js';
+import { sessionKey } from '../session/events.js';
+import type { SessionState } from '../session/state.js';
+import { StoreUnavailableError } from '../store/types.js';
+import { isAnonymous, keyFor, type Visitor } from './visitor.js';
+
+export type { ServedList } from '../cache/list-cache.js';
+
+/** A list's options built from the state it is for (a Personalize filter on the user's own events). */
+export type OptionsForState = (state: SessionState | null) => Promise<ListOptions>;
+
+/**
+ * Whether a list may come from the list cache. 'shared' (the native API): when the node caches,
+ * lists of keys with no live actor here, and anonymous related lists, are served from it.
+ * 'none' (the Personalize API, whose filters differ per request): always computed, and then
+ * the options may depend on the state.
+ */
+export type CachePolicy = { cache: 'shared'; options: ListOptions } | { cache: 'none'; options: ListOptions | OptionsForState };
+
+/** A visitor's list: `n` items for them. */
+export type ListRequest = { who: Visitor; n: number } & CachePolicy;
+
+/** Items like `itemId`, filtered and demoted for the visitor when there is one. */
+export type RelatedRequest = { itemId: string; who: Visitor; n: number } & CachePolicy;
+
+/** The caller's own items, ordered by the visitor's scores; never cached. */
+export interface RankRequest {
+  who: Visitor;
+  inputList: readonly string[];
+  /** The input list's length by default. */
+  n?: number;
+  /** The filter defaults to RANKING_FILTER. */
+  options: ListOptions | OptionsForState;
+}
+
+/** A caller ranking its own list chose it: nothing is dropped unless the request asks. */
+export const RANKING_FILTER: FilterOptions = { ...defaultFilter, excludeOutOfStock: false, excludePurchased: false };
+
+/** A related list asked for an item neither the catalog nor the model knows. */
+export class UnknownItemError extends AttuneError {
+  constructor(readonly itemId: string) {
+    super('NOT_FOUND', `item ${itemId} is neither in the catalog nor in the model`);
+  }
+}
+
+export interface RecommendationsDeps {
+  host: Pick<ActorHost, 'resolveKey' | 'isLive' | 'currentState'>;
+  consent: ConsentGate;
+  catalog: CatalogIndex;
+  /** The scorer being served now; read per list, so a hot swap takes effect at the next one. */
+  scorer: () => ListScorer & { hasItem(itemId: string): boolean };
+  /** Cached lists for keys with no live actor here and for anonymous related items; null when caching is off. */
+  lists: { recommendations: ListCache; related: ListCache } | null;
+}
+
+/**
+ * Where lists are looked up, whatever the API: the visitor's key (a session follows its user),
+ * their consent (an opted-out user gets what an anonymous visitor with no history gets), the
+ * state of a live actor or the stored one, and the list cache for keys not live here.
+ */
+export class Recommendations {
+  constructor(private readonly deps: RecommendationsDeps) {}
+
+  /** The actor key a visitor names (null for neither a session nor a user). */
+  keyOf(who: Visitor): Promise<string | null> {
+    return keyFor(who, (sessionId) => this.deps.host.resolveKey({ sessionId }));
+  }
+
+  /** The state lists are built for: none for no visitor, an opted-out user, or a key with no history. */
+  async stateFor(who: Visitor): Promise<SessionState | null> {
+    if (await this.optedOut(who)) return null;
+    const key = await this.keyOf(who);
+    return key === null ? null : this.stateOfKey(key);
+  }
+
+  /** Lists related to an item need the item in the catalog or in the model. */
+  knowsItem(itemId: string): boolean {
+    return this.deps.catalog.get(itemId) !== undefined || this.deps.scorer().hasItem(itemId);
+  }
+
+  async list(request: ListRequest): Promise<ServedList> {
+    const { who, n } = request;
+    const cache = this.deps.lists?.recommendations ?? null;
+    if (request.cache === 'none' || cache === null) {
+      if (isAnonymous(who)) throw missingIdentity();
+      const state = await this.stateFor(who);
+      return { list: await recommendForState(this.deps.scorer(), this.deps.catalog, state, n, await optionsOf(request.options, state)), cache: 'bypass' };
+    }
+    const { options } = request;
+    const key = await this.cachedListKeyOf(who);
+    if (key === null) throw missingIdentity();
+    if (await this.optedOut(who)) return { list: await this.popular(n, options), cache: 'bypass' };
+    // A live actor here is always current; only lists of keys without one are cached.
+    if (this.deps.host.isLive(key)) return { list: await this.listOfKey(key, n, options), cache: 'bypass' };
+    return cache.list({
+      key: `${key}|${this.deps.scorer().version}|${n}|${JSON.stringify(options)}`,
+      n,
+      excludeOutOfStock: options.filter?.excludeOutOfStock ?? true,
+      compute: (candidates) => this.listOfKey(key, candidates, options),
+      fallback: (count) => this.popular(count, options),
+    });
+  }
+
+  async related(request: RelatedRequest): Promise<ServedList> {
+    const { itemId, who, n } = request;
+    const cache = this.deps.lists?.related ?? null;
+    // Personalized related lists depend on the visitor's state: only the anonymous ones are shared.
+    if (request.cache === 'shared' && cache !== null && isAnonymous(who)) {
+      if (!this.knowsItem(itemId)) throw new UnknownItemError(itemId);
+      const { options } = request;
+      return cache.list({
+        key: `${itemId}|${this.deps.scorer().version}|${n}|${JSON.stringify(options)}`,
+        n,
+        excludeOutOfStock: options.filter?.excludeOutOfStock ?? true,
+        compute: (candidates) => relatedItems(this.deps.scorer(), this.deps.catalog, itemId, null, candidates, options),
+        fallback: (count) => this.popular(count, options),
+      });
+    }
+    const state = await this.stateFor(who);
+    // Options built from the state (a Personalize filter) are checked before the item.
+    const options = await optionsOf(request.options, state);
+    if (!this.knowsItem(itemId)) throw new UnknownItemError(itemId);
+    return { list: await relatedItems(this.deps.scorer(), this.deps.catalog, itemId, state, n, options), cache: 'bypass' };
+  }
+
+  async rank(request: RankRequest): Promise<RecommendationList> {
+    const state = await this.stateFor(request.who);
+    const options = await optionsOf(request.options, state);
+    const { inputList } = request;
+    return rankItems(this.deps.scorer(), this.deps.catalog, state, inputList, request.n ?? inputList.length, options.filter ?? RANKING_FILTER, options.allow);
+  }
+
+  /** The key of a list that may come from the cache: with the stores down, a session's own cached list (or the fallback) beats an error. */
+  private async cachedListKeyOf(who: Visitor): Promise<string | null> {
+    try {
+      return await this.keyOf(who);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError) || who.sessionId === undefined) throw err;
+      return sessionKey(who.sessionId);
+    }
+  }
+
+  private async optedOut(who: Visitor): Promise<boolean> {
+    return who.userId !== undefined && (await this.deps.consent.optedOut(who.userId));
+  }
+
+  private async stateOfKey(key: string): Promise<SessionState | null> {
+    const state = await this.deps.host.currentState(key);
+    return state.eventCount === 0 ? null : state;
+  }
+
+  private async listOfKey(key: string, n: number, options: ListOptions): Promise<RecommendationList> {
+    return recommendForState(this.deps.scorer(), this.deps.catalog, await this.stateOfKey(key), n, options);
+  }
+
+  /** The popularity list: an opted-out user's, and what a cache serves when it has nothing and cannot compute. */
+  private popular(n: number, options: ListOptions): Promise<RecommendationList> {
+    return recommendForState(this.deps.scorer(), this.deps.catalog, null, n, options);
+  }
+}
+
+/** A list or a replay asked for no one. */
+export const missingIdentity = (): AttuneError => new AttuneError('MISSING_IDENTITY', 'querystring must have sessionId or userId');
+
+function optionsOf(options: ListOptions | OptionsForState, state: SessionState | null): Promise<ListOptions> {
+  return typeof options === 'function' ? options(state) : Promise.resolve(options);
+}
