@@ -2,14 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import { ActorHost } from '../actors/actor-host.js';
-import { ListCache } from '../cache/list-cache.js';
 import type { SharedLayer } from '../cache/shared-layer.js';
 import type { AttuneConfig } from '../config.js';
 import { CatalogIndex } from '../model/catalog.js';
 import { CatalogSync } from '../model/catalog-sync.js';
 import { ModelSlot } from '../model/model-slot.js';
 import { Segmenter } from '../model/segmenter.js';
-import { ImportJobs } from '../ops/import-jobs.js';
 import { createNodeLogger } from '../ops/log.js';
 import { createServing } from '../serving/index.js';
 import { createMetrics, type Metrics } from '../ops/metrics.js';
@@ -20,6 +18,9 @@ import { eventWeight } from '../session/state.js';
 import type { Stores } from '../store/types.js';
 import type { AttuneSocketServer } from '../transport/socket.js';
 import { createClusterPart, type ClusterPart } from './cluster.js';
+import { createImportJobs } from './imports.js';
+import { openListCaches } from './lists.js';
+import { followNodeBus } from './node-bus.js';
 import { loadModelPart } from './model.js';
 import { createPrivacyPart } from './privacy.js';
 import { createSecurityPart } from './security.js';
@@ -100,55 +101,22 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     segmentCount: config.segments.count,
     refreshMs: config.segments.refreshMs,
   });
-  const lists = config.cache.enabled
-    ? {
-        recommendations: new ListCache('recommendations', storage.cacheLayer, config.cache, metrics, catalog, reportError),
-        related: new ListCache('related', storage.cacheLayer, config.cache, metrics, catalog, reportError),
-      }
-    : null;
-  for (const cache of Object.values(lists ?? {})) await cache.listen();
-
-  const { pseudonyms, consent, erasure } = createPrivacyPart({
-    config,
-    pseudonymKey: secrets.pseudonymKey,
-    stores,
-    forgetCached: async (keys) => {
-      for (const cache of Object.values(lists ?? {})) for (const key of keys) await cache.invalidate(`${key}|`);
-    },
-    onError: reportError,
-  });
+  const caches = await openListCaches(config, storage.cacheLayer, metrics, catalog, reportError);
+  const { lists } = caches;
+  const { pseudonyms, consent, erasure } = createPrivacyPart({ config, pseudonymKey: secrets.pseudonymKey, stores, forgetCached: caches.forget, onError: reportError });
   const security = createSecurityPart(config, secrets, stores);
-  // Imported history goes to the log and the popular/trending counts, never to sockets.
-  const importJobs = new ImportJobs({
-    stores,
-    categoryOf: (itemId) => catalog.get(itemId)?.category,
-    appendKey: (key, entries) => host.appendHistory(key, entries),
-    onItems: (stored) => {
-      const stockChanged = catalog.apply(stored);
-      if (stockChanged.length > 0) host.onStockChanged(stockChanged);
-    },
-    root: config.importDir,
-    userIdAtRest: (userId) => pseudonyms.user(userId),
-    optedOut: (userId) => consent.optedOut(userId),
-    onInteraction: (entry) => trends.record(entry, eventWeight(entry.eventType, model.get().reducer)),
-    counters: {
-      rows: (kind, outcome, count) => metrics.importRows.inc({ kind, outcome }, count),
-      job: (outcome) => metrics.importJobs.inc({ outcome }),
-    },
-    onError: reportError,
-  });
-  // What other nodes (and this one) announce: erasures, consent changes, revoked keys.
-  const unsubscribeBus = await stores.bus.subscribe((message) => {
-    if (message.type === 'forget') for (const key of message.keys) void host.forget(key).catch((err: unknown) => reportError(err, `forget ${key}`));
-    else if (message.type === 'consent') consent.update(message.userId, message.optedOut);
-    else security.authenticator.forget(message.keyId);
-  });
-
+  const importJobs = createImportJobs({ config, stores, catalog, model, trends, host, pseudonyms, consent, metrics, onError: reportError });
+  const unsubscribeBus = await followNodeBus(stores.bus, { host, consent, authenticator: security.authenticator, onError: reportError });
   const serving = createServing({ host, consent, catalog, scorer: () => model.scorer, lists, sessionLimiter: security.sessionLimiter, metrics });
   const transport = await serveTransport(
     config,
     {
-      ...security,
+      authenticator: security.authenticator,
+      keyLimiter: security.keyLimiter,
+      signer: security.signer,
+      verifySigV4: security.verifySigV4,
+      awsCredentialsOf: security.awsCredentialsOf,
+      audit: security.audit,
       ingest: serving.ingest,
       recommendations: serving.recommendations,
       config,
@@ -224,7 +192,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
         await transport.close();
         await host.stop();
         await model.close();
-        for (const cache of Object.values(lists ?? {})) await cache.close();
+        await caches.close();
         await cluster.close();
         await storage.close();
       })()),
