@@ -7,6 +7,7 @@ import { defaultReducerConfig, type ReducerConfig } from './session/state.js';
  * `AttuneConfig`, built once from defaults < environment < flags.
  */
 export interface AttuneConfig {
+  /** The interface to listen on; unless set, loopback in development mode (see DEV_HOST), every interface otherwise. */
   host: string;
   port: number;
   /** A model bundle directory; null trains the demo model at start into `dataDir`. */
@@ -164,10 +165,19 @@ export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 
   reducer?: Partial<ReducerConfig>;
 };
 
-/** A partial config over `base`, checked as a whole: a ConfigError when its settings contradict each other. */
-export function mergeConfig(overrides: ConfigOverrides = {}, base: AttuneConfig = defaultConfig): AttuneConfig {
+/**
+ * Where a development node listens when no host is given: its secrets are well known and it
+ * prints a key with every role, so it must not be reachable from other machines by default.
+ */
+export const DEV_HOST = '127.0.0.1';
+
+/** A partial config over the defaults, checked as a whole: a ConfigError when its settings contradict each other. */
+export function mergeConfig(overrides: ConfigOverrides = {}): AttuneConfig {
+  const base = defaultConfig;
+  const dev = overrides.security?.dev ?? base.security.dev;
   const config: AttuneConfig = {
     ...base,
+    host: dev ? DEV_HOST : base.host,
     ...overrides,
     actors: { ...base.actors, ...overrides.actors },
     scoring: { ...base.scoring, ...overrides.scoring },
@@ -283,7 +293,7 @@ export function option<V, T = ConfigOverrides>(flag: string, env: readonly strin
 /** Every setting of `attune serve`; other commands take some of these too (the cluster's Redis, its keys). */
 export const OPTIONS: readonly Option<ConfigOverrides>[] = [
   option<number>('port', ['ATTUNE_PORT', 'PORT'], 'HTTP and socket port (0 picks a free one)', int(0, 65535), (o, v) => (o.port = v)),
-  option<string>('host', ['ATTUNE_HOST'], 'interface to listen on', text, (o, v) => (o.host = v)),
+  option<string>('host', ['ATTUNE_HOST'], 'interface to listen on (default 0.0.0.0; 127.0.0.1 with --dev)', text, (o, v) => (o.host = v)),
   option<string>('model', ['ATTUNE_MODEL_DIR'], 'model bundle directory (default: train the demo model)', text, (o, v) => (o.modelDir = v)),
   option<string>('data-dir', ['ATTUNE_DATA_DIR'], 'directory for generated files', text, (o, v) => (o.dataDir = v)),
   option<string>('import-dir', ['ATTUNE_IMPORT_DIR'], 'import jobs (POST /v1/import-jobs) read files only under this directory', text, (o, v) => (o.importDir = v)),
