@@ -201,6 +201,7 @@ function checkConfig(config: AttuneConfig): void {
   // A CA for a plain redis:// URL would send the password in clear while looking secured.
   if (config.redis.tlsCa !== null && config.redis.url?.startsWith('redis://') === true) throw new ConfigError('--redis-tls-ca needs a rediss:// URL (TLS); the URL given is redis://');
   if (config.security.encryptionRequired && config.security.encryptionKeys.length === 0) throw new ConfigError('--encryption-required needs --encryption-keys');
+  if ((config.security.tlsCert === null) !== (config.security.tlsKey === null)) throw new ConfigError('--tls-cert and --tls-key go together');
 }
 
 export class ConfigError extends Error {
@@ -337,8 +338,8 @@ export const OPTIONS: readonly Option<ConfigOverrides>[] = [
   option<number>('rate-key-burst', ['ATTUNE_RATE_KEY_BURST'], 'burst of HTTP requests per API key', int(1, 10_000_000), (o, v) => (o.security = { ...o.security, rateKeyBurst: v })),
   option<number>('rate-session-per-s', ['ATTUNE_RATE_SESSION_PER_S'], 'events per second per session (token bucket, per node)', int(1, 1_000_000), (o, v) => (o.security = { ...o.security, rateSessionPerS: v })),
   option<number>('rate-session-burst', ['ATTUNE_RATE_SESSION_BURST'], `burst of events per session (at least ${EVENTS_PER_PUT_MAX}: one full put)`, int(EVENTS_PER_PUT_MAX, 1_000_000), (o, v) => (o.security = { ...o.security, rateSessionBurst: v })),
-  option<string>('tls-cert', ['ATTUNE_TLS_CERT'], 'PEM certificate (chain) file: serve HTTPS and WSS (with --tls-key)', text, (o, v) => (o.security = { ...o.security, tlsCert: v })),
-  option<string>('tls-key', ['ATTUNE_TLS_KEY'], 'PEM private key file for --tls-cert', text, (o, v) => (o.security = { ...o.security, tlsKey: v })),
+  option<string>('tls-cert', ['ATTUNE_TLS_CERT'], 'PEM certificate (chain) file: serve HTTPS and WSS (with --tls-key)', readableFile, (o, v) => (o.security = { ...o.security, tlsCert: v })),
+  option<string>('tls-key', ['ATTUNE_TLS_KEY'], 'PEM private key file for --tls-cert', readableFile, (o, v) => (o.security = { ...o.security, tlsKey: v })),
   option<number>('deletion-grace-ms', ['ATTUNE_DELETION_GRACE_MS'], 'ms a deletion waits for writes in flight before erasing again', int(0, 60_000), (o, v) => (o.security = { ...o.security, deletionGraceMs: v })),
   option<string>('redis-tls-ca', ['ATTUNE_REDIS_TLS_CA'], 'PEM file of the CA that signed Redis\'s certificate (rediss://)', readableFile, (o, v) => (o.redis = { ...o.redis, tlsCa: v })),
 ];

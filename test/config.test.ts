@@ -64,3 +64,12 @@ t.test('a development node listens on loopback unless a host is given: its secre
   t.equal(loadConfig([], {}).host, '0.0.0.0', 'a production node listens on every interface');
   t.equal(loadConfig(['--dev', 'false'], {}).host, '0.0.0.0');
 });
+
+t.test('--tls-cert and --tls-key: readable files, given together', async (t) => {
+  const dir = t.testdir({ 'server.crt': 'PEM', 'server.key': 'PEM' });
+  const [cert, key] = [join(dir, 'server.crt'), join(dir, 'server.key')];
+  t.strictSame(loadConfig(['--tls-cert', cert, '--tls-key', key], {}).security.tlsCert, cert);
+  t.throws(() => loadConfig(['--tls-cert', cert], {}), new ConfigError('--tls-cert and --tls-key go together'));
+  t.throws(() => mergeConfig({ security: { tlsKey: key } }), new ConfigError('--tls-cert and --tls-key go together'));
+  t.throws(() => loadConfig(['--tls-cert', cert], { ATTUNE_TLS_KEY: join(dir, 'absent.key') }), /^ATTUNE_TLS_KEY: cannot read .*absent\.key/);
+});
