@@ -7,6 +7,7 @@ import { defaultReducerConfig, type ReducerConfig } from './session/state.js';
  * `AttuneConfig`, built once from defaults < environment < flags.
  */
 export interface AttuneConfig {
+  /** The interface to listen on; unless set, loopback in development mode (see DEV_HOST), every interface otherwise. */
   host: string;
   port: number;
   /** A model bundle directory; null trains the demo model at start into `dataDir`. */
@@ -164,10 +165,19 @@ export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 
   reducer?: Partial<ReducerConfig>;
 };
 
-/** A partial config over `base`, checked as a whole: a ConfigError when its settings contradict each other. */
-export function mergeConfig(overrides: ConfigOverrides = {}, base: AttuneConfig = defaultConfig): AttuneConfig {
+/**
+ * Where a development node listens when no host is given: its secrets are well known and it
+ * prints a key with every role, so it must not be reachable from other machines by default.
+ */
+export const DEV_HOST = '127.0.0.1';
+
+/** A partial config over the defaults, checked as a whole: a ConfigError when its settings contradict each other. */
+export function mergeConfig(overrides: ConfigOverrides = {}): AttuneConfig {
+  const base = defaultConfig;
+  const dev = overrides.security?.dev ?? base.security.dev;
   const config: AttuneConfig = {
     ...base,
+    host: dev ? DEV_HOST : base.host,
     ...overrides,
     actors: { ...base.actors, ...overrides.actors },
     scoring: { ...base.scoring, ...overrides.scoring },
@@ -191,6 +201,7 @@ function checkConfig(config: AttuneConfig): void {
   // A CA for a plain redis:// URL would send the password in clear while looking secured.
   if (config.redis.tlsCa !== null && config.redis.url?.startsWith('redis://') === true) throw new ConfigError('--redis-tls-ca needs a rediss:// URL (TLS); the URL given is redis://');
   if (config.security.encryptionRequired && config.security.encryptionKeys.length === 0) throw new ConfigError('--encryption-required needs --encryption-keys');
+  if ((config.security.tlsCert === null) !== (config.security.tlsKey === null)) throw new ConfigError('--tls-cert and --tls-key go together');
 }
 
 export class ConfigError extends Error {
@@ -283,7 +294,7 @@ export function option<V, T = ConfigOverrides>(flag: string, env: readonly strin
 /** Every setting of `attune serve`; other commands take some of these too (the cluster's Redis, its keys). */
 export const OPTIONS: readonly Option<ConfigOverrides>[] = [
   option<number>('port', ['ATTUNE_PORT', 'PORT'], 'HTTP and socket port (0 picks a free one)', int(0, 65535), (o, v) => (o.port = v)),
-  option<string>('host', ['ATTUNE_HOST'], 'interface to listen on', text, (o, v) => (o.host = v)),
+  option<string>('host', ['ATTUNE_HOST'], 'interface to listen on (default 0.0.0.0; 127.0.0.1 with --dev)', text, (o, v) => (o.host = v)),
   option<string>('model', ['ATTUNE_MODEL_DIR'], 'model bundle directory (default: train the demo model)', text, (o, v) => (o.modelDir = v)),
   option<string>('data-dir', ['ATTUNE_DATA_DIR'], 'directory for generated files', text, (o, v) => (o.dataDir = v)),
   option<string>('import-dir', ['ATTUNE_IMPORT_DIR'], 'import jobs (POST /v1/import-jobs) read files only under this directory', text, (o, v) => (o.importDir = v)),
@@ -327,8 +338,8 @@ export const OPTIONS: readonly Option<ConfigOverrides>[] = [
   option<number>('rate-key-burst', ['ATTUNE_RATE_KEY_BURST'], 'burst of HTTP requests per API key', int(1, 10_000_000), (o, v) => (o.security = { ...o.security, rateKeyBurst: v })),
   option<number>('rate-session-per-s', ['ATTUNE_RATE_SESSION_PER_S'], 'events per second per session (token bucket, per node)', int(1, 1_000_000), (o, v) => (o.security = { ...o.security, rateSessionPerS: v })),
   option<number>('rate-session-burst', ['ATTUNE_RATE_SESSION_BURST'], `burst of events per session (at least ${EVENTS_PER_PUT_MAX}: one full put)`, int(EVENTS_PER_PUT_MAX, 1_000_000), (o, v) => (o.security = { ...o.security, rateSessionBurst: v })),
-  option<string>('tls-cert', ['ATTUNE_TLS_CERT'], 'PEM certificate (chain) file: serve HTTPS and WSS (with --tls-key)', text, (o, v) => (o.security = { ...o.security, tlsCert: v })),
-  option<string>('tls-key', ['ATTUNE_TLS_KEY'], 'PEM private key file for --tls-cert', text, (o, v) => (o.security = { ...o.security, tlsKey: v })),
+  option<string>('tls-cert', ['ATTUNE_TLS_CERT'], 'PEM certificate (chain) file: serve HTTPS and WSS (with --tls-key)', readableFile, (o, v) => (o.security = { ...o.security, tlsCert: v })),
+  option<string>('tls-key', ['ATTUNE_TLS_KEY'], 'PEM private key file for --tls-cert', readableFile, (o, v) => (o.security = { ...o.security, tlsKey: v })),
   option<number>('deletion-grace-ms', ['ATTUNE_DELETION_GRACE_MS'], 'ms a deletion waits for writes in flight before erasing again', int(0, 60_000), (o, v) => (o.security = { ...o.security, deletionGraceMs: v })),
   option<string>('redis-tls-ca', ['ATTUNE_REDIS_TLS_CA'], 'PEM file of the CA that signed Redis\'s certificate (rediss://)', readableFile, (o, v) => (o.redis = { ...o.redis, tlsCa: v })),
 ];

@@ -53,3 +53,23 @@ t.test('settings that contradict each other are a ConfigError when the config is
   t.throws(() => loadConfig(['--redis-tls-ca', join(ca, 'absent')], {}), /^--redis-tls-ca: cannot read .*absent/);
   t.throws(() => loadConfig(['--rate-session-burst', '9'], {}), new ConfigError('--rate-session-burst must be an integer from 10 to 1000000, got "9"'));
 });
+
+t.test('a development node listens on loopback unless a host is given: its secrets are well known', async (t) => {
+  t.equal(loadConfig(['--dev'], {}).host, '127.0.0.1', 'attune serve --dev (npm start)');
+  t.equal(loadConfig([], { ATTUNE_DEV: 'true' }).host, '127.0.0.1', 'ATTUNE_DEV');
+  t.equal(mergeConfig({ security: { dev: true } }).host, '127.0.0.1', 'an embedder\'s dev config');
+  t.equal(loadConfig(['--dev', '--host', '0.0.0.0'], {}).host, '0.0.0.0', 'an explicit --host wins');
+  t.equal(loadConfig(['--dev'], { ATTUNE_HOST: '10.0.0.5' }).host, '10.0.0.5', 'so does ATTUNE_HOST');
+  t.equal(mergeConfig({ host: '::', security: { dev: true } }).host, '::');
+  t.equal(loadConfig([], {}).host, '0.0.0.0', 'a production node listens on every interface');
+  t.equal(loadConfig(['--dev', 'false'], {}).host, '0.0.0.0');
+});
+
+t.test('--tls-cert and --tls-key: readable files, given together', async (t) => {
+  const dir = t.testdir({ 'server.crt': 'PEM', 'server.key': 'PEM' });
+  const [cert, key] = [join(dir, 'server.crt'), join(dir, 'server.key')];
+  t.strictSame(loadConfig(['--tls-cert', cert, '--tls-key', key], {}).security.tlsCert, cert);
+  t.throws(() => loadConfig(['--tls-cert', cert], {}), new ConfigError('--tls-cert and --tls-key go together'));
+  t.throws(() => mergeConfig({ security: { tlsKey: key } }), new ConfigError('--tls-cert and --tls-key go together'));
+  t.throws(() => loadConfig(['--tls-cert', cert], { ATTUNE_TLS_KEY: join(dir, 'absent.key') }), /^ATTUNE_TLS_KEY: cannot read .*absent\.key/);
+});

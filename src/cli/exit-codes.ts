@@ -1,4 +1,5 @@
 import { ConfigError } from '../config.js';
+import { explainFailure } from './failures.js';
 
 /** What `attune` exits with, whatever the command. */
 export const EXIT = {
@@ -18,15 +19,18 @@ export function exitCodeOf(err: unknown): number {
 
 /**
  * Runs a command's body and turns what it throws into its exit code, printed the one way every
- * command prints it: a ConfigError with the command's usage; an error of one of `failures` (those
- * whose message is all a person needs, such as bad data) as its message. Anything else is a bug:
- * it propagates, for main to print with its stack.
+ * command prints it: a ConfigError with the command's usage; a failure a person fixes outside the
+ * code (a port in use, a missing bundle, Redis unreachable: explainFailure) with what to change;
+ * an error of one of `failures` (those whose message is all a person needs, such as bad data) as
+ * its message. Anything else is a bug: it propagates, for main to print with its stack.
  */
 export async function runCommand(command: string, usage: string, failures: readonly ErrorClass[], body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (err) {
+    const explained = explainFailure(err);
     if (err instanceof ConfigError) process.stderr.write(`attune ${command}: ${err.message}\n\n${usage}`);
+    else if (explained !== null) process.stderr.write(`attune ${command}: ${explained}\n`);
     else if (err instanceof Error && failures.some((failure) => err instanceof failure)) process.stderr.write(`attune ${command}: ${err.message}\n`);
     else throw err;
     return exitCodeOf(err);

@@ -1,11 +1,6 @@
-import { ConfigError, loadConfig, optionsHelp } from '../config.js';
-import { runEvaluate } from './evaluate.js';
-import { runTrain } from './train.js';
-import { runReplay } from './replay.js';
-import { runImport } from './import.js';
-import { runKeys } from './keys.js';
-import { startServer } from '../server/start.js';
-import { EXIT, exitCodeOf } from './exit-codes.js';
+import { ConfigError, optionsHelp } from '../config.js';
+import { EXIT, exitCodeOf, runCommand } from './exit-codes.js';
+import { serve } from './serve.js';
 
 const USAGE = `usage: attune <command> [options]
 
@@ -22,29 +17,22 @@ options (flag, environment variable, meaning):
 ${optionsHelp()}
 `;
 
+/** Each command's modules load only when it runs: `attune help` or a bad flag answers at once. */
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
-    case 'serve': {
-      const server = await startServer(loadConfig(rest));
-      const shutdown = (signal: string): void => {
-        console.log(`attune: ${signal}, shutting down`);
-        void server.close().then(() => process.exit(EXIT.ok));
-      };
-      process.once('SIGINT', () => shutdown('SIGINT'));
-      process.once('SIGTERM', () => shutdown('SIGTERM'));
-      return -1;
-    }
+    case 'serve':
+      return runCommand('serve', USAGE, [], () => serve(rest));
     case 'train':
-      return runTrain(rest);
+      return (await import('./train.js')).runTrain(rest);
     case 'evaluate':
-      return runEvaluate(rest);
+      return (await import('./evaluate.js')).runEvaluate(rest);
     case 'replay':
-      return runReplay(rest);
+      return (await import('./replay.js')).runReplay(rest);
     case 'import':
-      return runImport(rest);
+      return (await import('./import.js')).runImport(rest);
     case 'keys':
-      return runKeys(rest);
+      return (await import('./keys.js')).runKeys(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -58,6 +46,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => {
+    // serve returns no code (SERVING): its node keeps the process alive until a signal.
     if (code >= 0) process.exitCode = code;
   },
   (err: unknown) => {

@@ -29,6 +29,11 @@ export interface Bundle {
   onnxBytes: Uint8Array;
 }
 
+/** A bundle directory that cannot be served: a file missing or unreadable, or contents that fail validation. */
+export class BundleError extends Error {
+  override name = 'BundleError';
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -39,7 +44,7 @@ async function readBundleFile(dir: string, name: string): Promise<Buffer> {
   } catch (error) {
     const code = isRecord(error) ? error.code : undefined;
     const why = code === 'ENOENT' ? 'is missing' : `cannot be read (${String(code ?? error)})`;
-    throw new Error(`bundle ${dir}: ${name} ${why}`, { cause: error });
+    throw new BundleError(`bundle ${dir}: ${name} ${why}`, { cause: error });
   }
 }
 
@@ -48,13 +53,13 @@ async function readJson(dir: string, name: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new Error(`bundle ${dir}: ${name} is not valid JSON (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+    throw new BundleError(`bundle ${dir}: ${name} is not valid JSON (${error instanceof Error ? error.message : String(error)})`, { cause: error });
   }
 }
 
 function parseManifest(dir: string, raw: unknown): ModelManifest {
   const fail = (why: string): never => {
-    throw new Error(`bundle ${dir}: ${BUNDLE_FILES.manifest} ${why}`);
+    throw new BundleError(`bundle ${dir}: ${BUNDLE_FILES.manifest} ${why}`);
   };
   if (!isRecord(raw)) return fail('is not a JSON object');
   if (raw.format !== BUNDLE_FORMAT) fail(`has format ${JSON.stringify(raw.format)}, expected "${BUNDLE_FORMAT}"`);
@@ -101,24 +106,24 @@ function checkReducerOverrides(raw: unknown, fail: (why: string) => never): void
 function parseItems(dir: string, raw: unknown, itemCount: number): string[] {
   const name = BUNDLE_FILES.items;
   if (!Array.isArray(raw) || !raw.every((id): id is string => typeof id === 'string')) {
-    throw new Error(`bundle ${dir}: ${name} must be an array of strings`);
+    throw new BundleError(`bundle ${dir}: ${name} must be an array of strings`);
   }
   if (raw.length !== itemCount) {
-    throw new Error(`bundle ${dir}: ${name} has ${raw.length} items but manifest.json says itemCount ${itemCount}`);
+    throw new BundleError(`bundle ${dir}: ${name} has ${raw.length} items but manifest.json says itemCount ${itemCount}`);
   }
-  if (new Set(raw).size !== raw.length) throw new Error(`bundle ${dir}: ${name} has duplicate item ids`);
+  if (new Set(raw).size !== raw.length) throw new BundleError(`bundle ${dir}: ${name} has duplicate item ids`);
   return raw;
 }
 
 function parsePopularity(dir: string, raw: unknown, items: readonly string[]): PopularityEntry[] {
   const name = BUNDLE_FILES.popularity;
-  if (!Array.isArray(raw)) throw new Error(`bundle ${dir}: ${name} must be an array`);
+  if (!Array.isArray(raw)) throw new BundleError(`bundle ${dir}: ${name} must be an array`);
   const known = new Set(items);
   return raw.map((entry, i) => {
     if (!isRecord(entry) || typeof entry.itemId !== 'string' || typeof entry.count !== 'number') {
-      throw new Error(`bundle ${dir}: ${name}[${i}] must be {itemId: string, count: number}`);
+      throw new BundleError(`bundle ${dir}: ${name}[${i}] must be {itemId: string, count: number}`);
     }
-    if (!known.has(entry.itemId)) throw new Error(`bundle ${dir}: ${name}[${i}] names unknown item ${entry.itemId}`);
+    if (!known.has(entry.itemId)) throw new BundleError(`bundle ${dir}: ${name}[${i}] names unknown item ${entry.itemId}`);
     return { itemId: entry.itemId, count: entry.count };
   });
 }
@@ -130,6 +135,6 @@ export async function readBundle(dir: string): Promise<Bundle> {
   const popularity = parsePopularity(dir, await readJson(dir, BUNDLE_FILES.popularity), items);
   const modelPath = join(dir, BUNDLE_FILES.model);
   const onnxBytes = new Uint8Array(await readBundleFile(dir, BUNDLE_FILES.model));
-  if (onnxBytes.byteLength === 0) throw new Error(`bundle ${dir}: ${BUNDLE_FILES.model} is empty`);
+  if (onnxBytes.byteLength === 0) throw new BundleError(`bundle ${dir}: ${BUNDLE_FILES.model} is empty`);
   return { dir, manifest, items, popularity, modelPath, onnxBytes };
 }

@@ -1,6 +1,8 @@
 import t from 'tap';
 import { ConfigError } from '../../src/config.js';
 import { EXIT, exitCodeOf, runCommand } from '../../src/cli/exit-codes.js';
+import { BundleError } from '../../src/model/bundle.js';
+import { StoreUnavailableError } from '../../src/store/types.js';
 import { capture } from '../helpers.js';
 
 class BadData extends Error {}
@@ -40,4 +42,21 @@ t.test('runCommand prints what a command throws the one way every command prints
     new TypeError('a bug'),
     'anything else propagates, for main to print with its stack',
   );
+});
+
+t.test('failures a person fixes outside the code: one line, what happened and what to change (exit 1)', async (t) => {
+  const inUse = Object.assign(new Error('listen EADDRINUSE: address already in use 127.0.0.1:8080'), { code: 'EADDRINUSE', syscall: 'listen', address: '127.0.0.1', port: 8080 });
+  const cases: [Error, string][] = [
+    [inUse, 'port 8080 on 127.0.0.1 is in use: stop what listens there, or choose another port with --port (0 picks a free one)'],
+    [new BundleError('bundle /m: manifest.json is missing'), 'bundle /m: manifest.json is missing: --model takes a bundle directory written by attune train (without --model, the demo model is trained and served)'],
+    [new StoreUnavailableError('could not connect to redis at redis://127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1'), 'could not connect to redis at redis://127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1: start Redis there, or correct --redis (or --redis-cluster)'],
+  ];
+  for (const [err, line] of cases) {
+    const result = await capture(() =>
+      runCommand('demo', 'usage: attune demo\n', [], async () => {
+        throw err;
+      }),
+    );
+    t.strictSame(result, { code: 1, stdout: '', stderr: `attune demo: ${line}\n` }, err.name);
+  }
 });
