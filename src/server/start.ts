@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { ActorHost } from '../actors/actor-host.js';
 import { ListCache } from '../cache/list-cache.js';
 import type { SharedLayer } from '../cache/shared-layer.js';
-import type { AttuneConfig } from '../config.js';
+import { importDirOf, type AttuneConfig } from '../config.js';
 import { CatalogIndex } from '../model/catalog.js';
 import { CatalogSync } from '../model/catalog-sync.js';
 import { ModelSlot } from '../model/model-slot.js';
@@ -126,7 +126,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       const stockChanged = catalog.apply(stored);
       if (stockChanged.length > 0) host.onStockChanged(stockChanged);
     },
-    root: config.importDir,
+    root: importDirOf(config),
     userIdAtRest: (userId) => pseudonyms.user(userId),
     optedOut: (userId) => consent.optedOut(userId),
     onInteraction: (entry) => trends.record(entry, eventWeight(entry.eventType, model.get().reducer)),
