@@ -24,7 +24,8 @@ const USAGE = `usage: npm run cluster -- [options] [-- <attune serve flags>]
   --redis-port P      port of the private Redis (default: a free port)
   --shards S          shard count (default: attune's, 256)
   --lease-ttl-ms T    shard lease TTL (default: attune's, 5000)
-  --log-level L       the nodes' log level: info (default; ownership changes are info lines), warn, debug
+  --log-level L       the nodes' log level: debug (default; every shard's handoff is a debug line,
+                      which this runner reads to know the cluster settled), info, warn
   --help              this text
 
 Anything after a lone "--" goes to every node's "attune serve" (e.g. -- --snapshot-every 10).
@@ -55,7 +56,7 @@ const NODE_READY_TIMEOUT_MS = 60_000;
 const NODE_STOP_GRACE_MS = 15_000;
 
 function parseArgs(argv: readonly string[]): ClusterArgs {
-  const args: ClusterArgs = { nodes: 3, basePort: 8080, redis: null, redisPort: null, shards: null, leaseTtlMs: null, logLevel: 'info', serveArgs: [], help: false };
+  const args: ClusterArgs = { nodes: 3, basePort: 8080, redis: null, redisPort: null, shards: null, leaseTtlMs: null, logLevel: 'debug', serveArgs: [], help: false };
   const int = (raw: string | undefined, flag: string, min: number, max: number): number => {
     const n = Number(raw);
     if (raw === undefined || !Number.isInteger(n) || n < min || n > max) throw new ArgsError(`--${flag} must be an integer from ${min} to ${max}, got "${raw ?? ''}"`);

@@ -1,4 +1,5 @@
 import { accessSync, constants } from 'node:fs';
+import { join } from 'node:path';
 import { EVENTS_PER_PUT_MAX } from './session/event-schema.js';
 import { defaultReducerConfig, type ReducerConfig } from './session/state.js';
 
@@ -16,7 +17,7 @@ export interface AttuneConfig {
   dataDir: string;
   /** Load the demo catalog at start. */
   demoCatalog: boolean;
-  /** Import jobs read files only under this directory; null: any path the process can read. */
+  /** Import jobs read files only under this directory; null: `<dataDir>/imports` (see importDirOf). */
   importDir: string | null;
   /** How many items a `recommendations` push carries. */
   pushSize: number;
@@ -165,6 +166,11 @@ export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 
   reducer?: Partial<ReducerConfig>;
 };
 
+/** The directory import jobs read from: --import-dir, else `imports` in the data directory. */
+export function importDirOf(config: Pick<AttuneConfig, 'importDir' | 'dataDir'>): string {
+  return config.importDir ?? join(config.dataDir, 'imports');
+}
+
 /**
  * Where a development node listens when no host is given: its secrets are well known and it
  * prints a key with every role, so it must not be reachable from other machines by default.
@@ -297,7 +303,7 @@ export const OPTIONS: readonly Option<ConfigOverrides>[] = [
   option<string>('host', ['ATTUNE_HOST'], 'interface to listen on (default 0.0.0.0; 127.0.0.1 with --dev)', text, (o, v) => (o.host = v)),
   option<string>('model', ['ATTUNE_MODEL_DIR'], 'model bundle directory (default: train the demo model)', text, (o, v) => (o.modelDir = v)),
   option<string>('data-dir', ['ATTUNE_DATA_DIR'], 'directory for generated files', text, (o, v) => (o.dataDir = v)),
-  option<string>('import-dir', ['ATTUNE_IMPORT_DIR'], 'import jobs (POST /v1/import-jobs) read files only under this directory', text, (o, v) => (o.importDir = v)),
+  option<string>('import-dir', ['ATTUNE_IMPORT_DIR'], 'import jobs (POST /v1/import-jobs) read files only under this directory (default <data-dir>/imports)', text, (o, v) => (o.importDir = v)),
   option<boolean>('demo-catalog', ['ATTUNE_DEMO_CATALOG'], 'load the demo catalog at start', bool, (o, v) => (o.demoCatalog = v)),
   option<number>('push-size', ['ATTUNE_PUSH_SIZE'], 'items per recommendations push', int(1, 500), (o, v) => (o.pushSize = v)),
   option<string>('log-level', ['ATTUNE_LOG_LEVEL'], 'silent|error|warn|info|debug', oneOf(['silent', 'error', 'warn', 'info', 'debug']), (o, v) => (o.logLevel = v as AttuneConfig['logLevel'])),

@@ -17,9 +17,10 @@
   if (userId) $('user-label').textContent = 'user ' + userId;
 
   const items = new Map();
-  const sentAt = new Map(); // eventId -> performance.now() at emit
+  const sentAt = new Map(); // eventId -> performance.now() at emit, until its push comes
   const pushedBeforeAck = new Map(); // eventId -> performance.now() at push
   let lastList = [];
+  let latestAcked = null; // the eventId of the latest event the server acked
   let pushCount = 0;
 
   const socket = io({ transports: ['websocket'], auth: userId ? { sessionId, userId } : { sessionId } });
@@ -35,8 +36,10 @@
     if (push.cause) {
       $('cause').textContent = push.cause.eventType + ' on ' + label(push.cause.itemId);
       const started = sentAt.get(push.cause.eventId);
-      if (started !== undefined) showLatency(now - started);
-      else pushedBeforeAck.set(push.cause.eventId, now);
+      if (started !== undefined) {
+        showLatency(now - started);
+        sentAt.delete(push.cause.eventId); // pushed: its list did change
+      } else pushedBeforeAck.set(push.cause.eventId, now);
     } else {
       $('cause').textContent = 'initial list';
     }
@@ -60,8 +63,12 @@
       const pushed = pushedBeforeAck.get(ack.eventId);
       if (pushed !== undefined) { showLatency(pushed - started); pushedBeforeAck.delete(ack.eventId); }
       else sentAt.set(ack.eventId, started);
+      latestAcked = ack.eventId;
+      // No push within a second: the event left the list as it was. Only the latest event may say
+      // so, or the label would go back to an older event after a newer one's push.
       setTimeout(() => {
-        if (sentAt.delete(ack.eventId)) $('cause').textContent = eventType + ' on ' + label(itemId) + ' (list unchanged)';
+        if (sentAt.delete(ack.eventId) && latestAcked === ack.eventId) $('cause').textContent = eventType + ' on ' + label(itemId) + ' (list unchanged)';
+        document.body.dataset.settled = ack.eventId; // the wait is over (the page's tests wait for this)
       }, 1000);
     });
   }

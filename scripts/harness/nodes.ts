@@ -95,7 +95,8 @@ export async function startNode(options: NodeOptions): Promise<NodeProcess> {
     '--node-id', options.nodeId,
     '--host', '127.0.0.1',
     '--port', String(port),
-    '--log-level', options.logLevel ?? 'info',
+    // Each shard's gain and loss is a debug line; the harness reads them to audit ownership.
+    '--log-level', options.logLevel ?? 'debug',
     '--dev',
     '--master-key', options.masterKey,
     ...(options.serveArgs ?? []),

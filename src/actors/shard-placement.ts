@@ -20,10 +20,17 @@ export interface ShardPlacementOptions {
   shardCount: number;
   leaseTtlMs: number;
   metrics: Metrics;
-  /** One line per ownership change, so handoffs and failovers can be audited. */
-  logOwnership: (change: Record<string, unknown>) => void;
+  /**
+   * One `debug` line per shard gained or lost, so handoffs and failovers can be audited, and one
+   * `info` line summing up the changes of each burst (a start gains every shard at once).
+   */
+  logOwnership: (change: Record<string, unknown>, level: OwnershipLogLevel) => void;
   onError: (err: unknown, context: string) => void;
+  /** How long after a burst's first change its summary is written (default 1000 ms). */
+  summaryMs?: number;
 }
+
+export type OwnershipLogLevel = 'info' | 'debug';
 
 /**
  * Nodes sharing Redis: this node acts only for the shards it leases (with a fencing epoch), and
@@ -33,8 +40,12 @@ export class ShardPlacement implements Placement {
   readonly sharedLog = true;
   private readonly mailboxes = new Map<number, () => Promise<void>>();
   private ownership: ShardOwnership | null = null;
+  private readonly summary: OwnershipSummary;
 
-  constructor(private readonly options: ShardPlacementOptions) {}
+  constructor(private readonly options: ShardPlacementOptions) {
+    const { nodeId, shardCount, logOwnership } = options;
+    this.summary = new OwnershipSummary(options.summaryMs ?? 1000, (changes) => logOwnership({ event: 'shards-changed', nodeId, ...changes, owned: this.ownedShards().length, shardCount }, 'info'));
+  }
 
   claim(shard: number): Fence | null {
     return this.ownership?.fence(shard) ?? null;
@@ -64,7 +75,8 @@ export class ShardPlacement implements Placement {
       leaseTtlMs: this.options.leaseTtlMs,
       onGained: async (shard, fence) => {
         // Logged before anything is applied under the lease, so the log's ownership intervals are conservative.
-        logOwnership({ event: 'shard-gained', nodeId, shard, epoch: fence.epoch });
+        logOwnership({ event: 'shard-gained', nodeId, shard, epoch: fence.epoch }, 'debug');
+        this.summary.gained();
         metrics.shardsOwned.inc();
         handlers.adopt(shard);
         this.mailboxes.set(shard, await this.options.mailbox.subscribe(shard, (key) => void handlers.wake(key).catch((err: unknown) => onError(err, `wake ${key}`))));
@@ -74,7 +86,8 @@ export class ShardPlacement implements Placement {
         this.mailboxes.delete(shard);
         metrics.shardsOwned.dec();
         await handlers.drop(shard, reason !== 'lease-lost');
-        logOwnership({ event: 'shard-lost', nodeId, shard, epoch: fence.epoch, reason });
+        logOwnership({ event: 'shard-lost', nodeId, shard, epoch: fence.epoch, reason }, 'debug');
+        this.summary.lost(reason);
       },
       onError,
     });
@@ -84,5 +97,45 @@ export class ShardPlacement implements Placement {
   /** Hands every shard off (fenced snapshots, released leases) so other nodes take over at once. */
   async stop(): Promise<void> {
     await this.ownership?.stop();
+    this.summary.flush();
+  }
+}
+
+/** The changes of one burst, counted; written `delayMs` after its first change, or at a flush. */
+class OwnershipSummary {
+  private gains = 0;
+  private readonly losses = new Map<LossReason, number>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly delayMs: number,
+    private readonly write: (changes: { gained: number; lost: number; lostBy?: Partial<Record<LossReason, number>> }) => void,
+  ) {}
+
+  gained(): void {
+    this.gains++;
+    this.schedule();
+  }
+
+  lost(reason: LossReason): void {
+    this.losses.set(reason, (this.losses.get(reason) ?? 0) + 1);
+    this.schedule();
+  }
+
+  /** Writes what was counted since the last summary, if anything. */
+  flush(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    const lost = [...this.losses.values()].reduce((a, b) => a + b, 0);
+    if (this.gains === 0 && lost === 0) return;
+    this.write({ gained: this.gains, lost, ...(lost === 0 ? {} : { lostBy: Object.fromEntries(this.losses) }) });
+    this.gains = 0;
+    this.losses.clear();
+  }
+
+  private schedule(): void {
+    if (this.timer !== null) return;
+    this.timer = setTimeout(() => this.flush(), this.delayMs);
+    this.timer.unref();
   }
 }

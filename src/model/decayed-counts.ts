@@ -22,14 +22,18 @@ export class DecayedCounts {
     this.ranked = null;
   }
 
-  /** The `n` items with the highest decayed counts as of `now`, with those counts. */
+  /**
+   * The `n` items with the highest decayed counts, each scored by its share of the top item's
+   * count (the top item of all, kept or not, scores 1): the lists' one scale for `score`, 0..1.
+   * Every count decays alike, so the shares are the same at any `now`.
+   */
   top(n: number, now: number, keep: (itemId: string) => boolean = () => true): Array<{ itemId: string; score: number }> {
     this.ranked ??= [...this.log2Values].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    const shift = (now - this.origin) / this.halfLifeMs;
+    const topLog2 = this.ranked[0]?.[1] ?? 0;
     const result: Array<{ itemId: string; score: number }> = [];
     for (const [itemId, log2Value] of this.ranked) {
       if (result.length === n) break;
-      if (keep(itemId)) result.push({ itemId, score: Math.pow(2, log2Value - shift) });
+      if (keep(itemId)) result.push({ itemId, score: Math.pow(2, log2Value - topLog2) });
     }
     return result;
   }

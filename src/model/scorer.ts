@@ -89,7 +89,8 @@ export class Scorer {
   readonly historyLength: number;
   readonly itemIds: readonly string[];
   private readonly indexOf: ReadonlyMap<string, number>;
-  private readonly popularity: readonly PopularityEntry[];
+  /** The training data's items, most popular first, scored by their share of the top item's count. */
+  private readonly popularity: readonly ScoredItem[];
   private readonly options: Required<ScorerOptions>;
   private readonly counters: ScorerStats = { runs: 0, rows: 0, maxBatch: 0, failedInARow: 0 };
   private queue: PendingRow[] = [];
@@ -134,7 +135,7 @@ export class Scorer {
     this.historyLength = bundle.manifest.historyLength;
     this.itemIds = Object.freeze([...bundle.items]);
     this.indexOf = new Map(bundle.items.map((id, i) => [id, i] as const));
-    this.popularity = bundle.popularity;
+    this.popularity = popularityShares(bundle.popularity);
   }
 
   get stats(): Readonly<ScorerStats> {
@@ -145,9 +146,9 @@ export class Scorer {
     return this.indexOf.has(itemId);
   }
 
-  /** The k most popular items of the training data; score is the interaction count. */
+  /** The k most popular items of the training data; score is the item's share of the top item's interaction count (0..1). */
   popular(k: number): ScoredItem[] {
-    return this.popularity.slice(0, this.clampK(k)).map(({ itemId, count }) => ({ itemId, score: count }));
+    return this.popularity.slice(0, this.clampK(k)).map((item) => ({ ...item }));
   }
 
   /** Top k items for the input, best first. Rejects on a failed run or ScoringTimeoutError. */
@@ -261,4 +262,10 @@ export class Scorer {
       clearTimeout(timer);
     }
   }
+}
+
+/** Popularity counts as scores on the lists' one scale: each count's share of the largest (0..1). */
+function popularityShares(popularity: readonly PopularityEntry[]): ScoredItem[] {
+  const top = popularity.reduce((max, { count }) => Math.max(max, count), 0);
+  return popularity.map(({ itemId, count }) => ({ itemId, score: top > 0 ? count / top : 0 }));
 }

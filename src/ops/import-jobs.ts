@@ -14,7 +14,7 @@ import {
   type ImportReport,
 } from './import.js';
 
-/** What POST /v1/import-jobs asks for: paths on the node's filesystem; at least one of the three. */
+/** What POST /v1/import-jobs asks for: paths under the node's import directory; at least one of the three. */
 export interface ImportJobRequest {
   interactions?: string;
   items?: string;
@@ -52,8 +52,8 @@ export interface ImportJobsOptions extends Pick<ImportOptions, 'stores' | 'categ
   counters?: ImportCounters;
   /** Jobs kept for GET, newest first (default 100); running jobs are never dropped. */
   keep?: number;
-  /** When set, every path must lie under this directory (relative paths are resolved in it). */
-  root?: string | null;
+  /** Every path must lie under this directory, also once symlinks are resolved; relative paths are resolved in it. */
+  root: string;
   now?: () => number;
   /** A job failed (for the node's log). */
   onError?: (err: unknown, context: string) => void;
@@ -152,32 +152,45 @@ export class ImportJobs {
     }
   }
 
+  /**
+   * The file's real path, when it is a readable file under the root. A path outside the root is
+   * refused before anything is read, so a request cannot learn which files exist elsewhere; a
+   * symlink inside that leads out is refused once resolved.
+   */
   private async checkFile(kind: ImportKind, path: string, format: ImportFormat | undefined): Promise<string> {
-    const root = this.options.root ?? null;
-    const full = root === null ? resolve(path) : resolve(root, path);
-    let info;
+    const root = resolve(this.options.root);
+    const full = resolve(root, path);
+    const outside = new ImportRequestError(`${kind}: ${path} is not under the import directory`);
+    if (!isInside(root, full)) throw outside;
+    let real: string;
+    let isFile: boolean;
     try {
-      info = await stat(full);
+      const [realRoot, realFile] = await Promise.all([realpath(root), realpath(full)]);
+      if (!isInside(realRoot, realFile)) throw outside;
+      real = realFile;
+      isFile = (await stat(real)).isFile();
     } catch (err) {
+      if (err === outside) throw err;
       const code = (err as NodeJS.ErrnoException).code;
       throw new ImportRequestError(code === 'ENOENT' ? `${kind}: ${path} does not exist` : `${kind}: cannot read ${path} (${code ?? String(err)})`);
     }
-    if (!info.isFile()) throw new ImportRequestError(`${kind}: ${path} is not a file`);
-    if (root !== null) {
-      const [realRoot, realFile] = await Promise.all([realpath(root), realpath(full)]);
-      const inside = relative(realRoot, realFile);
-      if (inside === '' || inside.startsWith(`..${sep}`) || inside === '..' || isAbsolute(inside)) throw new ImportRequestError(`${kind}: ${path} is not under the import directory`);
-    }
+    if (!isFile) throw new ImportRequestError(`${kind}: ${path} is not a file`);
     try {
-      await access(full, constants.R_OK);
+      await access(real, constants.R_OK);
     } catch {
       throw new ImportRequestError(`${kind}: cannot read ${path}`);
     }
-    if (format === undefined && detectFormat(full) === null) {
+    if (format === undefined && detectFormat(real) === null) {
       throw new ImportRequestError(`${kind}: cannot tell the format of ${path} from its extension (.csv, .jsonl or .ndjson): give "format"`);
     }
-    return full;
+    return real;
   }
+}
+
+/** Whether `path` lies strictly below `dir` (both absolute and resolved). */
+function isInside(dir: string, path: string): boolean {
+  const inside = relative(dir, path);
+  return inside !== '' && inside !== '..' && !inside.startsWith(`..${sep}`) && !isAbsolute(inside);
 }
 
 function pick<T extends object, K extends keyof T>(from: T, keys: readonly K[]): Partial<Pick<T, K>> {

@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { userKey, type InteractionEntry } from '../session/events.js';
 import { CATEGORY_COLUMNS, CSV_DEFAULT_EVENT_TYPE, DatasetError } from '../training/datasets.js';
 import { csvRecords, type CsvRecord } from '../lib/csv.js';
+import { jsonErrorByte } from '../lib/json-offset.js';
 import { isBlank, numberedLines } from '../lib/lines.js';
 import type { CatalogItem, CatalogItemUpdate, Stores, UserAttributes } from '../store/types.js';
 import { ID_MAX, eventSchema } from '../session/event-schema.js';
@@ -25,7 +26,8 @@ import { ID_MAX, eventSchema } from '../session/event-schema.js';
  *   characters), named by its column in upper case.
  *
  * A row that fails validation is skipped and reported with its file, 1-based line number and
- * reason; the good rows are imported. A file that cannot be read, a CSV header that lacks a
+ * reason (the column, or the byte in the line, at fault: never the file's content); the good rows
+ * are imported. A file that cannot be read, a CSV header that lacks a
  * required column, or a store failure fails the whole job with an ImportError.
  */
 
@@ -328,7 +330,7 @@ class FileSink {
         if (title !== undefined) update.title = title;
         const price = numberField(get, 'PRICE');
         if (price !== undefined) {
-          if (price < 0) throw new RowRejected(`PRICE ${JSON.stringify(get('PRICE'))} is not a non-negative number`);
+          if (price < 0) throw new RowRejected('PRICE is not a non-negative number');
           update.price = price;
         }
         const inStock = booleanField(get, 'IN_STOCK');
@@ -473,6 +475,8 @@ async function forEachLimited<T>(items: readonly T[], limit: number, work: (item
 }
 
 // ---- field validation: each throws RowRejected with the reason a person reads in the report ----
+// A reason names the column, never its value: the report and the job's status must not echo what
+// a file holds (a path given by mistake, or on purpose, may be a file of secrets).
 
 function idField(get: Fields, name: string): string {
   const value = get(name);
@@ -513,8 +517,8 @@ function secondsField(get: Fields, name: string): number {
   const value = get(name);
   if (value === undefined) throw new RowRejected(`missing ${name}`);
   const seconds = typeof value === 'number' ? value : typeof value === 'string' && DECIMAL.test(value.trim()) ? Number(value) : NaN;
-  if (!Number.isFinite(seconds) || seconds < 0) throw new RowRejected(`${name} ${JSON.stringify(value)} is not Unix seconds`);
-  if (seconds > MAX_SECONDS) throw new RowRejected(`${name} ${JSON.stringify(value)} is not Unix seconds (milliseconds?)`);
+  if (!Number.isFinite(seconds) || seconds < 0) throw new RowRejected(`${name} is not Unix seconds`);
+  if (seconds > MAX_SECONDS) throw new RowRejected(`${name} is not Unix seconds (milliseconds?)`);
   return Math.round(seconds * 1000);
 }
 
@@ -523,7 +527,7 @@ function numberField(get: Fields, name: string): number | undefined {
   const value = get(name);
   if (value === undefined || (typeof value === 'string' && value.trim() === '')) return undefined;
   const number = typeof value === 'number' ? value : typeof value === 'string' && DECIMAL.test(value.trim()) ? Number(value) : NaN;
-  if (!Number.isFinite(number)) throw new RowRejected(`${name} ${JSON.stringify(value)} is not a number`);
+  if (!Number.isFinite(number)) throw new RowRejected(`${name} is not a number`);
   return number;
 }
 
@@ -534,7 +538,7 @@ function booleanField(get: Fields, name: string): boolean | undefined {
   const text = typeof value === 'string' ? value.trim().toLowerCase() : typeof value === 'number' ? String(value) : '';
   if (text === 'true' || text === '1') return true;
   if (text === 'false' || text === '0') return false;
-  throw new RowRejected(`${name} ${JSON.stringify(value)} is not true, false, 1 or 0`);
+  throw new RowRejected(`${name} is not true, false, 1 or 0`);
 }
 
 function eventTypeField(get: Fields): string {
@@ -543,7 +547,7 @@ function eventTypeField(get: Fields): string {
   const text = asText(value, 'EVENT_TYPE').trim();
   if (text === '') return CSV_DEFAULT_EVENT_TYPE;
   if (text.length > EVENT_TYPE_MAX || !EVENT_TYPE_PATTERN.test(text)) {
-    throw new RowRejected(`EVENT_TYPE ${JSON.stringify(text)} is not an event type (1 to ${EVENT_TYPE_MAX} of A-Z a-z 0-9 _ . : -)`);
+    throw new RowRejected(`EVENT_TYPE is not an event type (1 to ${EVENT_TYPE_MAX} of A-Z a-z 0-9 _ . : -)`);
   }
   return text;
 }
@@ -587,7 +591,7 @@ async function* csvRows(path: string, required: readonly string[]): AsyncGenerat
         const names = record.fields.map((name) => name.trim().toUpperCase());
         const missing = required.filter((name) => !names.includes(name));
         if (missing.length > 0) {
-          throw new DatasetError(path, record.row, `header lacks column ${missing.join(', ')} (found ${record.fields.map((f) => f.trim()).join(', ')}; expected ${required.join(', ')})`);
+          throw new DatasetError(path, record.row, `header lacks column ${missing.join(', ')} (expected ${required.join(', ')})`);
         }
         const index = new Map<string, number>();
         names.forEach((name, at) => {
@@ -636,8 +640,9 @@ async function* jsonlRows(path: string): AsyncGenerator<RawRow[]> {
       let value: unknown;
       try {
         value = JSON.parse(line.text);
-      } catch (err) {
-        rows.push({ row: line.number, fields: null, error: `invalid JSON: ${err instanceof Error ? err.message : String(err)}` });
+      } catch {
+        // JSON.parse's message quotes the line: name where it breaks instead.
+        rows.push({ row: line.number, fields: null, error: `invalid JSON at byte ${jsonErrorByte(line.text) ?? 0} of the line` });
         continue;
       }
       if (typeof value !== 'object' || value === null || Array.isArray(value)) {

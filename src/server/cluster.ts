@@ -1,7 +1,7 @@
 import { createShardedAdapter } from '@socket.io/redis-adapter';
 import type { AttuneConfig } from '../config.js';
 import { soleNodePlacement, type Placement } from '../actors/placement.js';
-import { ShardPlacement, type ShardHandlers } from '../actors/shard-placement.js';
+import { ShardPlacement, type ShardHandlers, type ShardPlacementOptions } from '../actors/shard-placement.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { RedisStores } from '../store/redis/index.js';
 import type { Stores } from '../store/types.js';
@@ -36,7 +36,7 @@ export interface ClusterDeps {
   redis: RedisStores | null;
   nodeId: string;
   metrics: Metrics;
-  logOwnership: (change: Record<string, unknown>) => void;
+  logOwnership: ShardPlacementOptions['logOwnership'];
   onError: (err: unknown, context: string) => void;
 }
 

@@ -1,5 +1,5 @@
 import type { ActorHost } from '../actors/actor-host.js';
-import type { AttuneConfig } from '../config.js';
+import { importDirOf, type AttuneConfig } from '../config.js';
 import type { Metrics } from '../ops/metrics.js';
 import { ImportJobs } from '../ops/import-jobs.js';
 import type { ConsentGate } from '../privacy/consent-gate.js';
@@ -29,7 +29,7 @@ export function createImportJobs(deps: ImportDeps): ImportJobs {
       const stockChanged = catalog.apply(stored);
       if (stockChanged.length > 0) host.onStockChanged(stockChanged);
     },
-    root: deps.config.importDir,
+    root: importDirOf(deps.config),
     userIdAtRest: (userId) => deps.pseudonyms.user(userId),
     optedOut: (userId) => deps.consent.optedOut(userId),
     onInteraction: (entry) => deps.trends.record(entry, eventWeight(entry.eventType, model.get().reducer)),

@@ -72,8 +72,8 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     redis: storage.redis,
     nodeId,
     metrics,
-    // One JSON line per ownership change (pino's `time` is epoch ms): handoffs and failovers can be audited.
-    logOwnership: (change) => logger?.info(change, String(change.event)),
+    // One JSON line per ownership change at debug (pino's `time` is epoch ms), a summary per burst at info.
+    logOwnership: (change, level) => logger?.[level](change, String(change.event)),
     onError: reportError,
   });
   const host = new ActorHost({

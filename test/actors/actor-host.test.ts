@@ -75,8 +75,11 @@ t.test('a push goes to the actor room only when the top-N changed', async (t) =>
   t.match(pushes[0].push.modelVersion, /^item-item-/);
 
   // An item the model does not know, at the same instant: the model input and so the list are unchanged.
+  // Its scoring pass (the second) has ended once the scoring latency has two observations; a push
+  // would have been sent in that same pass.
   await host.ingest({ sessionId: 'c1' }, [{ eventType: 'view', itemId: 'not-in-model', sentAt: 5000 }]);
-  await new Promise((r) => setTimeout(r, 50));
+  const scoringPasses = async () => (await metrics.inferenceLatency.get()).values.find((v) => v.metricName === 'attune_inference_latency_seconds_count')?.value;
+  await waitFor('the second scoring pass', async () => (await scoringPasses()) === 2);
   t.equal(pushes.length, 1, 'no push for an unchanged list');
   t.equal((await metrics.pushes.get()).values[0].value, 1);
 

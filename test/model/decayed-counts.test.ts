@@ -1,20 +1,25 @@
 import t from 'tap';
 import { DecayedCounts } from '../../src/model/decayed-counts.js';
 
-t.test('counts halve every half-life and rank by decayed count', async (t) => {
+t.test('counts halve every half-life and rank by decayed count; a score is the share of the top item\'s', async (t) => {
   const counts = new DecayedCounts(1000);
   counts.add('a', 0);
   counts.add('a', 0);
-  counts.add('b', 2000, 3);
-  const top = counts.top(5, 2000);
-  t.equal(top.length, 2);
-  t.equal(top[0].itemId, 'b');
-  t.ok(Math.abs(top[0].score - 3) < 1e-9);
-  t.equal(top[1].itemId, 'a');
-  t.ok(Math.abs(top[1].score - 0.5) < 1e-9, '2 events two half-lives ago count 0.5');
-  const later = counts.top(5, 3000);
-  t.ok(Math.abs(later[0].score - 1.5) < 1e-9);
-  t.ok(Math.abs(later[1].score - 0.25) < 1e-9);
+  counts.add('b', 2000, 4);
+  // At 2000, b counts 4 and a's 2 events two half-lives ago count 0.5: an eighth of b's.
+  t.strictSame(counts.top(5, 2000), [
+    { itemId: 'b', score: 1 },
+    { itemId: 'a', score: 0.125 },
+  ]);
+  t.strictSame(counts.top(5, 9000), counts.top(5, 2000), 'both decay alike: the shares stay');
+  counts.add('c', 3000, 2);
+  // At 3000: b 2, c 2, a 0.25.
+  t.strictSame(counts.top(5, 3000), [
+    { itemId: 'b', score: 1 },
+    { itemId: 'c', score: 1 },
+    { itemId: 'a', score: 0.125 },
+  ]);
+  t.strictSame(counts.top(5, 3000, (id) => id === 'a'), [{ itemId: 'a', score: 0.125 }], 'shares of the top item of all, not of those kept');
 });
 
 t.test('recent events outrank older, more numerous ones', async (t) => {
@@ -29,7 +34,7 @@ t.test('far-future times stay finite', async (t) => {
   const counts = new DecayedCounts(1000);
   counts.add('x', 1e12);
   counts.add('x', 1e12);
-  const [top] = counts.top(1, 1e12);
-  t.ok(Math.abs(top.score - 2) < 1e-9);
-  t.equal(counts.size, 1);
+  counts.add('y', 1e12);
+  t.strictSame(counts.top(2, 1e12), [{ itemId: 'x', score: 1 }, { itemId: 'y', score: 0.5 }]);
+  t.equal(counts.size, 2);
 });

@@ -49,13 +49,13 @@ t.test('a CSV with bad rows: exactly those rows are reported, the good ones impo
   const seen: InteractionEntry[] = [];
   const report = await importData({ stores, interactions: path, now: () => 42, onInteraction: (e) => seen.push(e), counters: { rows: (kind, outcome, n) => counted.push([kind, outcome, n]) } });
   const expected: RowError[] = [
-    { file: path, row: 4, reason: 'TIMESTAMP "abc" is not Unix seconds' },
+    { file: path, row: 4, reason: 'TIMESTAMP is not Unix seconds' },
     { file: path, row: 5, reason: 'empty USER_ID' },
     { file: path, row: 8, reason: 'expected 7 fields like the header, found 4' },
-    { file: path, row: 9, reason: 'EVENT_VALUE "x" is not a number' },
+    { file: path, row: 9, reason: 'EVENT_VALUE is not a number' },
     { file: path, row: 10, reason: 'USER_ID longer than 256 characters' },
-    { file: path, row: 12, reason: 'EVENT_TYPE "add to cart" is not an event type (1 to 64 of A-Z a-z 0-9 _ . : -)' },
-    { file: path, row: 13, reason: 'TIMESTAMP "1700000000000" is not Unix seconds (milliseconds?)' },
+    { file: path, row: 12, reason: 'EVENT_TYPE is not an event type (1 to 64 of A-Z a-z 0-9 _ . : -)' },
+    { file: path, row: 13, reason: 'TIMESTAMP is not Unix seconds (milliseconds?)' },
   ];
   t.strictSame(report.errors, expected);
   t.equal(report.errorCount, 7);
@@ -84,12 +84,6 @@ t.test('a CSV with bad rows: exactly those rows are reported, the good ones impo
 
 t.test('a JSONL file with bad rows: the same, with JSON-specific reasons', async (t) => {
   const broken = '{"USER_ID": "carol", ';
-  let parseMessage = '';
-  try {
-    JSON.parse(broken);
-  } catch (err) {
-    parseMessage = (err as Error).message;
-  }
   const path = file('interactions.jsonl', [
     '{"user_id": "carol", "item_id": "books-001", "timestamp": 1700000000, "event_type": "view"}', // 1 good
     broken, // 2 invalid JSON
@@ -105,10 +99,10 @@ t.test('a JSONL file with bad rows: the same, with JSON-specific reasons', async
   const stores = createMemoryStores();
   const report = await importData({ stores, interactions: path });
   t.strictSame(report.errors, [
-    { file: path, row: 2, reason: `invalid JSON: ${parseMessage}` },
+    { file: path, row: 2, reason: 'invalid JSON at byte 21 of the line' },
     { file: path, row: 3, reason: 'not a JSON object' },
     { file: path, row: 4, reason: 'missing TIMESTAMP' },
-    { file: path, row: 7, reason: 'TIMESTAMP -1 is not Unix seconds' },
+    { file: path, row: 7, reason: 'TIMESTAMP is not Unix seconds' },
     { file: path, row: 8, reason: 'USER_ID is not a string' },
     { file: path, row: 10, reason: 'empty ITEM_ID' },
   ]);
@@ -140,8 +134,8 @@ t.test('items set categories and stock and are imported before the interactions 
   t.strictSame(report.users, { read: 4, imported: 2, rejected: 2 });
   t.strictSame(report.interactions, { read: 3, imported: 3, rejected: 0 });
   t.strictSame(report.errors, [
-    { file: items, row: 4, reason: 'PRICE "-2" is not a non-negative number' },
-    { file: items, row: 5, reason: 'IN_STOCK "maybe" is not true, false, 1 or 0' },
+    { file: items, row: 4, reason: 'PRICE is not a non-negative number' },
+    { file: items, row: 5, reason: 'IN_STOCK is not true, false, 1 or 0' },
     { file: items, row: 6, reason: 'empty ITEM_ID' },
     { file: users, row: 2, reason: 'empty USER_ID' },
     { file: users, row: 4, reason: 'TAGS is not a string, number or boolean' },
@@ -174,7 +168,7 @@ t.test('a header without a required column, an empty file or a missing file fail
   const noTime = file('no-time.csv', ['USER_ID,ITEM_ID,WHEN', 'a,b,1']);
   const failure = await importData({ stores, interactions: noTime }).catch((err: unknown) => err);
   t.ok(failure instanceof ImportError);
-  t.equal((failure as ImportError).message, `${noTime}:1: header lacks column TIMESTAMP (found USER_ID, ITEM_ID, WHEN; expected USER_ID, ITEM_ID, TIMESTAMP)`);
+  t.equal((failure as ImportError).message, `${noTime}:1: header lacks column TIMESTAMP (expected USER_ID, ITEM_ID, TIMESTAMP)`);
   t.strictSame((failure as ImportError).report.interactions, { read: 0, imported: 0, rejected: 0 });
   t.strictSame(await stores.log.keys(''), []);
 
@@ -231,6 +225,41 @@ t.test('broken CSV quoting and overlong lines are rejected rows, and reading goe
   t.strictSame(await history(stores, 'h'), [['short', 'interaction', 2000]]);
 });
 
+t.test('rejections and failures name the line, the column and the byte offset, never what the file holds', async (t) => {
+  const secret = 'hunter2-s3cret';
+  const stores = createMemoryStores();
+  const csv = file('secret.csv', [
+    'USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE',
+    `a,b,${secret},view,1`,
+    `a,b,1,${secret} x,1`,
+    `a,b,1,view,${secret}`,
+    `a,b,9${secret}`,
+  ]);
+  const jsonl = file('secret.jsonl', [`${secret}`, `{"USER_ID": "${secret}", "ITEM_ID": x}`, `{"USER_ID": "üü", ${secret}}`, `{"USER_ID": "a", "ITEM_ID": "b", "TIMESTAMP": 1} ${secret}`]);
+  const items = file('secret-items.csv', ['ITEM_ID,PRICE,IN_STOCK', `i,-${secret},1`, `i,1,${secret}`, `i,-7,1`]);
+  const report = await importData({ stores, interactions: csv, items });
+  const users = await importData({ stores, users: jsonl });
+  t.strictSame(report.errors, [
+    { file: items, row: 2, reason: 'PRICE is not a number' },
+    { file: items, row: 3, reason: 'IN_STOCK is not true, false, 1 or 0' },
+    { file: items, row: 4, reason: 'PRICE is not a non-negative number' },
+    { file: csv, row: 2, reason: 'TIMESTAMP is not Unix seconds' },
+    { file: csv, row: 3, reason: 'EVENT_TYPE is not an event type (1 to 64 of A-Z a-z 0-9 _ . : -)' },
+    { file: csv, row: 4, reason: 'EVENT_VALUE is not a number' },
+    { file: csv, row: 5, reason: 'expected 5 fields like the header, found 3' },
+  ]);
+  t.strictSame(users.errors, [
+    { file: jsonl, row: 1, reason: 'invalid JSON at byte 0 of the line' },
+    { file: jsonl, row: 2, reason: 'invalid JSON at byte 41 of the line' },
+    { file: jsonl, row: 3, reason: 'invalid JSON at byte 20 of the line' },
+    { file: jsonl, row: 4, reason: 'invalid JSON at byte 49 of the line' },
+  ], 'offsets count bytes: each ü is two');
+  const header = file('secret-header.csv', [`${secret},ITEM_ID,TIMESTAMP`, 'a,b,1']);
+  const failure = await importData({ stores, interactions: header }).catch((err: unknown) => err);
+  t.equal((failure as Error).message, `${header}:1: header lacks column USER_ID (expected USER_ID, ITEM_ID, TIMESTAMP)`);
+  for (const said of [JSON.stringify(report), JSON.stringify(users), (failure as Error).message]) t.notOk(said.includes(secret), said);
+});
+
 t.test('a file larger than a chunk imports completely, in file order per user, with progress and capped errors', async (t) => {
   const lines = ['USER_ID,ITEM_ID,TIMESTAMP'];
   for (let i = 0; i < 5000; i++) lines.push(i % 1000 === 999 ? `u${i % 7},,${i}` : `u${i % 7},item-${i},${1_700_000_000 + i}`);
@@ -268,11 +297,12 @@ t.test('attune import writes to the cluster\'s Redis and reports rejected rows',
   t.equal(text.code, 0, text.stderr);
   t.match(text.stdout, /^items: 2 of 2 imported, 0 rejected\ninteractions: 2 of 4 imported, 2 rejected\n2 rejected rows:\n/);
   t.match(text.stdout, `${interactions}:3: empty ITEM_ID`);
-  t.match(text.stdout, `${interactions}:5: TIMESTAMP "nope" is not Unix seconds`);
+  t.match(text.stdout, `${interactions}:5: TIMESTAMP is not Unix seconds`);
+  t.notMatch(text.stdout, 'nope', 'the rejected value is not echoed');
   t.match(text.stderr, /attune import \[[\d.]+ s\] interactions .*cli\.csv: 4 rows \(2 rejected\), done/);
   t.strictSame((await readFile(errors, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as RowError), [
     { file: interactions, row: 3, reason: 'empty ITEM_ID' },
-    { file: interactions, row: 5, reason: 'TIMESTAMP "nope" is not Unix seconds' },
+    { file: interactions, row: 5, reason: 'TIMESTAMP is not Unix seconds' },
   ]);
 
   const stores = await createRedisStores({ url: redis.url, shardCount: 8 });
@@ -288,10 +318,11 @@ t.test('attune import writes to the cluster\'s Redis and reports rejected rows',
   t.equal(json.code, 0, json.stderr);
   t.match(JSON.parse(json.stdout), { users: { read: 2, imported: 0, rejected: 2 }, errorCount: 2, errors: [{ row: 1, reason: 'missing USER_ID' }, { row: 2 }] });
 
-  const badHeader = file('cli-bad.csv', ['USER,ITEM_ID,TIMESTAMP', 'a,b,1']);
+  const badHeader = file('cli-bad.csv', ['root:x:0:0:root:/root:/bin/bash,ITEM_ID,TIMESTAMP', 'a,b,1']);
   const failed = await capture(() => runImport(['--interactions', badHeader, ...base]));
   t.equal(failed.code, 1);
-  t.match(failed.stderr, `attune import: failed: ${badHeader}:1: header lacks column USER_ID`);
+  t.match(failed.stderr, `attune import: failed: ${badHeader}:1: header lacks column USER_ID (expected USER_ID, ITEM_ID, TIMESTAMP)`);
+  t.notMatch(failed.stderr, 'root:x', 'the header is not echoed');
 
   t.match(await capture(() => runImport(['--interactions', interactions])), { code: 2, stderr: /use POST \/v1\/import-jobs on the running server/ });
   t.match(await capture(() => runImport(['--interactions', interactions, '--redis', redis.url])), { code: 2, stderr: /user ids are stored as pseudonyms: give the nodes' --pseudonym-key/ });

@@ -138,7 +138,9 @@ t.test('opt-out: nothing stored, nothing used, what was stored is erased; opting
 });
 
 t.test('a socket connected when its user opts out stops storing at once; imports skip opted-out users', async (t) => {
-  const server = await serve(t);
+  const dir = mkdtempSync(join(tmpdir(), 'attune-optout-import-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const server = await serve(t, { importDir: dir });
   const call = api(server);
   const token = String((await call('POST', '/v1/tokens', { sessionId: 'hal-1', userId: 'hal' })).body.token);
   const socket = await connectClient(server.url, { token });
@@ -150,8 +152,6 @@ t.test('a socket connected when its user opts out stops storing at once; imports
   t.strictSame(await socket.emit('event', { eventType: 'view', itemId: 'books-002' }), { ok: true, optedOut: true }, 'the open socket drops the next event');
   t.strictSame(await server.stores.log.read(userKey(server.pseudonyms.user('hal')), null), []);
 
-  const dir = mkdtempSync(join(tmpdir(), 'attune-optout-import-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'users.csv'), 'USER_ID,AGE\nhal,40\nivy,30\n');
   writeFileSync(join(dir, 'interactions.csv'), 'USER_ID,ITEM_ID,TIMESTAMP\nhal,books-003,1700000000\nivy,books-004,1700000000\n');
   const started = await call('POST', '/v1/import-jobs', { users: join(dir, 'users.csv'), interactions: join(dir, 'interactions.csv') });

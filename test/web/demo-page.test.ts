@@ -37,6 +37,12 @@ t.test('the demo page re-orders its grid live after a click', { skip: existsSync
   t.ok(after.slice(0, 5).every((c) => c.category === category), `the top of the grid is now ${category}`);
   t.match(await page.textContent('#cause'), /^view on /);
   t.match(await page.textContent('#latency'), /^\d+\.\d ms$/, 'the page shows the measured event-to-push time');
+  // The page waits a second for each event's push; once that wait is over for the click, the
+  // label still names the click's push (it came, so the list did change).
+  const cause = await page.textContent('#cause');
+  await page.waitForFunction(() => document.body.dataset.settled !== undefined);
+  t.equal(await page.textContent('#cause'), cause, 'the label still names the pushed event');
+  t.notMatch(await page.textContent('#cause'), /list unchanged/);
 
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const file = join(SCREENSHOT_DIR, 'demo-after-click.png');
