@@ -126,6 +126,13 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): At
       const { payload, ack } = splitArgs(args);
       void welcomed.then(() => handleIdentify(io, socket, payload, ack, deps));
     });
+    // Any other message is a client bug (a typo'd name): say so in its ack rather than drop it silently.
+    socket.onAny((name: unknown, ...args: unknown[]) => {
+      if (name === 'event' || name === 'identify') return;
+      const { ack } = splitArgs(args);
+      if (typeof ack !== 'function') return;
+      (ack as Ack)({ ok: false, error: errorBody(new AttuneError('VALIDATION', `unknown message ${JSON.stringify(name)}: a socket sends event or identify`)) });
+    });
   });
 
   return io;
