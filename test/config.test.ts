@@ -53,3 +53,11 @@ t.test('settings that contradict each other are a ConfigError when the config is
   t.throws(() => loadConfig(['--redis-tls-ca', join(ca, 'absent')], {}), /^--redis-tls-ca: cannot read .*absent/);
   t.throws(() => loadConfig(['--rate-session-burst', '9'], {}), new ConfigError('--rate-session-burst must be an integer from 10 to 1000000, got "9"'));
 });
+
+t.test('--model turns the demo catalog off unless it is asked for', async (t) => {
+  t.equal(loadConfig([], {}).demoCatalog, true, 'the demo model comes with its catalog');
+  t.equal(loadConfig(['--model', '/models/x'], {}).demoCatalog, false, 'a model of your own: no demo items beside it');
+  t.equal(loadConfig([], { ATTUNE_MODEL_DIR: '/models/x' }).demoCatalog, false, 'also from the environment');
+  t.equal(loadConfig(['--model', '/models/x', '--demo-catalog'], {}).demoCatalog, true, 'asked for: loaded');
+  t.equal(loadConfig(['--model', '/models/x'], { ATTUNE_DEMO_CATALOG: 'true' }).demoCatalog, true);
+});
