@@ -144,7 +144,7 @@ async function runMode(modelDir: string, args: Args, cache: 'on' | 'off'): Promi
           entry: 'built',
           port: await freePort(),
           masterKey: SCRIPTS_MASTER_KEY,
-          serveArgs: ['--model', modelDir, '--shards', String(args.shards), '--cache', cache === 'on' ? 'true' : 'false', '--cache-fresh-ms', String(args.freshMs), ...UNLIMITED_RATE_ARGS],
+          serveArgs: ['--model', modelDir, '--demo-catalog', '--shards', String(args.shards), '--cache', cache === 'on' ? 'true' : 'false', '--cache-fresh-ms', String(args.freshMs), ...UNLIMITED_RATE_ARGS],
           readyTimeoutMs: 30_000,
         }),
       );

@@ -143,7 +143,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (busy.length > 0) throw new SetupError(`${busy.join('; ')}. Stop what listens there, or pick other ports with --base-port${args.redisPort === null ? '' : ' / --redis-port'}.`);
 
   // One demo model for all nodes, trained once here: nodes training into one directory at once would race.
-  const modelArgs = args.serveArgs.some((a) => a === '--model' || a.startsWith('--model=')) ? [] : ['--model', await ensureDemoModel(join(root, 'var'), (m) => say(m))];
+  const modelArgs = args.serveArgs.some((a) => a === '--model' || a.startsWith('--model=')) ? [] : ['--model', await ensureDemoModel(join(root, 'var'), (m) => say(m)), '--demo-catalog'];
   const serveArgs = [
     ...(args.shards === null ? [] : ['--shards', String(args.shards)]),
     ...(args.leaseTtlMs === null ? [] : ['--lease-ttl-ms', String(args.leaseTtlMs)]),

@@ -392,6 +392,8 @@ export function parseOptions<T>(options: readonly Option<T>[], target: T, argv: 
 export function loadConfig(argv: readonly string[], env: Environment = processEnvironment()): AttuneConfig {
   const overrides: ConfigOverrides = {};
   parseOptions(OPTIONS, overrides, argv, env, 'attune help');
+  // A model of one's own comes with its own catalog: the demo items only when asked for.
+  if (overrides.modelDir !== undefined && overrides.demoCatalog === undefined) overrides.demoCatalog = false;
   return mergeConfig(overrides);
 }
 

@@ -73,3 +73,11 @@ t.test('--tls-cert and --tls-key: readable files, given together', async (t) => 
   t.throws(() => mergeConfig({ security: { tlsKey: key } }), new ConfigError('--tls-cert and --tls-key go together'));
   t.throws(() => loadConfig(['--tls-cert', cert], { ATTUNE_TLS_KEY: join(dir, 'absent.key') }), /^ATTUNE_TLS_KEY: cannot read .*absent\.key/);
 });
+
+t.test('--model turns the demo catalog off unless it is asked for', async (t) => {
+  t.equal(loadConfig([], {}).demoCatalog, true, 'the demo model comes with its catalog');
+  t.equal(loadConfig(['--model', '/models/x'], {}).demoCatalog, false, 'a model of your own: no demo items beside it');
+  t.equal(loadConfig([], { ATTUNE_MODEL_DIR: '/models/x' }).demoCatalog, false, 'also from the environment');
+  t.equal(loadConfig(['--model', '/models/x', '--demo-catalog'], {}).demoCatalog, true, 'asked for: loaded');
+  t.equal(loadConfig(['--model', '/models/x'], { ATTUNE_DEMO_CATALOG: 'true' }).demoCatalog, true);
+});

@@ -106,7 +106,7 @@ export async function runCluster(
         port,
         redisUrl: redis.url,
         masterKey: SCRIPTS_MASTER_KEY,
-        serveArgs: ['--shards', String(args.shards), '--lease-ttl-ms', String(args.leaseTtlMs), '--model', modelDir, ...UNLIMITED_RATE_ARGS],
+        serveArgs: ['--shards', String(args.shards), '--lease-ttl-ms', String(args.leaseTtlMs), '--model', modelDir, '--demo-catalog', ...UNLIMITED_RATE_ARGS],
         nodeArgs: [...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(outDir, 'profiles')}`] : []), ...args.nodeArgs],
         logFile: join(outDir, `bench-${stamp}-node-${i}.log`),
         readyTimeoutMs: 60_000,

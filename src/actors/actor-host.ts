@@ -26,6 +26,9 @@ export interface RecommendationsPush {
 /** Receives a push for the room named after the actor's key. */
 export type PushListener = (room: string, push: RecommendationsPush) => void;
 
+/** Hears a session become a user's (its events and pushes go to the user's actor from now on). */
+export type LinkListener = (sessionId: string, userId: string) => void;
+
 export interface Identity {
   sessionId: string;
   userId?: string;
@@ -90,6 +93,7 @@ export class ActorHost {
   private readonly now: () => number;
   private readonly placement: Placement;
   private readonly pushListeners = new Set<PushListener>();
+  private readonly linkListeners = new Set<LinkListener>();
   private stopped = false;
 
   constructor(private readonly deps: ActorHostDeps) {
@@ -101,6 +105,12 @@ export class ActorHost {
   onPush(listener: PushListener): () => void {
     this.pushListeners.add(listener);
     return () => this.pushListeners.delete(listener);
+  }
+
+  /** Hears every link this host makes (the socket gateway moves the session's sockets to the user's room). Returns the unsubscribe. */
+  onLinked(listener: LinkListener): () => void {
+    this.linkListeners.add(listener);
+    return () => this.linkListeners.delete(listener);
   }
 
   get liveActorCount(): number {
@@ -182,6 +192,7 @@ export class ActorHost {
       }
       const sessionState = await this.currentState(sKey);
       await this.deps.stores.identities.link(sessionId, userId);
+      for (const listener of this.linkListeners) listener(sessionId, userId);
       const anonymous = this.actors.get(sKey);
       if (anonymous) {
         anonymous.userId = userId;

@@ -6,7 +6,7 @@ import { EXIT, runCommand } from './exit-codes.js';
 import { awsCredentialsOfKey } from '../security/aws-credentials.js';
 import { createRedisStores, type RedisStoresOptions } from '../store/redis/index.js';
 import type { AuditEntry, Role, Stores } from '../store/types.js';
-import { generateApiKey, isApiKeyId, parseKeyName, parseRoles } from '../security/api-keys.js';
+import { generateApiKey, isApiKeyId, isRole, parseKeyName, parseRoles } from '../security/api-keys.js';
 
 interface KeysFlags extends CommandFlags {
   server?: string;
@@ -25,7 +25,7 @@ const KEYS_OPTIONS: readonly Option<KeysFlags>[] = [
   // Read as given: an empty key is refused with what --server needs.
   option<string, KeysFlags>('api-key', ['ATTUNE_API_KEY'], 'a key with the admin role for --server', (raw) => raw, (f, v) => (f.apiKey = v), 'KEY'),
   option<string, KeysFlags>('name', [], 'create: what or who uses the key (at most 128 characters)', text, (f, v) => (f.name = v), 'NAME'),
-  option<string, KeysFlags>('roles', [], 'create: comma-separated, of ingest (send events, issue socket tokens),\nrecommend (read recommendations), admin (everything, this included)', text, (f, v) => (f.roles = v), 'ROLES'),
+  option<string, KeysFlags>('roles', [], 'create: comma-separated, of ingest (send events, issue socket tokens),\nrecommend (read recommendations), privacy (users\' consent and erasure),\nadmin (everything, this included)', text, (f, v) => (f.roles = v), 'ROLES'),
   shared('sigv4-secret', 'S', 'create with --redis: the nodes\' SigV4 secret, to print the key\'s AWS\ncredentials as well (--server prints them when the node has one)'),
   option<boolean, KeysFlags>('json', [], 'print JSON instead of text', bool, (f, v) => (f.json = v)),
   HELP,
@@ -375,7 +375,7 @@ function asKeySummary(value: unknown): KeySummary | null {
   const { id, name, roles, createdAt, revokedAt } = value;
   if (typeof id !== 'string' || typeof name !== 'string' || typeof createdAt !== 'number') return null;
   if (revokedAt !== null && typeof revokedAt !== 'number') return null;
-  if (!Array.isArray(roles) || !roles.every((role): role is Role => role === 'ingest' || role === 'recommend' || role === 'admin')) return null;
+  if (!Array.isArray(roles) || !roles.every((role): role is Role => typeof role === 'string' && isRole(role))) return null;
   return { id, name, roles, createdAt, revokedAt };
 }
 

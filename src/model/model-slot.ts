@@ -45,10 +45,19 @@ export class ModelSlot {
     return this.current.dir;
   }
 
-  /** Replaces the served model with the bundle in `dir`; swaps run one at a time. */
-  swap(dir: string): Promise<{ previous: ModelManifest; current: ModelManifest }> {
+  /**
+   * Replaces the served model with the bundle in `dir`; swaps run one at a time. `accept` sees the
+   * loaded bundle first and may refuse it by throwing (the bundle is closed, the current one stays).
+   */
+  swap(dir: string, accept: (candidate: Scorer) => void = () => {}): Promise<{ previous: ModelManifest; current: ModelManifest }> {
     const run = this.swapping.then(async () => {
       const next = await loadModel(dir, this.options, this.reducerDefaults);
+      try {
+        accept(next.scorer);
+      } catch (err) {
+        await next.scorer.close();
+        throw err;
+      }
       const previous = this.current;
       this.current = next;
       await previous.scorer.close();

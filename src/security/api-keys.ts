@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { ApiKeyRecord, ApiKeyStore, Role } from '../store/types.js';
+import { ROLE_NAMES, type ApiKeyRecord, type ApiKeyStore, type Role } from '../store/types.js';
 
 /**
  * API keys: `atk_<id>_<secret>`. The id (12 lowercase hex characters, 48 random bits) names the
@@ -9,7 +9,7 @@ import type { ApiKeyRecord, ApiKeyStore, Role } from '../store/types.js';
  */
 export const API_KEY_PREFIX = 'atk_';
 
-export const ROLES: readonly Role[] = Object.freeze(['ingest', 'recommend', 'admin'] as const);
+export const ROLES: readonly Role[] = Object.freeze([...ROLE_NAMES]);
 
 /** The principal of the configured master key: every role, and an id that no stored key can have. */
 export const MASTER_KEY_ID = 'master';
@@ -74,7 +74,7 @@ export function hashSecret(secret: string): string {
 
 /**
  * Roles from `ingest,recommend`-style text: comma separated, spaces around names ignored, each
- * one of ingest, recommend, admin, none twice, at least one. Throws an Error saying what is wrong.
+ * one of ingest, recommend, privacy, admin, none twice, at least one. Throws an Error saying what is wrong.
  */
 export function parseRoles(text: string): Role[] {
   const names = text.split(',').map((name) => name.trim());
@@ -94,7 +94,7 @@ function checkRoles(names: readonly string[], fail: (message: string) => Error):
   return roles;
 }
 
-function isRole(name: string): name is Role {
+export function isRole(name: string): name is Role {
   return (ROLES as readonly string[]).includes(name);
 }
 

@@ -3,6 +3,7 @@ import type { AttuneConfig } from '../config.js';
 import { soleNodePlacement, type Placement } from '../actors/placement.js';
 import { ShardPlacement, type ShardHandlers, type ShardPlacementOptions } from '../actors/shard-placement.js';
 import type { Metrics } from '../ops/metrics.js';
+import type { RedisClient } from '../store/redis/connection.js';
 import type { RedisStores } from '../store/redis/index.js';
 import type { Stores } from '../store/types.js';
 
@@ -43,7 +44,7 @@ export interface ClusterDeps {
 export async function createClusterPart(deps: ClusterDeps): Promise<ClusterPart> {
   const { stores, metrics } = deps;
   const adapterClients = deps.redis === null ? null : await Promise.all([deps.redis.duplicateClient(false), deps.redis.duplicateClient(true)]);
-  const socketAdapter = adapterClients === null ? null : createShardedAdapter(adapterClients[0], adapterClients[1]);
+  const socketAdapter = adapterClients === null ? null : createShardedAdapter(adapterClients[0], reportSubscriptionFailures(adapterClients[1], deps.onError));
   const closeAdapter = async (): Promise<void> => {
     for (const client of adapterClients ?? []) client.disconnect();
   };
@@ -80,4 +81,20 @@ export async function createClusterPart(deps: ClusterDeps): Promise<ClusterPart>
     stop: () => placement.stop(),
     close: closeAdapter,
   };
+}
+
+/**
+ * The socket adapter subscribes to a room's channel when the room is created (a socket joins it)
+ * and unsubscribes when it empties (a socket leaves), without waiting for either: with Redis
+ * down, each failure would be an unhandled rejection, which ends the process. They are reported
+ * instead. A socket that connects meanwhile is let go by its welcome (which needs Redis too); an
+ * unsubscribe that failed leaves a subscription that only costs this node unused messages.
+ */
+function reportSubscriptionFailures(client: RedisClient, onError: (err: unknown, context: string) => void): RedisClient {
+  type Subscription = (...channels: unknown[]) => Promise<unknown>;
+  const guard = (command: 'ssubscribe' | 'sunsubscribe'): Subscription => {
+    const send = (client[command] as Subscription).bind(client);
+    return (...channels) => send(...channels).catch((err: unknown) => onError(err, `socket adapter ${command} ${String(channels[0])}`));
+  };
+  return Object.assign(client, { ssubscribe: guard('ssubscribe'), sunsubscribe: guard('sunsubscribe') });
 }

@@ -9,7 +9,7 @@ import { CatalogSync } from '../model/catalog-sync.js';
 import { ModelSlot } from '../model/model-slot.js';
 import { Segmenter } from '../model/segmenter.js';
 import { createNodeLogger } from '../ops/log.js';
-import { createServing } from '../serving/index.js';
+import { createServing, strangerToCatalog } from '../serving/index.js';
 import { createMetrics, type Metrics } from '../ops/metrics.js';
 import type { Pseudonyms } from '../privacy/pseudonyms.js';
 import type { UserErasure } from '../privacy/user-erasure.js';
@@ -94,6 +94,9 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     onStockChanged: (itemIds) => host.onStockChanged(itemIds),
     onError: reportError,
   });
+  if (strangerToCatalog(model.scorer.itemIds, catalog) && config.logLevel !== 'silent') {
+    console.warn(`attune: warning: the model ${model.manifest.version} knows none of the catalog's ${catalog.size} items: its lists will name items the catalog lacks (load the model's catalog, or serve a model trained on this one)`);
+  }
   const segmenter = new Segmenter({
     userKeys: () => stores.log.keys('u:'),
     stateOf: (key) => host.currentState(key),

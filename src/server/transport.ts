@@ -2,6 +2,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { AttuneConfig } from '../config.js';
+import { sessionKey, userKey } from '../session/events.js';
 import { createHttpApp, type HttpDeps } from '../transport/http.js';
 import { createSocketServer, type AttuneSocketServer, type SocketDeps } from '../transport/socket.js';
 
@@ -19,6 +20,9 @@ export async function serveTransport(config: AttuneConfig, http: Omit<HttpDeps, 
   const app = createHttpApp({ ...http, webDir: findWebDir() });
   const io = createSocketServer(app.server, socket);
   const stopPushes = socket.host.onPush((room, push) => io.to(room).emit('recommendations', push));
+  // A session linked to a user (a socket's identify, or the backend's events naming the user) is that
+  // user's now: its sockets, here or on other nodes, whatever their token named, get the user's pushes.
+  const stopLinks = socket.host.onLinked((sessionId, userId) => io.in(sessionKey(sessionId)).socketsJoin(userKey(userId)));
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : config.port;
@@ -30,6 +34,7 @@ export async function serveTransport(config: AttuneConfig, http: Omit<HttpDeps, 
     url: `${scheme}://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`,
     close: async () => {
       stopPushes();
+      stopLinks();
       io.close();
       await app.close();
     },

@@ -47,3 +47,4 @@ export { Ingest, type Accepted, type EventSource } from './ingest.js';
 export { missingIdentity, RANKING_FILTER, Recommendations, UnknownItemError, type ListRequest, type OptionsForState, type RankRequest, type RelatedRequest, type ServedList } from './recommendations.js';
 export { SessionLimits, SessionRateLimited, type Transport } from './session-limits.js';
 export type { Visitor } from './visitor.js';
+export { strangerToCatalog } from './model-fit.js';

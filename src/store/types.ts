@@ -82,7 +82,12 @@ export interface IdentityStore {
   unlinkUser(userId: string): Promise<string[]>;
 }
 
-export type Role = 'ingest' | 'recommend' | 'admin';
+/**
+ * What an API key may do: ingest (events, items, socket tokens), recommend (lists), privacy (a
+ * user's consent and erasure: an opt-out erases too), admin (everything).
+ */
+export const ROLE_NAMES = ['ingest', 'recommend', 'privacy', 'admin'] as const;
+export type Role = (typeof ROLE_NAMES)[number];
 
 /** An API key as stored: never the secret itself, only its SHA-256. */
 export interface ApiKeyRecord {

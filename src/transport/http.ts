@@ -86,6 +86,8 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   app.removeContentTypeParser('application/json');
+  // Bodies are JSON only: fastify's own text/plain parser would hand a string to the schema (400, not 415).
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     let text: string;
     try {
@@ -101,7 +103,7 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : queryAjv).compile(schema));
   app.setSchemaErrorFormatter((errors, dataVar) => new AttuneError('VALIDATION', describeErrors(errors, dataVar)));
   app.setErrorHandler((error: FastifyError | AttuneError, request, reply) => {
-    const known = toAttuneError(error);
+    const known = toAttuneError(error, request.headers['content-type']);
     if (known.statusCode >= 500 && known.code !== ErrorCodes.NOT_READY.code) request.log.error({ err: error }, 'request failed');
     return reply.status(known.statusCode).send({ error: errorBody(known) });
   });
@@ -141,13 +143,13 @@ function answerClientError(err: Error & { code?: string }, socket: Duplex): void
 }
 
 /** Maps fastify's own errors onto Attune's stable codes. */
-function toAttuneError(error: FastifyError | AttuneError): AttuneError {
+function toAttuneError(error: FastifyError | AttuneError, contentType: string | undefined): AttuneError {
   if (error instanceof AttuneError) return error;
+  if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new AttuneError('UNSUPPORTED_MEDIA_TYPE', `the body must be JSON (content-type: application/json), not ${contentType ?? 'untyped'}`);
   const unavailable = fromStoreFailure(error);
   if (unavailable !== null) return unavailable;
   const byFastifyCode: Readonly<Record<string, ErrorKind>> = {
     FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
-    FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
     FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'VALIDATION',
     FST_ERR_CTP_EMPTY_JSON_BODY: 'VALIDATION',
     FST_ERR_CTP_INVALID_JSON_BODY: 'VALIDATION',

@@ -55,7 +55,7 @@ export const swapModelSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['dir'],
-  properties: { dir: { type: 'string', minLength: 1, maxLength: 4096 } },
+  properties: { dir: { type: 'string', minLength: 1, maxLength: 4096 }, force: { type: 'boolean' } },
 } as const;
 
 export const socketAuthSchema = {

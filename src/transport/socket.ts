@@ -1,7 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import { Server, type ServerOptions, type Socket } from 'socket.io';
 import type { ActorHost, RecommendationsPush } from '../actors/actor-host.js';
-import { sessionKey, userKey, type IncomingEvent } from '../session/events.js';
+import { sessionKey, type IncomingEvent } from '../session/events.js';
 import { AttuneError, errorBody, fromStoreFailure, type ErrorBody } from '../errors.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { ConsentGate } from '../privacy/consent-gate.js';
@@ -124,7 +124,14 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): At
     });
     socket.on('identify', (...args: unknown[]) => {
       const { payload, ack } = splitArgs(args);
-      void welcomed.then(() => handleIdentify(io, socket, payload, ack, deps));
+      void welcomed.then(() => handleIdentify(socket, payload, ack, deps));
+    });
+    // Any other message is a client bug (a typo'd name): say so in its ack rather than drop it silently.
+    socket.onAny((name: unknown, ...args: unknown[]) => {
+      if (name === 'event' || name === 'identify') return;
+      const { ack } = splitArgs(args);
+      if (typeof ack !== 'function') return;
+      (ack as Ack)({ ok: false, error: errorBody(new AttuneError('VALIDATION', `unknown message ${JSON.stringify(name)}: a socket sends event or identify`)) });
     });
   });
 
@@ -185,7 +192,7 @@ async function handleEvent(socket: AttuneSocket, payload: unknown, ack: unknown,
   }
 }
 
-async function handleIdentify(io: AttuneSocketServer, socket: AttuneSocket, payload: unknown, ack: unknown, deps: SocketDeps): Promise<void> {
+async function handleIdentify(socket: AttuneSocket, payload: unknown, ack: unknown, deps: SocketDeps): Promise<void> {
   const reply = typeof ack === 'function' ? (ack as Ack) : () => {};
   if (!validateIdentify(payload)) {
     return reply({ ok: false, error: { code: 'ATTUNE_ERR_VALIDATION', message: describeErrors(validateIdentify.errors, 'identify') } });
@@ -205,10 +212,9 @@ async function handleIdentify(io: AttuneSocketServer, socket: AttuneSocket, payl
       socket.data.optedOut = true;
       return reply({ ok: true, optedOut: true });
     }
+    // Linking moves every socket of this session (other tabs, other nodes) into the user's room (server/transport.ts).
     const key = await deps.host.identify(sessionId, userId);
     socket.data.userId = userId;
-    // Every socket of this session (other tabs, other nodes) now follows the user.
-    io.in(sessionKey(sessionId)).socketsJoin(userKey(userId));
     await socket.join(key);
     reply({ ok: true });
     await sendCurrentList(socket, key, deps);

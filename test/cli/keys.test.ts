@@ -119,7 +119,7 @@ t.test('attune keys: usage errors exit 2 with the usage', async (t) => {
     [['rotate', ...target], /unknown subcommand "rotate": use create, list or revoke/],
     [['create', '--roles', 'ingest', ...target], /create needs --name NAME/],
     [['create', '--name', 'x', ...target], /create needs --roles/],
-    [['create', '--name', 'x', '--roles', 'ingest,root', ...target], /unknown role "root": roles are ingest, recommend, admin/],
+    [['create', '--name', 'x', '--roles', 'ingest,root', ...target], /unknown role "root": roles are ingest, recommend, privacy, admin/],
     [['create', '--name', 'x', '--roles', 'admin,admin', ...target], /role admin is given twice/],
     [['create', '--name', '  ', '--roles', 'admin', ...target], /a key needs a name/],
     [['create', '--name', 'x', '--roles', 'admin', 'extra', ...target], /unexpected argument "extra"/],

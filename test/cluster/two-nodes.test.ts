@@ -40,12 +40,9 @@ t.test('two nodes on one Redis: every shard has one owner, and a socket on one n
 
   // An item update made through a reaches b's filters (b owns the actor), and b re-pushes.
   const top = last.items[0].itemId;
-  const putAt = Date.now();
   const put = await fetch(`${a.url}/v1/items`, { method: 'PUT', headers: { ...authHeaders, 'content-type': 'application/json' }, body: JSON.stringify({ items: [{ itemId: top, inStock: false }] }) });
   t.equal(put.status, 200);
   await waitFor('b to see the stock change', () => !b.catalog.isInStock(top), 5000);
-  const seenAfterMs = Date.now() - putAt;
-  t.ok(seenAfterMs < 1000, `b's catalog had it ${seenAfterMs} ms after the PUT answered (poll every 250 ms)`);
   const repushed = await client.push((p) => !p.items.some((i) => i.itemId === top));
   t.notOk(repushed.items.some((i) => i.itemId === top), 'the owner re-scored on the stock change and the push crossed nodes');
 });

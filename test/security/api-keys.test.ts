@@ -121,11 +121,11 @@ t.test('parseRoles: comma separated known roles, none twice, at least one', asyn
   t.strictSame(parseRoles('ingest,recommend'), ['ingest', 'recommend']);
   t.strictSame(parseRoles(' admin '), ['admin']);
   t.strictSame(parseRoles('recommend, ingest'), ['recommend', 'ingest']);
-  t.throws(() => parseRoles(''), /at least one of ingest, recommend, admin/);
+  t.throws(() => parseRoles(''), /at least one of ingest, recommend, privacy, admin/);
   t.throws(() => parseRoles('ingest,,recommend'), /empty entry/);
   t.throws(() => parseRoles('ingest,'), /empty entry/);
   t.throws(() => parseRoles('ingest,ingest'), /role ingest is given twice/);
-  t.throws(() => parseRoles('root'), /unknown role "root": roles are ingest, recommend, admin/);
+  t.throws(() => parseRoles('root'), /unknown role "root": roles are ingest, recommend, privacy, admin/);
   t.throws(() => parseRoles('Ingest'), /unknown role "Ingest"/);
 });
 
@@ -172,7 +172,7 @@ t.test('authenticate: missing, malformed, unknown, revoked, ok', async (t) => {
 
 t.test('authenticate: the master key has every role and is never looked up', async (t) => {
   const { store, auth } = setup();
-  t.strictSame(await auth.authenticate(MASTER), { ok: true, principal: { keyId: 'master', roles: ['ingest', 'recommend', 'admin'] } });
+  t.strictSame(await auth.authenticate(MASTER), { ok: true, principal: { keyId: 'master', roles: ['ingest', 'recommend', 'privacy', 'admin'] } });
   t.strictSame(await auth.authenticate(`${MASTER}x`), { ok: false, reason: 'malformed' });
   t.strictSame(await auth.authenticate(MASTER.slice(0, -1)), { ok: false, reason: 'malformed' });
   t.equal(store.lookups, 0);

@@ -59,7 +59,7 @@ export function startNode(options: NodeOptions): Promise<NodeProcess> {
     entry: process.env.ATTUNE_CLUSTER_TEST_ENTRY === 'dist' ? 'built' : 'source',
     port: options.port ?? 0,
     masterKey: TEST_KEY,
-    serveArgs: ['--shards', String(options.shards), '--lease-ttl-ms', String(options.leaseTtlMs), '--model', options.modelDir, ...(options.args ?? [])],
+    serveArgs: ['--shards', String(options.shards), '--lease-ttl-ms', String(options.leaseTtlMs), '--model', options.modelDir, '--demo-catalog', ...(options.args ?? [])],
     env: nodeEnv(),
     ...(LOG_DIR === undefined ? {} : { logFile: (pid: number) => join(LOG_DIR, `${options.nodeId}-${pid}.log`) }),
     readyTimeoutMs: READY_TIMEOUT_MS,

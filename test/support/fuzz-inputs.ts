@@ -297,7 +297,7 @@ export function invalidEvent(rng: Rng, ids: FuzzIds): Json {
 // ---------------------------------------------------------------------------------------------
 // HTTP routes and their well-formed requests
 
-export type Access = 'public' | 'ingest' | 'recommend' | 'admin';
+export type Access = 'public' | 'ingest' | 'recommend' | 'privacy' | 'admin';
 
 export interface RouteTemplate {
   name: string;
@@ -381,11 +381,11 @@ export const ROUTES: readonly RouteTemplate[] = [
     body: (rng, ids) => ({ sessionId: ids.session(), ...(rng.chance(0.5) ? { userId: ids.user() } : {}), ttlSeconds: rng.range(10, 3600) }),
     numericFields: [['ttlSeconds']],
   },
-  { name: 'consent-put', method: 'PUT', access: 'ingest', path: (_rng, ids) => `/v1/users/${enc(ids.user())}/consent`, body: (rng) => ({ personalization: rng.chance(0.7) }) },
-  { name: 'consent-get', method: 'GET', access: 'ingest', path: (_rng, ids) => `/v1/users/${enc(ids.user())}/consent` },
-  { name: 'user-delete', method: 'DELETE', access: 'admin', path: (_rng, ids) => `/v1/users/${enc(ids.user())}` },
-  { name: 'deletion-job', method: 'GET', access: 'admin', path: (rng) => `/v1/deletion-jobs/fz-job-${rng.int(100)}` },
-  { name: 'keys-create', method: 'POST', access: 'admin', path: () => '/v1/admin/keys', body: (rng) => ({ name: `fz-key-${rng.int(1000)}`, roles: [rng.pick(['ingest', 'recommend', 'admin'])] }) },
+  { name: 'consent-put', method: 'PUT', access: 'privacy', path: (_rng, ids) => `/v1/users/${enc(ids.user())}/consent`, body: (rng) => ({ personalization: rng.chance(0.7) }) },
+  { name: 'consent-get', method: 'GET', access: 'privacy', path: (_rng, ids) => `/v1/users/${enc(ids.user())}/consent` },
+  { name: 'user-delete', method: 'DELETE', access: 'privacy', path: (_rng, ids) => `/v1/users/${enc(ids.user())}` },
+  { name: 'deletion-job', method: 'GET', access: 'privacy', path: (rng) => `/v1/deletion-jobs/fz-job-${rng.int(100)}` },
+  { name: 'keys-create', method: 'POST', access: 'admin', path: () => '/v1/admin/keys', body: (rng) => ({ name: `fz-key-${rng.int(1000)}`, roles: [rng.pick(['ingest', 'recommend', 'privacy', 'admin'])] }) },
   { name: 'keys-list', method: 'GET', access: 'admin', path: () => '/v1/admin/keys' },
   { name: 'keys-revoke', method: 'DELETE', access: 'admin', path: (rng) => `/v1/admin/keys/${rng.int(2 ** 24).toString(16).padStart(12, '0')}` },
   { name: 'audit', method: 'GET', access: 'admin', path: () => '/v1/admin/audit', query: (rng) => ({ limit: String(rng.range(1, 100)) }) },

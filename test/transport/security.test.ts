@@ -42,7 +42,7 @@ t.test('every route declares its access; the table is exactly this', async (t) =
   t.strictSame(table, [
     'DELETE /v1/admin/filters/:name admin',
     'DELETE /v1/admin/keys/:keyId admin',
-    'DELETE /v1/users/:userId admin',
+    'DELETE /v1/users/:userId privacy',
     'GET / public',
     'GET /app.js public',
     'GET /healthz public',
@@ -56,7 +56,7 @@ t.test('every route declares its access; the table is exactly this', async (t) =
     'GET /v1/admin/keys admin',
     'GET /v1/admin/model admin',
     'GET /v1/admin/replay admin',
-    'GET /v1/deletion-jobs/:jobId admin',
+    'GET /v1/deletion-jobs/:jobId privacy',
     'GET /v1/import-jobs admin',
     'GET /v1/import-jobs/:jobId admin',
     'GET /v1/items recommend',
@@ -65,7 +65,7 @@ t.test('every route declares its access; the table is exactly this', async (t) =
     'GET /v1/recommendations recommend',
     'GET /v1/segments recommend',
     'GET /v1/trending recommend',
-    'GET /v1/users/:userId/consent ingest',
+    'GET /v1/users/:userId/consent privacy',
     'GET /v1/users/:userId/segment recommend',
     'POST /action-interactions ingest',
     'POST /action-recommendations recommend',
@@ -84,7 +84,7 @@ t.test('every route declares its access; the table is exactly this', async (t) =
     'POST /v1/personalize-ranking recommend',
     'POST /v1/tokens ingest',
     'PUT /v1/items ingest',
-    'PUT /v1/users/:userId/consent ingest',
+    'PUT /v1/users/:userId/consent privacy',
   ]);
   t.notOk(table.some((line) => line.startsWith('GET /demo/')), 'the demo route exists only in development mode');
 
@@ -116,8 +116,8 @@ t.test('keys and roles: 401 without a valid key, 403 without the role, revocatio
   t.equal(refused.status, 403);
   t.strictSame(refused.body, { error: { code: 'ATTUNE_ERR_FORBIDDEN', message: 'this route needs the recommend role; the key has ingest' } });
   t.equal((await ingest('GET', '/v1/admin/keys')).status, 403, 'nor admin routes');
-  const viaHeader = await fetch(`${server.url}/v1/users/someone/consent`, { headers: { 'x-api-key': ingestKey } });
-  t.equal(viaHeader.status, 200, 'x-api-key works as well');
+  const viaHeader = await fetch(`${server.url}/v1/tokens`, { method: 'POST', headers: { 'x-api-key': ingestKey, 'content-type': 'application/json' }, body: JSON.stringify({ sessionId: 'k-1' }) });
+  t.equal(viaHeader.status, 201, 'x-api-key works as well');
 
   const listed = await master('GET', '/v1/admin/keys');
   t.strictSame(listed.body.keys, [{ id: created.body.id, name: 'shop backend', roles: ['ingest'], createdAt: created.body.createdAt, revokedAt: null }], 'no hash, no secret');
@@ -140,6 +140,34 @@ t.test('keys and roles: 401 without a valid key, 403 without the role, revocatio
     'the audit log holds every key action, newest first',
   );
   t.equal((await ingest('GET', '/v1/admin/audit')).status, 401, 'only admins read it');
+});
+
+t.test('the privacy role: an ingest key can neither opt a user out (which erases) nor erase one; a privacy key can do both, and nothing else', async (t) => {
+  const server = await serve(t);
+  const master = client(server, MASTER);
+  const keyWith = async (roles: string[]) => client(server, String((await master('POST', '/v1/admin/keys', { name: roles.join('+'), roles })).body.key));
+  const ingest = await keyWith(['ingest']);
+  const privacy = await keyWith(['privacy']);
+  const event = { sessionId: 'p-1', userId: 'pat', eventList: [{ eventType: 'view', itemId: 'shoes-001' }] };
+  t.equal((await ingest('POST', '/v1/events', event)).status, 200);
+
+  const forbidden = (role: string, has: string) => ({ status: 403, code: 'ATTUNE_ERR_FORBIDDEN', message: `this route needs the ${role} role; the key has ${has}` });
+  const answer = (reply: Reply) => ({ status: reply.status, code: errorCode(reply), message: (reply.body.error as { message?: string } | undefined)?.message });
+  t.strictSame(answer(await ingest('PUT', '/v1/users/pat/consent', { personalization: false })), forbidden('privacy', 'ingest'), 'an ingest key cannot opt a user out');
+  t.strictSame(answer(await ingest('GET', '/v1/users/pat/consent')), forbidden('privacy', 'ingest'));
+  t.strictSame(answer(await ingest('DELETE', '/v1/users/pat')), forbidden('privacy', 'ingest'), 'nor erase one');
+  t.strictSame(answer(await ingest('GET', '/v1/deletion-jobs/x')), forbidden('privacy', 'ingest'));
+  t.equal((await master('GET', '/v1/users/pat/consent')).body.personalization, true, 'the refused opt-out changed nothing');
+  t.equal((await server.stores.log.read(userKey(server.pseudonyms.user('pat')), null)).length, 1, 'and erased nothing');
+
+  const optedOut = await privacy('PUT', '/v1/users/pat/consent', { personalization: false });
+  t.match(optedOut, { status: 200, body: { personalization: false, deletionJobId: String } }, 'a privacy key opts the user out');
+  t.strictSame((await privacy('GET', '/v1/users/pat/consent')).body, { personalization: false });
+  const erased = await privacy('DELETE', '/v1/users/pat');
+  t.match(erased, { status: 202, body: { jobId: String } }, 'and erases them');
+  t.equal((await privacy('GET', `/v1/deletion-jobs/${String(erased.body.jobId)}`)).status, 200, 'and follows the job');
+  t.strictSame(answer(await privacy('POST', '/v1/events', event)), forbidden('ingest', 'privacy'), 'a privacy key sends no events');
+  t.strictSame(answer(await privacy('GET', '/v1/admin/keys')), forbidden('admin', 'privacy'), 'nor reaches admin routes');
 });
 
 t.test('rate limits: a key and a session get 429 (or an ack error) past their bucket, with a retry hint', async (t) => {

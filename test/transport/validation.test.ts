@@ -45,6 +45,13 @@ t.test('over HTTP and sockets: malformed input gets Attune errors, odd but valid
   t.equal(poisoned.status, 400, 'a __proto__ key anywhere in a body is refused by the parser');
   t.equal(({} as Record<string, unknown>).x, undefined, 'and pollutes nothing');
 
+  const plain = await fetch(`${server.url}/v1/events`, { method: 'POST', headers: { ...authHeaders, 'content-type': 'text/plain' }, body: JSON.stringify(event({})) });
+  t.strictSame(
+    { status: plain.status, body: await plain.json() },
+    { status: 415, body: { error: { code: 'ATTUNE_ERR_UNSUPPORTED_MEDIA_TYPE', message: 'the body must be JSON (content-type: application/json), not text/plain' } } },
+    'a text/plain body is not JSON: 415, as documented',
+  );
+
   const longId = 'é'.repeat(256);
   const related = await fetch(`${server.url}/v1/items/${encodeURIComponent(longId)}/related`, { headers: authHeaders });
   t.equal(related.status, 404, 'a 256-character id fits in a path (unknown item: 404, not a router refusal)');
@@ -77,6 +84,8 @@ t.test('over HTTP and sockets: malformed input gets Attune errors, odd but valid
   t.strictSame(binary.error, { code: 'ATTUNE_ERR_VALIDATION', message: 'event.properties holds binary data' }, 'binary attachments are not stored');
   const good = (await socket.socket.timeout(2000).emitWithAck('event', { eventType: 'view', itemId: 'books-002', sentAt: '2026-11-26T03:00:00Z' })) as Ack;
   t.equal(good.ok, true);
+  const unknown = (await socket.socket.timeout(2000).emitWithAck('evnet', { eventType: 'view', itemId: 'books-003' })) as Ack;
+  t.strictSame(unknown, { ok: false, error: { code: 'ATTUNE_ERR_VALIDATION', message: 'unknown message "evnet": a socket sends event or identify' } }, 'a message of unknown type: an error ack, not silence');
 });
 
 t.test('logged URLs never carry a user id', async (t) => {

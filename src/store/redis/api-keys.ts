@@ -1,5 +1,5 @@
 import { byCreation } from '../memory.js';
-import type { ApiKeyRecord, ApiKeyStore, Role } from '../types.js';
+import { ROLE_NAMES, type ApiKeyRecord, type ApiKeyStore, type Role } from '../types.js';
 import type { RedisConnection } from './connection.js';
 import type { RedisKeyspace } from './keyspace.js';
 import { LuaScript } from './lua-script.js';
@@ -16,7 +16,7 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return 1
 `);
 
-const ROLES: ReadonlySet<string> = new Set<Role>(['ingest', 'recommend', 'admin']);
+const ROLES: ReadonlySet<string> = new Set<Role>(ROLE_NAMES);
 
 /** One hash of every API key's record (its secret's SHA-256, never the secret), by key id. */
 export class RedisApiKeyStore implements ApiKeyStore {

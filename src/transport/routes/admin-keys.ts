@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { AttuneError } from '../../errors.js';
-import { generateApiKey } from '../../security/api-keys.js';
+import { generateApiKey, ROLES } from '../../security/api-keys.js';
 import type { Role } from '../../store/types.js';
 import type { HttpDeps } from './deps.js';
 
@@ -10,7 +10,7 @@ const createKeyBody = {
   required: ['name', 'roles'],
   properties: {
     name: { type: 'string', minLength: 1, maxLength: 128 },
-    roles: { type: 'array', minItems: 1, maxItems: 3, uniqueItems: true, items: { type: 'string', enum: ['ingest', 'recommend', 'admin'] } },
+    roles: { type: 'array', minItems: 1, maxItems: ROLES.length, uniqueItems: true, items: { type: 'string', enum: ROLES } },
   },
 } as const;
 const keyParams = { type: 'object', additionalProperties: false, required: ['keyId'], properties: { keyId: { type: 'string', minLength: 1, maxLength: 64 } } } as const;

@@ -2,6 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { AttuneError, errorBody } from '../../errors.js';
+import type { Scorer } from '../../model/scorer.js';
+import { strangerToCatalog } from '../../serving/index.js';
 import { swapModelSchema } from '../schemas.js';
 import type { HttpDeps } from './deps.js';
 
@@ -25,12 +27,19 @@ export function operationRoutes(app: FastifyInstance, deps: HttpDeps): void {
 
   app.get('/v1/admin/model', { config: { access: 'admin' } }, async () => ({ dir: deps.model.dir, manifest: deps.model.manifest }));
 
-  app.post<{ Body: { dir: string } }>('/v1/admin/model', { schema: { body: swapModelSchema }, config: { access: 'admin' } }, async (request) => {
+  app.post<{ Body: { dir: string; force?: boolean } }>('/v1/admin/model', { schema: { body: swapModelSchema }, config: { access: 'admin' } }, async (request) => {
+    // A bundle that knows none of the catalog's items would serve lists of items the shop lacks: only when forced.
+    const fitsCatalog = (candidate: Scorer): void => {
+      if (request.body.force !== true && strangerToCatalog(candidate.itemIds, deps.catalog)) {
+        throw new AttuneError('MODEL_MISMATCH', `none of the bundle's ${candidate.itemIds.length} items is in the catalog (${deps.catalog.size} items): send "force": true to swap anyway`);
+      }
+    };
     let swapped;
     try {
-      swapped = await deps.model.swap(request.body.dir);
+      swapped = await deps.model.swap(request.body.dir, fitsCatalog);
     } catch (err) {
       await deps.audit(request, { action: 'model.swap', target: request.body.dir, outcome: 'failed' });
+      if (err instanceof AttuneError) throw err;
       throw new AttuneError('INVALID_MODEL', err instanceof Error ? err.message : String(err));
     }
     const { previous, current } = swapped;

@@ -10,12 +10,14 @@ const jobParams = { type: 'object', additionalProperties: false, required: ['job
 /**
  * Consent and erasure. Opting out stops storing and using the user's behaviour (their events
  * are acknowledged but dropped, their lists are the non-personalized ones) and erases what was
- * stored; DELETE forgets the user entirely, the consent record included.
+ * stored; DELETE forgets the user entirely, the consent record included. Both erase, so both
+ * need the privacy role (admin holds it): the ingest key that a shop's backend sends events with
+ * can neither opt a user out nor erase one.
  */
 export function privacyRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.put<{ Params: { userId: string }; Body: { personalization: boolean } }>(
     '/v1/users/:userId/consent',
-    { schema: { params: userParams, body: consentBody }, config: { access: 'ingest' } },
+    { schema: { params: userParams, body: consentBody }, config: { access: 'privacy' } },
     async (request) => {
       const { userId } = request.params;
       const optedOut = !request.body.personalization;
@@ -30,11 +32,11 @@ export function privacyRoutes(app: FastifyInstance, deps: HttpDeps): void {
     },
   );
 
-  app.get<{ Params: { userId: string } }>('/v1/users/:userId/consent', { schema: { params: userParams }, config: { access: 'ingest' } }, async (request) => ({
+  app.get<{ Params: { userId: string } }>('/v1/users/:userId/consent', { schema: { params: userParams }, config: { access: 'privacy' } }, async (request) => ({
     personalization: !(await deps.stores.consent.isOptedOut(request.params.userId)),
   }));
 
-  app.delete<{ Params: { userId: string } }>('/v1/users/:userId', { schema: { params: userParams }, config: { access: 'admin' } }, async (request, reply) => {
+  app.delete<{ Params: { userId: string } }>('/v1/users/:userId', { schema: { params: userParams }, config: { access: 'privacy' } }, async (request, reply) => {
     const job = await deps.erasure.start(request.params.userId, { keepConsent: false });
     deps.consent.forget(request.params.userId);
     // The audit log names the job, never the person.
@@ -42,7 +44,7 @@ export function privacyRoutes(app: FastifyInstance, deps: HttpDeps): void {
     return reply.status(202).header('location', `/v1/deletion-jobs/${job.id}`).send({ jobId: job.id, state: job.state });
   });
 
-  app.get<{ Params: { jobId: string } }>('/v1/deletion-jobs/:jobId', { schema: { params: jobParams }, config: { access: 'admin' } }, async (request) => {
+  app.get<{ Params: { jobId: string } }>('/v1/deletion-jobs/:jobId', { schema: { params: jobParams }, config: { access: 'privacy' } }, async (request) => {
     const job = await deps.erasure.get(request.params.jobId);
     if (job === null) throw new AttuneError('NOT_FOUND', `no deletion job ${request.params.jobId}`);
     return { jobId: job.id, state: job.state, requestedAt: job.requestedAt, finishedAt: job.finishedAt, keysErased: job.keysErased, ...(job.error === undefined ? {} : { error: job.error }) };
