@@ -114,8 +114,9 @@ export async function rankItems(
   const unique = [...new Set(inputList)].filter((id) => allowed.allows(id));
   const known = unique.filter((id) => scoreOf.has(id)).sort((a, b) => (scoreOf.get(b) ?? 0) - (scoreOf.get(a) ?? 0));
   const unknown = unique.filter((id) => !scoreOf.has(id));
+  const ranked = [...known.map((itemId) => ({ itemId, score: scoreOf.get(itemId) ?? 0 })), ...unknown.map((itemId) => ({ itemId, score: 0 }))].slice(0, n);
   return {
-    items: [...known.map((itemId) => ({ itemId, score: scoreOf.get(itemId) ?? 0 })), ...unknown.map((itemId) => ({ itemId, score: 0 }))].slice(0, n),
+    items: relativeToBest(ranked, scored.items[0]?.score),
     recommendationId: randomUUID(),
     modelVersion: scorer.version,
     source: coldStart || scored.fallback !== null ? 'popular' : 'model',
@@ -162,12 +163,24 @@ async function rankedList(
     items = interleavePromoted<RecommendedItem>(regular, picks.map((p) => ({ ...p, promotionName: promotion.name })), n);
   }
   return {
-    items,
+    items: relativeToBest(items, scored.items[0]?.score),
     recommendationId: randomUUID(),
     modelVersion: scorer.version,
     source: input === null || scored.fallback !== null ? 'popular' : 'model',
     fallback: scored.fallback,
   };
+}
+
+/**
+ * Every list's `score` on one scale: a share of the best score its source gave any candidate
+ * (the model's best item, or the most popular one), so that item scores 1 whatever the filters
+ * left. Order is unchanged. Where the source scores nothing above 0 (a model that found no
+ * neighbours), scores stay as it gave them; a model may score items below 0 (embeddings), and
+ * those stay below 0.
+ */
+function relativeToBest<T extends ScoredItem>(items: readonly T[], best: number | undefined): T[] {
+  if (best === undefined || !(best > 0)) return [...items];
+  return items.map((item) => ({ ...item, score: item.score / best }));
 }
 
 /** Per impressed item, the factor its score is multiplied by; null when nothing is demoted. */

@@ -41,7 +41,7 @@ t.test('a promotion with a predicate picks by it, in the model order, spread thr
   const picks: Promotion = { name: 'late', share: 0.4, allows: (id) => id === 'f' || id === 'g' || id === 'h' };
   const list = await recommendForState(scorer, catalog, viewer, 5, { promotion: picks });
   t.strictSame(promotedIds(list), ['f*late', 'a', 'b', 'g*late', 'c']);
-  t.strictSame(list.items.map((i) => i.score), [5, 10, 9, 4, 8]);
+  t.strictSame(list.items.map((i) => i.score), [0.5, 1, 0.9, 0.4, 0.8], 'shares of the best score, 10');
 });
 
 t.test('the predicate is used instead of the categories when both are given', async (t) => {
