@@ -17,6 +17,7 @@ import {
   pushResumedAfter,
   readKeys,
   readSnapshot,
+  type SentEvent,
   startBalancedCluster,
   waitForBalance,
   verdicts,
@@ -41,6 +42,14 @@ const INTERVAL_MS = 100;
 const QUIET = 8;
 /** How long the new owner has, after the takeover, to push the quiet sessions' last events. */
 const QUIET_PUSH_MS = 5000;
+
+/** When each client got the push of its event in `sent`, waiting up to QUIET_PUSH_MS for them all; null: never. */
+async function quietPushes(clients: readonly LoadClient[], sent: readonly SentEvent[]): Promise<Array<number | null>> {
+  const pushedAt = (): Array<number | null> => clients.map((client, i) => client.pushes.find((p) => p.eventId === sent[i].eventId)?.at ?? null);
+  const deadline = Date.now() + QUIET_PUSH_MS;
+  while (pushedAt().includes(null) && Date.now() < deadline) await sleep(20);
+  return pushedAt();
+}
 
 interface Observation {
   at: number;
@@ -109,14 +118,11 @@ t.test('a node paused past its lease and resumed cannot write stale state; it gi
 
   // Their wake notes went to the paused node; the new owner pushes them all the same (while the
   // paused node still sleeps, so only the new owner can have pushed).
-  const quietPushed = (): boolean[] => quiet.map((client, i) => client.pushes.some((p) => p.eventId === quietSent[i].eventId));
-  const pushDeadline = Date.now() + QUIET_PUSH_MS;
-  while (!quietPushed().every(Boolean) && Date.now() < pushDeadline) await sleep(20);
-  const pushedAfter = quiet.map((client, i) => client.pushes.find((p) => p.eventId === quietSent[i].eventId)?.at ?? null);
+  const pushedAt = await quietPushes(quiet, quietSent);
   t.same(
-    quietPushed(),
+    pushedAt.map((at) => at !== null),
     quiet.map(() => true),
-    `every session whose last event arrived during the pause got its push after the takeover (${quietPushed().filter(Boolean).length} of ${QUIET}; latest ${Math.max(...pushedAfter.map((at, i) => (at === null ? NaN : at - quietTakeover(i))))} ms after its shard's takeover)`,
+    `every session whose last event arrived during the pause got its push after the takeover (${pushedAt.filter((at) => at !== null).length} of ${QUIET}; latest ${Math.max(...pushedAt.map((at, i) => (at === null ? NaN : at - quietTakeover(i))))} ms after its shard's takeover)`,
   );
   const rest = pausedAt + PAUSE_MS - Date.now();
   if (rest > 0) await sleep(rest);
@@ -143,6 +149,10 @@ t.test('a node paused past its lease and resumed cannot write stale state; it gi
   await waitForBalance(nodes, SHARDS, 10_000);
   const regained = sleeper.ownership.filter((c) => c.event === 'shard-gained' && c.time >= resumedAt);
   t.ok(regained.every((c) => c.epoch > (takeovers.get(c.shard)?.epoch ?? 0)), `it regained ${regained.length} shards at epochs above the interim owner's`);
+  // The quiet sessions speak once more, so each is live on its shard's owner now (handed off
+  // with nothing new, a key is live nowhere until its next event).
+  const finalPushes = await quietPushes(quiet, await Promise.all(quiet.map((client) => client.sendOne())));
+  t.ok(finalPushes.every((at) => at !== null), 'the quiet sessions\' next events were pushed by their owners after the handback');
   await sleep(1500);
   await load.stop();
   await sleep(1000);
