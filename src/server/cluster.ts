@@ -54,7 +54,7 @@ export async function createClusterPart(deps: ClusterDeps): Promise<ClusterPart>
       socketAdapter,
       shared: false,
       ownedShards: () => every,
-      notReadyReason: () => null,
+      notReadyReason: () => stores.unavailableReason(),
       start: () => metrics.shardsOwned.set(stores.shardCount),
       stop: async () => {},
       close: closeAdapter,
@@ -75,7 +75,8 @@ export async function createClusterPart(deps: ClusterDeps): Promise<ClusterPart>
     socketAdapter,
     shared: true,
     ownedShards: () => placement.ownedShards(),
-    notReadyReason: () => (placement.connected() ? null : 'this node has not reached the lease store within a lease TTL'),
+    // Redis known lost says so at once; the lease rounds only notice within a lease TTL.
+    notReadyReason: () => stores.unavailableReason() ?? (placement.connected() ? null : 'this node has not reached the lease store within a lease TTL'),
     start: (handlers) => placement.start(handlers),
     stop: () => placement.stop(),
     close: closeAdapter,
