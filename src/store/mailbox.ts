@@ -8,8 +8,9 @@
  *   kept, once per key, until a subscriber comes.
  * - The subscriber does not act on it (its node is paused past its lease, and still counts as
  *   subscribed): every note is also remembered for `recentMs`, and a new subscriber gets every
- *   key noted that recently. The window must outlast a takeover (a few lease TTLs); a key
- *   handed over with nothing new costs its new owner one activation, and applies nothing twice.
+ *   key noted that recently. The window must outlast a takeover (a few lease TTLs). A key
+ *   handed over with nothing new costs its new owner an activation (and a push of its current
+ *   list); exactly-once application holds through the event ids.
  */
 export interface ShardMailbox {
   /** Delivers a note to the shard's subscriber, keeps it if there is none, and remembers it for `recentMs`. */
@@ -32,8 +33,6 @@ export class MemoryShardMailbox implements ShardMailbox {
   /** Per shard, key -> when it was last noted; a Map iterates in insertion order, so oldest first. */
   private readonly recent = new Map<number, Map<string, number>>();
 
-  constructor(private readonly now: () => number = Date.now) {}
-
   async notify(shard: number, key: string, recentMs: number): Promise<void> {
     this.remember(shard, key, recentMs);
     const handlers = this.handlers.get(shard);
@@ -48,7 +47,7 @@ export class MemoryShardMailbox implements ShardMailbox {
     const set = this.handlers.get(shard) ?? new Set();
     set.add(handler);
     this.handlers.set(shard, set);
-    const since = this.now() - recentMs;
+    const since = Date.now() - recentMs;
     const noted = [...(this.recent.get(shard) ?? [])].filter(([, at]) => at >= since).map(([key]) => key);
     const handed = new Set([...(this.kept.get(shard) ?? []), ...noted]);
     this.kept.delete(shard);
@@ -75,7 +74,7 @@ export class MemoryShardMailbox implements ShardMailbox {
 
   /** Notes the key as of now and forgets the shard's notes older than the window. */
   private remember(shard: number, key: string, recentMs: number): void {
-    const now = this.now();
+    const now = Date.now();
     const recent = this.recent.get(shard) ?? new Map<string, number>();
     recent.delete(key);
     recent.set(key, now);
