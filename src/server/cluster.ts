@@ -21,7 +21,7 @@ export interface ClusterPart {
   shared: boolean;
   /** The shards this node leases now (every shard when alone). */
   ownedShards(): number[];
-  /** Null when this node's part of the cluster is healthy; otherwise why not. */
+  /** Null when this node's stores answer and its part of the cluster is healthy; otherwise why not. */
   notReadyReason(): string | null;
   start(handlers: ShardHandlers): void;
   /** Hands the shards off (fenced snapshots, released leases) so other nodes take over at once. */

@@ -1,5 +1,6 @@
-import t from 'tap';
-import { startRedis } from '../../scripts/harness/redis-server.js';
+import t, { type Test } from 'tap';
+import { startRedis, type RedisServer } from '../../scripts/harness/redis-server.js';
+import type { RunningServer } from '../../src/server/start.js';
 import { startLocalServer, testSecurity, waitFor } from '../helpers.js';
 
 /*
@@ -29,12 +30,18 @@ async function untilReadiness(url: string, status: number, timeoutMs: number): P
   return { ...last, afterMs: Date.now() - started };
 }
 
-t.test('/readyz turns 503 naming Redis when the node loses its Redis, and 200 when Redis is back', async (t) => {
+/** A fresh redis-server and an in-process node on it, ready; both stop when the test ends. */
+async function readyNodeOnRedis(t: Test): Promise<{ redis: RedisServer; server: RunningServer }> {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
   const server = await startLocalServer({ redis: { url: redis.url }, cluster: { nodeId: 'solo', shardCount: 16, leaseTtlMs: 5000 }, security: testSecurity });
   t.teardown(() => server.close());
   await untilReadiness(server.url, 200, 15_000);
+  return { redis, server };
+}
+
+t.test('/readyz turns 503 naming Redis when the node loses its Redis, and 200 when Redis is back', async (t) => {
+  const { redis, server } = await readyNodeOnRedis(t);
 
   redis.kill('SIGKILL');
   const lost = await untilReadiness(server.url, 503, 15_000);
@@ -49,11 +56,7 @@ t.test('/readyz turns 503 naming Redis when the node loses its Redis, and 200 wh
 });
 
 t.test('/readyz turns 503 naming Redis when Redis stops answering (paused), and 200 when it answers again', async (t) => {
-  const redis = await startRedis();
-  t.teardown(() => redis.stop());
-  const server = await startLocalServer({ redis: { url: redis.url }, cluster: { nodeId: 'solo', shardCount: 16, leaseTtlMs: 5000 }, security: testSecurity });
-  t.teardown(() => server.close());
-  await untilReadiness(server.url, 200, 15_000);
+  const { redis, server } = await readyNodeOnRedis(t);
 
   redis.kill('SIGSTOP');
   let resumed = false;
