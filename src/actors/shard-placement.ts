@@ -6,6 +6,13 @@ import type { Fence } from '../store/types.js';
 import type { Placement } from './placement.js';
 import { ShardOwnership, type LossReason } from './shard-ownership.js';
 
+/**
+ * How long a wake note is remembered for a node that takes its shard over: it must outlast the
+ * time from a note to the takeover (the lease running out, then the next acquisition round),
+ * since the owner it went to may have been paused and never acted on it.
+ */
+const RECENT_NOTE_TTLS = 3;
+
 /** What the actor host does when this node's shards change, and when another node appended to a key it owns. */
 export interface ShardHandlers {
   adopt(shard: number): void;
@@ -61,7 +68,7 @@ export class ShardPlacement implements Placement {
   }
 
   async wakeOwner(key: string): Promise<void> {
-    await this.options.mailbox.notify(shardOf(key, this.options.shardCount), key);
+    await this.options.mailbox.notify(shardOf(key, this.options.shardCount), key, this.recentNotesMs());
   }
 
   /** Starts leasing shards; `handlers` hear of every shard gained or lost from now on. */
@@ -79,7 +86,8 @@ export class ShardPlacement implements Placement {
         this.summary.gained();
         metrics.shardsOwned.inc();
         handlers.adopt(shard);
-        this.mailboxes.set(shard, await this.options.mailbox.subscribe(shard, (key) => void handlers.wake(key).catch((err: unknown) => onError(err, `wake ${key}`))));
+        // Wakes the keys noted recently too: their notes may have gone to a paused former owner.
+        this.mailboxes.set(shard, await this.options.mailbox.subscribe(shard, this.recentNotesMs(), (key) => void handlers.wake(key).catch((err: unknown) => onError(err, `wake ${key}`))));
       },
       onLost: async (shard: number, reason: LossReason, fence: Fence) => {
         await this.mailboxes.get(shard)?.();
@@ -92,6 +100,10 @@ export class ShardPlacement implements Placement {
       onError,
     });
     this.ownership.start();
+  }
+
+  private recentNotesMs(): number {
+    return RECENT_NOTE_TTLS * this.options.leaseTtlMs;
   }
 
   /** Hands every shard off (fenced snapshots, released leases) so other nodes take over at once. */

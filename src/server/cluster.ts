@@ -22,7 +22,7 @@ export interface ClusterPart {
   shared: boolean;
   /** The shards this node leases now (every shard when alone). */
   ownedShards(): number[];
-  /** Null when this node's part of the cluster is healthy; otherwise why not. */
+  /** Null when this node's stores answer and its part of the cluster is healthy; otherwise why not. */
   notReadyReason(): string | null;
   start(handlers: ShardHandlers): void;
   /** Hands the shards off (fenced snapshots, released leases) so other nodes take over at once. */
@@ -55,7 +55,7 @@ export async function createClusterPart(deps: ClusterDeps): Promise<ClusterPart>
       socketAdapter,
       shared: false,
       ownedShards: () => every,
-      notReadyReason: () => null,
+      notReadyReason: () => stores.unavailableReason(),
       start: () => metrics.shardsOwned.set(stores.shardCount),
       stop: async () => {},
       close: closeAdapter,
@@ -76,7 +76,8 @@ export async function createClusterPart(deps: ClusterDeps): Promise<ClusterPart>
     socketAdapter,
     shared: true,
     ownedShards: () => placement.ownedShards(),
-    notReadyReason: () => (placement.connected() ? null : 'this node has not reached the lease store within a lease TTL'),
+    // Redis known lost says so at once; the lease rounds only notice within a lease TTL.
+    notReadyReason: () => stores.unavailableReason() ?? (placement.connected() ? null : 'this node has not reached the lease store within a lease TTL'),
     start: (handlers) => placement.start(handlers),
     stop: () => placement.stop(),
     close: closeAdapter,

@@ -436,6 +436,7 @@ export function createMemoryStores(options: MemoryStoresOptions = {}): Stores {
     shardCount,
     mailbox: new MemoryShardMailbox(),
     sharedByNodes: options.sharedByNodes ?? false,
+    unavailableReason: () => null,
     close: async () => {},
   };
 }

@@ -242,6 +242,8 @@ export interface Stores {
    * log instead of trusting that its own appends are the only ones.
    */
   sharedByNodes: boolean;
+  /** Null while the stores answer as far as this node knows; otherwise why not (for readiness). */
+  unavailableReason(): string | null;
   close(): Promise<void>;
 }
 

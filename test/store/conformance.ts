@@ -12,6 +12,9 @@ export interface ConformanceOptions {
   peer?: (stores: Stores) => Promise<Stores>;
 }
 
+/** The mailbox's memory for recent notes, where a test does not time it: long enough never to lapse. */
+const WINDOW_MS = 60_000;
+
 /**
  * The behaviour every store implementation owes the rest of Attune. Each implementation's test
  * file runs this suite against its own factory.
@@ -132,42 +135,82 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
   withStores('mailbox: notes reach the shard\'s subscriber until it unsubscribes', async (t, { mailbox }) => {
     const got: string[] = [];
     let arrived: () => void = () => {};
-    const unsubscribe = await mailbox.subscribe(3, (key) => {
+    const unsubscribe = await mailbox.subscribe(3, WINDOW_MS, (key) => {
       got.push(key);
       arrived();
     });
     const next = () => new Promise<void>((resolve) => (arrived = resolve));
     let waiting = next();
-    await mailbox.notify(3, 'u:alice');
+    await mailbox.notify(3, 'u:alice', WINDOW_MS);
     await waiting;
     waiting = next();
-    await mailbox.notify(4, 'u:other-shard');
-    await mailbox.notify(3, 's:tab');
+    await mailbox.notify(4, 'u:other-shard', WINDOW_MS);
+    await mailbox.notify(3, 's:tab', WINDOW_MS);
     await waiting;
     t.strictSame(got, ['u:alice', 's:tab'], 'only its own shard, in order');
     await unsubscribe();
-    await mailbox.notify(3, 'u:late');
+    await mailbox.notify(3, 'u:late', WINDOW_MS);
     await new Promise((r) => setTimeout(r, 50));
     t.strictSame(got, ['u:alice', 's:tab']);
   });
 
-  withStores('mailbox: notes sent while the shard has no subscriber reach the next one, once per key', async (t, { mailbox }) => {
-    await mailbox.notify(5, 'u:quiet');
-    await mailbox.notify(5, 's:tab');
-    await mailbox.notify(5, 'u:quiet');
-    await mailbox.notify(6, 'u:elsewhere');
+  withStores('mailbox: notes sent while the shard has no subscriber reach the next one, once per key, however old', async (t, { mailbox }) => {
+    // Remembered for 1 ms only: what reaches the subscriber is the kept notes.
+    await mailbox.notify(5, 'u:quiet', 1);
+    await mailbox.notify(5, 's:tab', 1);
+    await mailbox.notify(5, 'u:quiet', 1);
+    await mailbox.notify(6, 'u:elsewhere', 1);
+    await new Promise((r) => setTimeout(r, 10));
     const got: string[] = [];
-    const unsubscribe = await mailbox.subscribe(5, (key) => got.push(key));
+    const unsubscribe = await mailbox.subscribe(5, 1, (key) => got.push(key));
     await waitFor('the kept notes', () => got.length >= 2);
-    await mailbox.notify(5, 'u:live');
+    await mailbox.notify(5, 'u:live', 1);
     await waitFor('the live note', () => got.includes('u:live'));
     t.strictSame(got.slice(0, 2).sort(), ['s:tab', 'u:quiet'], 'the kept notes first, each key once, none of another shard');
     t.strictSame(got.slice(2), ['u:live']);
     await unsubscribe();
+    await new Promise((r) => setTimeout(r, 10));
     const again: string[] = [];
-    const second = await mailbox.subscribe(5, (key) => again.push(key));
+    const second = await mailbox.subscribe(5, 1, (key) => again.push(key));
     await new Promise((r) => setTimeout(r, 50));
-    t.strictSame(again, [], 'delivered notes are not kept');
+    t.strictSame(again, [], 'delivered notes are not kept beyond the window');
+    await second();
+  });
+
+  withStores('mailbox: a note delivered to a subscriber that never acts on it (a paused node) reaches the next subscriber within the window', async (t, stores) => {
+    const peer = options.peer ? await options.peer(stores) : stores;
+    if (peer !== stores) t.teardown(() => peer.close());
+    const heardByPaused: string[] = [];
+    // It never unsubscribes: a paused node still counts as the shard's subscriber.
+    await stores.mailbox.subscribe(9, WINDOW_MS, (key) => heardByPaused.push(key));
+    await peer.mailbox.notify(9, 'u:quiet', WINDOW_MS);
+    await peer.mailbox.notify(9, 's:tab', WINDOW_MS);
+    await peer.mailbox.notify(10, 'u:elsewhere', WINDOW_MS);
+    await waitFor('the notes delivered to the paused subscriber', () => heardByPaused.length >= 2);
+    t.strictSame(heardByPaused, ['u:quiet', 's:tab']);
+    const got: string[] = [];
+    const unsubscribe = await peer.mailbox.subscribe(9, WINDOW_MS, (key) => got.push(key));
+    await waitFor('the recent notes', () => got.length >= 2);
+    await peer.mailbox.notify(9, 'u:live', WINDOW_MS);
+    await waitFor('the live note', () => got.includes('u:live'));
+    t.strictSame(got.slice(0, 2).sort(), ['s:tab', 'u:quiet'], 'the next subscriber gets the recent notes first, each key once, none of another shard');
+    t.strictSame(got.slice(2), ['u:live']);
+    await unsubscribe();
+  });
+
+  withStores('mailbox: a delivered note older than the window is not handed to the next subscriber', async (t, { mailbox }) => {
+    const heard: string[] = [];
+    const unsubscribe = await mailbox.subscribe(11, 500, (key) => heard.push(key));
+    await mailbox.notify(11, 'u:old', 500);
+    await waitFor('the note', () => heard.length === 1);
+    await unsubscribe();
+    await new Promise((r) => setTimeout(r, 600));
+    await mailbox.notify(11, 'u:new', 500);
+    const got: string[] = [];
+    const second = await mailbox.subscribe(11, 500, (key) => got.push(key));
+    await waitFor('the recent note', () => got.length >= 1);
+    await new Promise((r) => setTimeout(r, 30));
+    t.strictSame(got, ['u:new'], 'only the note within the window');
     await second();
   });
 
@@ -258,13 +301,13 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
   });
 
   withStores('mailbox: a discarded note is not handed to the next subscriber', async (t, { mailbox }) => {
-    await mailbox.notify(7, 'u:gone');
-    await mailbox.notify(7, 'u:stays');
+    await mailbox.notify(7, 'u:gone', WINDOW_MS);
+    await mailbox.notify(7, 'u:stays', WINDOW_MS);
     await mailbox.discard(7, 'u:gone');
     await mailbox.discard(7, 'u:never');
     await mailbox.discard(8, 'u:gone');
     const got: string[] = [];
-    const unsubscribe = await mailbox.subscribe(7, (key) => got.push(key));
+    const unsubscribe = await mailbox.subscribe(7, WINDOW_MS, (key) => got.push(key));
     await waitFor('the kept note', () => got.length >= 1);
     await new Promise((r) => setTimeout(r, 30));
     t.strictSame(got, ['u:stays']);

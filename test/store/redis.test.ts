@@ -237,7 +237,7 @@ async function erasureLeavesNoTrace(t: Test, createStores: () => Promise<Stores>
       const appended = await stores.log.append(key, { ...entry, sessionId, userId: user, itemId: `item-${i}` });
       await stores.pushes.record(key, { at: 1, cause: appended.eventId, items: ['item-0'], modelVersion: 'm1', recommendationId: `rec-${key}` });
       await stores.snapshots.put({ key, lastEventId: appended.eventId, bytes: packr.pack({ v: 1, key, userId: user, state: {} }) });
-      await stores.mailbox.notify(shard(key), key);
+      await stores.mailbox.notify(shard(key), key, 60_000);
     }
     for (const sessionId of sessionIds) await stores.identities.link(sessionId, user);
     await stores.users.put([{ userId: user, attributes: { TIER: 'gold' } }]);
@@ -275,7 +275,7 @@ async function erasureLeavesNoTrace(t: Test, createStores: () => Promise<Stores>
   }
   t.ok((await keysHolding(clients, prefix, [other.userId])).length >= 10, 'the other user\'s data is all there');
   const woken: string[] = [];
-  const unsubscribe = await stores.mailbox.subscribe(shard(`u:${other.userId}`), (key) => woken.push(key));
+  const unsubscribe = await stores.mailbox.subscribe(shard(`u:${other.userId}`), 60_000, (key) => woken.push(key));
   await waitFor('the other user\'s kept note', () => woken.includes(`u:${other.userId}`));
   await unsubscribe();
 }

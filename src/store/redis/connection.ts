@@ -85,6 +85,8 @@ const UNAVAILABLE_REPLIES = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|
  */
 export class RedisConnection {
   private lastError: Error | null = null;
+  /** Why the latest call that failed for want of Redis failed, until a call succeeds or the client reconnects. */
+  private failedCall: string | null = null;
 
   private constructor(
     readonly client: RedisClient,
@@ -104,6 +106,7 @@ export class RedisConnection {
     });
     client.on('ready', () => {
       this.lastError = null;
+      this.failedCall = null;
     });
   }
 
@@ -131,13 +134,26 @@ export class RedisConnection {
   async call<T>(operation: string, run: (client: RedisClient) => Promise<T>): Promise<T> {
     try {
       const result = run(this.client);
-      return await (this.deadlinePerCall ? withDeadline(result, this.commandTimeoutMs, () => new Error(`no answer within ${this.commandTimeoutMs} ms`)) : result);
+      const answer = await (this.deadlinePerCall ? withDeadline(result, this.commandTimeoutMs, () => new Error(`no answer within ${this.commandTimeoutMs} ms`)) : result);
+      this.failedCall = null;
+      return answer;
     } catch (err) {
       const refused = err instanceof Error && err.name === 'ReplyError' && !UNAVAILABLE_REPLIES.test(err.message);
       this.onFailure(operation, refused ? 'reply' : 'unavailable');
       if (refused) throw err;
-      throw new StoreUnavailableError(`redis at ${this.description} unavailable: ${operation} failed: ${this.reason(err)}`, { cause: err });
+      this.failedCall = `${operation} failed: ${this.reason(err)}`;
+      throw new StoreUnavailableError(`redis at ${this.description} unavailable: ${this.failedCall}`, { cause: err });
     }
+  }
+
+  /**
+   * Null while Redis answers as far as this connection knows; otherwise why not: the client is
+   * not connected (the socket closed, it is reconnecting), or the latest call that failed for
+   * want of Redis (a timeout: the server went silent) has had no successful call after it.
+   */
+  unavailableReason(): string | null {
+    if (this.client.status !== 'ready') return `redis at ${this.description} unavailable: not connected (${this.lastError ? messageOf(this.lastError) : this.client.status})`;
+    return this.failedCall === null ? null : `redis at ${this.description} unavailable: ${this.failedCall}`;
   }
 
   /** ioredis's own message for a disconnected client ("Stream isn't writeable...") says less than the connection's last error. */

@@ -103,6 +103,7 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
     shardCount: options.shardCount,
     mailbox,
     sharedByNodes: true,
+    unavailableReason: () => redis.unavailableReason(),
     duplicateClient,
     close: async () => {
       await bus.close();

@@ -19,6 +19,7 @@ import { assertShardCount, shardOf } from '../shard.js';
  *   <prefix>:{<shard>}:epoch             counter, never expires: epochs only grow
  *   <prefix>:{<shard>}:quarantine        string, expires by PX: no lease is granted while it exists
  *   <prefix>:{<shard>}:kept              set of actor keys whose wake note found no subscriber
+ *   <prefix>:{<shard>}:noted             sorted set: actor keys scored by their latest wake note's time (ms, Redis's clock); expires by PEXPIRE
  *   <prefix>:{catalog}:items             hash: itemId -> item JSON
  *   <prefix>:{catalog}:version           counter, incremented by every catalog write
  *   <prefix>:{catalog}:changes           stream, entry id <version>-0 holds that write's item ids
@@ -93,6 +94,11 @@ export class RedisKeyspace {
 
   keptNotes(shard: number): string {
     return `${this.shard(shard)}:kept`;
+  }
+
+  /** Recent wake notes, for a new owner: the old one may have been too paused to act on them. */
+  recentNotes(shard: number): string {
+    return `${this.shard(shard)}:noted`;
   }
 
   /** The sharded pub/sub channel that tells the shard's owner a key has new log entries. */
