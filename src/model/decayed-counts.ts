@@ -25,9 +25,9 @@ export class DecayedCounts {
   /**
    * The `n` items with the highest decayed counts, each scored by its share of the top item's
    * count (the top item of all, kept or not, scores 1): the lists' one scale for `score`, 0..1.
-   * Every count decays alike, so the shares are the same at any `now`.
+   * Every count decays alike, so the shares are the same at any time and none is asked for.
    */
-  top(n: number, now: number, keep: (itemId: string) => boolean = () => true): Array<{ itemId: string; score: number }> {
+  top(n: number, keep: (itemId: string) => boolean = () => true): Array<{ itemId: string; score: number }> {
     this.ranked ??= [...this.log2Values].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     const topLog2 = this.ranked[0]?.[1] ?? 0;
     const result: Array<{ itemId: string; score: number }> = [];

@@ -35,7 +35,6 @@ declare module 'fastify' {
 
 export function createHttpApp(deps: HttpDeps): FastifyInstance {
   const { tlsCert, tlsKey } = deps.config.security;
-  if ((tlsCert === null) !== (tlsKey === null)) throw new Error('--tls-cert and --tls-key go together');
   const tls = tlsCert !== null && tlsKey !== null ? { cert: readFileSync(tlsCert), key: readFileSync(tlsKey) } : null;
   // HTTPS (and so WSS, which socket.io serves on the same server) when a certificate is configured;
   // an https.Server handles requests as an http.Server does, which is all fastify and socket.io use.

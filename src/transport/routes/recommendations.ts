@@ -96,7 +96,7 @@ export function recommendationRoutes(app: FastifyInstance, deps: HttpDeps): void
       const filter = filterFromQuery(request.query);
       const include = filter.includeCategories === null ? null : new Set(filter.includeCategories);
       const keep = (id: string) => (!filter.excludeOutOfStock || deps.catalog.isInStock(id)) && (include === null || include.has(deps.catalog.get(id)?.category ?? ''));
-      const items = counts.top(request.query.numResults, deps.now(), keep);
+      const items = counts.top(request.query.numResults, keep);
       return { items, halfLifeMs: counts.halfLifeMs };
     });
   }
