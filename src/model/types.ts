@@ -12,7 +12,7 @@ export interface Interaction {
 
 /**
  * What the model sees of a session: the items of its rolling state and how much each counts now.
- * Produced from the actor's state by `src/model/features.ts`, so training, evaluation and serving
+ * Produced from the session state by `toModelInput` (src/model/recommend.ts), so training, evaluation and serving
  * share one encoding.
  */
 export interface ModelInput {

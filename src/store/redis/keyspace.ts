@@ -31,7 +31,7 @@ import { assertShardCount, shardOf } from '../shard.js';
  *   <prefix>:deletion-job:<jobId>        string: the job's JSON (no user id), expires by PX
  *
  * With encryption at rest, the payload fields (log `e`, push `p`, snapshot `bytes`) hold sealed
- * bytes (src/security/payload-cipher.ts); no script reads them.
+ * bytes (src/store/payload-cipher.ts); no script reads them.
  */
 export class RedisKeyspace {
   constructor(
