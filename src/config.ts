@@ -261,7 +261,7 @@ const oneOf =
   };
 
 /** A path the process can read now: a typo is a config error at start, not a failure when the file is first needed. */
-const readableFile: Parser = (raw, source) => {
+export function readablePath(raw: string, source: string): string {
   text(raw, source);
   try {
     accessSync(raw, constants.R_OK);
@@ -269,7 +269,7 @@ const readableFile: Parser = (raw, source) => {
     throw new ConfigError(`${source}: cannot read ${raw}: ${err instanceof Error ? err.message : String(err)}`);
   }
   return raw;
-};
+}
 
 const secret =
   (minLength: number): Parser =>
@@ -344,10 +344,10 @@ export const OPTIONS: readonly Option<ConfigOverrides>[] = [
   option<number>('rate-key-burst', ['ATTUNE_RATE_KEY_BURST'], 'burst of HTTP requests per API key', int(1, 10_000_000), (o, v) => (o.security = { ...o.security, rateKeyBurst: v })),
   option<number>('rate-session-per-s', ['ATTUNE_RATE_SESSION_PER_S'], 'events per second per session (token bucket, per node)', int(1, 1_000_000), (o, v) => (o.security = { ...o.security, rateSessionPerS: v })),
   option<number>('rate-session-burst', ['ATTUNE_RATE_SESSION_BURST'], `burst of events per session (at least ${EVENTS_PER_PUT_MAX}: one full put)`, int(EVENTS_PER_PUT_MAX, 1_000_000), (o, v) => (o.security = { ...o.security, rateSessionBurst: v })),
-  option<string>('tls-cert', ['ATTUNE_TLS_CERT'], 'PEM certificate (chain) file: serve HTTPS and WSS (with --tls-key)', readableFile, (o, v) => (o.security = { ...o.security, tlsCert: v })),
-  option<string>('tls-key', ['ATTUNE_TLS_KEY'], 'PEM private key file for --tls-cert', readableFile, (o, v) => (o.security = { ...o.security, tlsKey: v })),
+  option<string>('tls-cert', ['ATTUNE_TLS_CERT'], 'PEM certificate (chain) file: serve HTTPS and WSS (with --tls-key)', readablePath, (o, v) => (o.security = { ...o.security, tlsCert: v })),
+  option<string>('tls-key', ['ATTUNE_TLS_KEY'], 'PEM private key file for --tls-cert', readablePath, (o, v) => (o.security = { ...o.security, tlsKey: v })),
   option<number>('deletion-grace-ms', ['ATTUNE_DELETION_GRACE_MS'], 'ms a deletion waits for writes in flight before erasing again', int(0, 60_000), (o, v) => (o.security = { ...o.security, deletionGraceMs: v })),
-  option<string>('redis-tls-ca', ['ATTUNE_REDIS_TLS_CA'], 'PEM file of the CA that signed Redis\'s certificate (rediss://)', readableFile, (o, v) => (o.redis = { ...o.redis, tlsCa: v })),
+  option<string>('redis-tls-ca', ['ATTUNE_REDIS_TLS_CA'], 'PEM file of the CA that signed Redis\'s certificate (rediss://)', readablePath, (o, v) => (o.redis = { ...o.redis, tlsCa: v })),
 ];
 
 /**

@@ -1,4 +1,3 @@
-import { access, constants } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { ConfigError, OPTIONS, bool, mergeConfig, option, parseOptions, type AttuneConfig, type ConfigOverrides, type Environment, type Option, type Parser } from '../config.js';
 
@@ -69,15 +68,6 @@ export const positiveNumber: Parser = (raw, source) => {
 export function required<V>(value: V | undefined, flag: string, why = ''): V {
   if (value === undefined) throw new ConfigError(`--${flag} is required${why}`);
   return value;
-}
-
-export async function readableFile(path: string, flag: string): Promise<string> {
-  try {
-    await access(path, constants.R_OK);
-  } catch {
-    throw new ConfigError(`--${flag}: cannot read ${path}`);
-  }
-  return path;
 }
 
 /** Progress lines on stderr, prefixed with the seconds since the command started. */

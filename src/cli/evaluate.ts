@@ -4,8 +4,8 @@ import { DatasetError, InsufficientDataError, readInteractions, readRsc15 } from
 import { evaluateLeaveOneOut, type LeaveOneOutReport } from '../training/leave-one-out.js';
 import { evaluateSessionsReport, type NamedReference, type SessionReport } from '../training/session-protocol.js';
 import { readReferenceList, referenceName } from '../training/reference-lists.js';
-import { ConfigError, bool, option, processEnvironment, text, type Environment, type Option } from '../config.js';
-import { HELP, parseCommandLine, positiveNumber, readableFile, required, stderrLog, usage, type CommandFlags } from './args.js';
+import { ConfigError, bool, option, processEnvironment, readablePath, text, type Environment, type Option } from '../config.js';
+import { HELP, parseCommandLine, positiveNumber, required, stderrLog, usage, type CommandFlags } from './args.js';
 import { runCommand } from './exit-codes.js';
 
 interface EvaluateFlags extends CommandFlags {
@@ -144,7 +144,7 @@ async function evaluate(argv: readonly string[], env: Environment): Promise<numb
   if (format === 's3rec' || format === 'csv') {
     for (const [flag, given] of [['train', flags.train], ['test', flags.test]]) if (given !== undefined) throw new ConfigError(`--${flag} is for --format rsc15; use --data`);
     if (flags.references !== undefined) throw new ConfigError('--reference is for --format rsc15');
-    const dataPath = await readableFile(required(flags.data, 'data'), 'data');
+    const dataPath = readablePath(required(flags.data, 'data'), '--data');
     log(`reading ${dataPath} (${format})`);
     const interactions = await readInteractions(dataPath, format, { onProgress: (lines) => log(`read ${lines} lines`) });
     const report = await evaluateLeaveOneOut(interactions, {
@@ -157,10 +157,10 @@ async function evaluate(argv: readonly string[], env: Environment): Promise<numb
   }
   if (format === 'rsc15') {
     if (flags.data !== undefined) throw new ConfigError('--format rsc15 takes --train and --test, not --data');
-    const trainPath = await readableFile(required(flags.train, 'train', ' with --format rsc15'), 'train');
-    const testPath = await readableFile(required(flags.test, 'test', ' with --format rsc15'), 'test');
+    const trainPath = readablePath(required(flags.train, 'train', ' with --format rsc15'), '--train');
+    const testPath = readablePath(required(flags.test, 'test', ' with --format rsc15'), '--test');
     const referencePaths = flags.references ?? (await defaultReferences(testPath));
-    for (const path of referencePaths) await readableFile(path, 'reference');
+    for (const path of referencePaths) readablePath(path, '--reference');
     log(`reading ${trainPath} and ${testPath}`);
     const [train, test] = await Promise.all([readRsc15(trainPath), readRsc15(testPath)]);
     const references: NamedReference[] = [];

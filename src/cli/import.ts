@@ -1,8 +1,8 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
-import { ConfigError, bool, option, processEnvironment, text, type Environment, type Option } from '../config.js';
-import { HELP, parseCommandLine, readableFile, stderrLog, usage, type CommandFlags } from './args.js';
+import { ConfigError, bool, option, processEnvironment, readablePath, text, type Environment, type Option } from '../config.js';
+import { HELP, parseCommandLine, stderrLog, usage, type CommandFlags } from './args.js';
 import { EXIT, runCommand } from './exit-codes.js';
 import { createRedisStores } from '../store/redis/index.js';
 import { PSEUDONYM_OPTIONS, pseudonymsFrom, redisOptions, redisStoresOptions } from './cluster-flags.js';
@@ -75,7 +75,7 @@ async function runImportJob(argv: readonly string[], env: Environment): Promise<
   for (const kind of KINDS) {
     const path = files[kind];
     if (path === undefined) continue;
-    await readableFile(path, kind);
+    readablePath(path, `--${kind}`);
     if (format === undefined && detectFormat(path) === null) throw new ConfigError(`--${kind}: cannot tell the format of ${path} from its extension (.csv, .jsonl or .ndjson): give --format`);
   }
   if (Object.keys(files).length === 0) throw new ConfigError('give at least one of --interactions, --items, --users');

@@ -20,8 +20,8 @@ import type { Protocol } from '../training/eval-cases.js';
 import { bundleMeta } from '../training/trained-model.js';
 import { trainForData } from '../training/train-for-data.js';
 import { describeSettings } from '../training/tuning.js';
-import { ConfigError, bool, option, processEnvironment, text, type Environment, type Option } from '../config.js';
-import { HELP, parseCommandLine, positiveNumber, readableFile, required, stderrLog, usage, type CommandFlags } from './args.js';
+import { ConfigError, bool, option, processEnvironment, readablePath, text, type Environment, type Option } from '../config.js';
+import { HELP, parseCommandLine, positiveNumber, required, stderrLog, usage, type CommandFlags } from './args.js';
 import { runCommand } from './exit-codes.js';
 
 interface TrainFlags extends CommandFlags {
@@ -86,9 +86,9 @@ async function train(argv: readonly string[], env: Environment): Promise<number>
   if (fromLog && (flags.data !== undefined || flags.format !== undefined || flags.items !== undefined)) throw new ConfigError('--redis reads the interactions and the catalog from the cluster: give no --data, --format or --items');
   const format = fromLog ? 'csv' : required(flags.format, 'format', ` (${DATASET_FORMATS.join(', ')})`);
   if (!isDatasetFormat(format)) throw new ConfigError(`--format must be one of ${DATASET_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
-  const dataPath = fromLog ? null : await readableFile(required(flags.data, 'data'), 'data');
+  const dataPath = fromLog ? null : readablePath(required(flags.data, 'data'), '--data');
   const out = required(flags.out, 'out');
-  const itemsPath = flags.items === undefined ? undefined : await readableFile(flags.items, 'items');
+  const itemsPath = flags.items === undefined ? undefined : readablePath(flags.items, '--items');
   const budget = flags.budget;
 
   const started = performance.now();
