@@ -98,13 +98,7 @@ export class Recommendations {
     if (await this.optedOut(who)) return { list: await this.popular(n, options), cache: 'bypass' };
     // A live actor here is always current; only lists of keys without one are cached.
     if (this.deps.host.isLive(key)) return { list: await this.listOfKey(key, n, options), cache: 'bypass' };
-    return cache.list({
-      key: `${key}|${this.deps.scorer().version}|${n}|${JSON.stringify(options)}`,
-      n,
-      excludeOutOfStock: options.filter?.excludeOutOfStock ?? true,
-      compute: (candidates) => this.listOfKey(key, candidates, options),
-      fallback: (count) => this.popular(count, options),
-    });
+    return this.cached(cache, key, n, options, (candidates) => this.listOfKey(key, candidates, options));
   }
 
   async related(request: RelatedRequest): Promise<ServedList> {
@@ -114,13 +108,7 @@ export class Recommendations {
     if (request.cache === 'shared' && cache !== null && isAnonymous(who)) {
       if (!this.knowsItem(itemId)) throw new UnknownItemError(itemId);
       const { options } = request;
-      return cache.list({
-        key: `${itemId}|${this.deps.scorer().version}|${n}|${JSON.stringify(options)}`,
-        n,
-        excludeOutOfStock: options.filter?.excludeOutOfStock ?? true,
-        compute: (candidates) => relatedItems(this.deps.scorer(), this.deps.catalog, itemId, null, candidates, options),
-        fallback: (count) => this.popular(count, options),
-      });
+      return this.cached(cache, itemId, n, options, (candidates) => relatedItems(this.deps.scorer(), this.deps.catalog, itemId, null, candidates, options));
     }
     const state = await this.stateFor(who);
     // Options built from the state (a Personalize filter) are checked before the item.
@@ -134,6 +122,20 @@ export class Recommendations {
     const options = await optionsOf(request.options, state);
     const { inputList } = request;
     return rankItems(this.deps.scorer(), this.deps.catalog, state, inputList, request.n ?? inputList.length, options.filter ?? RANKING_FILTER, options.allow);
+  }
+
+  /**
+   * A list of `subject` (an actor key, or an item for anonymous related lists) from the cache:
+   * one per model version, length and options; popular items when it has none and cannot compute.
+   */
+  private cached(cache: ListCache, subject: string, n: number, options: ListOptions, compute: (candidates: number) => Promise<RecommendationList>): Promise<ServedList> {
+    return cache.list({
+      key: `${subject}|${this.deps.scorer().version}|${n}|${JSON.stringify(options)}`,
+      n,
+      excludeOutOfStock: options.filter?.excludeOutOfStock ?? true,
+      compute,
+      fallback: (count) => this.popular(count, options),
+    });
   }
 
   /** The key of a list that may come from the cache: with the stores down, a session's own cached list (or the fallback) beats an error. */
