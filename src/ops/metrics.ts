@@ -6,7 +6,7 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'attune_process_' });
-  return {
+  const metrics = {
     registry,
     recommendationLatency: new Histogram({
       name: 'attune_recommendation_latency_seconds',
@@ -70,6 +70,12 @@ export function createMetrics() {
       help: 'Model bundles hot-swapped in.',
       registers: [registry],
     }),
+    modelCreated: new Gauge({
+      name: 'attune_model_created_timestamp_seconds',
+      help: 'When the model bundle this node serves was trained (its manifest createdAt), by bundle version: its age is time() minus this.',
+      labelNames: ['version'],
+      registers: [registry],
+    }),
     socketConnections: new Gauge({
       name: 'attune_socket_connections',
       help: 'Open socket.io connections on this node.',
@@ -84,6 +90,11 @@ export function createMetrics() {
     shardsOwned: new Gauge({
       name: 'attune_shards_owned',
       help: 'Shards this node holds the lease of (every shard in the embedded mode).',
+      registers: [registry],
+    }),
+    shardCount: new Gauge({
+      name: 'attune_shard_count',
+      help: 'Shards the keys are split into (--shards): the sum of attune_shards_owned over the nodes when every shard has an owner.',
       registers: [registry],
     }),
     cacheLookups: new Counter({
@@ -123,6 +134,18 @@ export function createMetrics() {
       registers: [registry],
     }),
   };
+  // Exposed at 0 from the start: Prometheus's increase() cannot see a series' first increment, so
+  // without this a node's first failed import job would raise no alert (ops/prometheus/alerts.yml).
+  for (const outcome of ['succeeded', 'failed']) metrics.importJobs.inc({ outcome }, 0);
+  return metrics;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Publishes the served bundle's creation time, replacing the previous bundle's series (after a start or a swap). */
+export function recordServedModel(metrics: Metrics, manifest: { version: string; createdAt: string }): void {
+  metrics.modelCreated.reset();
+  const created = Date.parse(manifest.createdAt);
+  // A createdAt that is no date leaves the series absent rather than claim an age.
+  if (!Number.isNaN(created)) metrics.modelCreated.set({ version: manifest.version }, created / 1000);
+}

@@ -10,7 +10,7 @@ import { ModelSlot } from '../model/model-slot.js';
 import { Segmenter } from '../model/segmenter.js';
 import { createNodeLogger } from '../ops/log.js';
 import { createServing, strangerToCatalog } from '../serving/index.js';
-import { createMetrics, type Metrics } from '../ops/metrics.js';
+import { createMetrics, recordServedModel, type Metrics } from '../ops/metrics.js';
 import type { Pseudonyms } from '../privacy/pseudonyms.js';
 import type { UserErasure } from '../privacy/user-erasure.js';
 import { resolveSecrets } from '../security/secrets.js';
@@ -66,6 +66,8 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const { stores } = storage;
   const nodeId = config.cluster.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const { catalog, model, trends } = await loadModelPart(config, stores, log);
+  recordServedModel(metrics, model.manifest);
+  metrics.shardCount.set(stores.shardCount);
   const cluster = await createClusterPart({
     config,
     stores,

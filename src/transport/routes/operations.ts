@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { AttuneError, errorBody } from '../../errors.js';
 import type { Scorer } from '../../model/scorer.js';
+import { recordServedModel } from '../../ops/metrics.js';
 import { strangerToCatalog } from '../../serving/index.js';
 import { swapModelSchema } from '../schemas.js';
 import type { HttpDeps } from './deps.js';
@@ -45,6 +46,7 @@ export function operationRoutes(app: FastifyInstance, deps: HttpDeps): void {
     const { previous, current } = swapped;
     request.log.info({ previous: previous.version, current: current.version }, 'model swapped');
     deps.metrics.modelSwaps.inc();
+    recordServedModel(deps.metrics, current);
     await deps.audit(request, { action: 'model.swap', target: current.version, outcome: 'ok', detail: { previousVersion: previous.version, dir: request.body.dir } });
     return { modelVersion: current.version, previousVersion: previous.version };
   });
