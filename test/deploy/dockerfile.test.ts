@@ -1,16 +1,12 @@
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import t from 'tap';
-import { startLocalServer, testSecurity } from '../helpers.js';
-import { findTool, ROOT, runTool } from './tools.js';
+import { ROOT } from './tools.js';
 
 /*
  * The Dockerfile, read as Docker reads it (no daemon runs here to build it): the stages, what
  * each installs and copies, the user, the health check and the entry point. The health check
- * script runs for real against a node.
+ * script runs against real nodes in healthcheck.test.ts.
  */
 
 interface Instruction {
@@ -138,33 +134,4 @@ t.test('runs as a non-root numeric user, exposes 8080, checks /healthz, and star
   const entry = JSON.parse(all(runtime, 'ENTRYPOINT')[0]) as string[];
   const cmd = JSON.parse(all(runtime, 'CMD')[0]) as string[];
   t.strictSame([...entry, ...cmd], ['node', 'bin/attune.js', 'serve'], 'exec form: node is PID 1 and gets SIGTERM, which drains the node');
-});
-
-const healthcheck = join(ROOT, 'deploy', 'docker', 'healthcheck.mjs');
-
-/** The health check as Docker runs it: `node deploy/docker/healthcheck.mjs` with the container's environment. */
-async function probe(env: NodeJS.ProcessEnv): Promise<number> {
-  const clean: NodeJS.ProcessEnv = { PATH: process.env.PATH };
-  return (await runTool(process.execPath, [healthcheck], { env: { ...clean, ...env } })).code;
-}
-
-t.test('the health check passes on a node that answers /healthz, and fails where none listens', async (t) => {
-  const server = await startLocalServer({ security: testSecurity });
-  t.teardown(() => server.close());
-  t.equal(await probe({ ATTUNE_PORT: String(server.port) }), 0, 'the node answers');
-  t.equal(await probe({ PORT: String(server.port) }), 0, 'PORT works as the node reads it');
-  const port = server.port;
-  await server.close();
-  t.equal(await probe({ ATTUNE_PORT: String(port) }), 1, 'nothing listens');
-});
-
-t.test('the health check speaks TLS to a node serving HTTPS', { skip: findTool('openssl') === null ? 'openssl is not installed' : false }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'attune-healthcheck-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  // A certificate for the public name, as a real deployment has: not for 127.0.0.1.
-  await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=attune.example', '-keyout', join(dir, 'tls.key'), '-out', join(dir, 'tls.crt')]);
-  const server = await startLocalServer({ security: { ...testSecurity, tlsCert: join(dir, 'tls.crt'), tlsKey: join(dir, 'tls.key') } });
-  t.teardown(() => server.close());
-  t.equal(await probe({ ATTUNE_PORT: String(server.port), ATTUNE_TLS_CERT: join(dir, 'tls.crt') }), 0, 'HTTPS');
-  t.equal(await probe({ ATTUNE_PORT: String(server.port) }), 1, 'plain HTTP to an HTTPS node fails');
 });
