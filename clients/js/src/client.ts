@@ -86,6 +86,8 @@ export class AttuneClient {
   private readonly ackTimeoutMs: number;
   private readonly waiting = new Map<string, Deferred<TrackAck>>();
   private readonly connectWaiters = new Set<Deferred<void>>();
+  /** Told the outcome of the next connection attempt: connected, refused, or no token. */
+  private readonly attemptWaiters = new Set<Deferred<void>>();
   private readonly recommendationListeners = new Set<(push: Recommendations) => void>();
   private readonly statusListeners = new Set<(status: ConnectionStatus) => void>();
   private latest: Recommendations | null = null;
@@ -203,8 +205,9 @@ export class AttuneClient {
     this.socket.disconnect();
     const closed = new AttuneClientError(ClientErrorCodes.CLOSED, 'the client was closed');
     for (const eventId of [...this.waiting.keys()]) this.settle(eventId, closed);
-    for (const waiter of this.connectWaiters) waiter.reject(closed);
+    for (const waiter of [...this.connectWaiters, ...this.attemptWaiters]) waiter.reject(closed);
     this.connectWaiters.clear();
+    this.attemptWaiters.clear();
     this.setStatus('closed', null);
   }
 
@@ -222,7 +225,9 @@ export class AttuneClient {
     try {
       if (this.getToken !== undefined && needsRefresh(this.held, Date.now())) await this.refreshToken();
     } catch (err) {
-      this.setStatus('offline', { code: ClientErrorCodes.TOKEN_FAILED, message: err instanceof Error ? err.message : String(err) });
+      const failure = { code: ClientErrorCodes.TOKEN_FAILED, message: err instanceof Error ? err.message : String(err) };
+      this.setStatus('offline', failure);
+      this.attemptFailed(failure);
       this.scheduleReconnect();
       return;
     } finally {
@@ -269,28 +274,41 @@ export class AttuneClient {
     );
   }
 
+  /** Resolves once connected with a new token; rejects with the refusal if the server refuses it. */
   private async reconnectWithFreshToken(): Promise<void> {
+    const outcome = new Promise<void>((resolve, reject) => this.attemptWaiters.add({ resolve, reject }));
     this.held = null;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
     // A client-side disconnect: onDisconnect leaves the reconnect to us.
     this.socket.disconnect();
     await this.open();
-    await this.connected();
+    await outcome;
+  }
+
+  private attemptFailed(error: ServerError): void {
+    for (const waiter of this.attemptWaiters) waiter.reject(new AttuneClientError(error.code, error.message));
+    this.attemptWaiters.clear();
   }
 
   private onConnect(): void {
     this.connectAttempt = 0;
     this.setStatus('online', null);
-    for (const waiter of this.connectWaiters) waiter.resolve();
+    for (const waiter of [...this.connectWaiters, ...this.attemptWaiters]) waiter.resolve();
     this.connectWaiters.clear();
+    this.attemptWaiters.clear();
     this.flush();
   }
 
   private onConnectError(err: Error): void {
     const data: unknown = (err as Error & { data?: unknown }).data;
     const refusal = isServerError(data) ? data : null;
-    // The token expired, or the secret changed: the next attempt starts with a fresh one.
-    if (refusal?.code === UNAUTHORIZED && this.getToken !== undefined) this.held = null;
-    this.setStatus('offline', refusal ?? { code: ClientErrorCodes.UNREACHABLE, message: err.message });
+    // The token expired or the secret changed (unauthorized), or the session is now a user's that
+    // the token does not name (forbidden): the next attempt starts with a fresh token.
+    if ((refusal?.code === UNAUTHORIZED || refusal?.code === FORBIDDEN) && this.getToken !== undefined) this.held = null;
+    const error = refusal ?? { code: ClientErrorCodes.UNREACHABLE, message: err.message };
+    this.setStatus('offline', error);
+    this.attemptFailed(error);
     this.scheduleReconnect();
   }
 
