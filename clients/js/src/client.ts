@@ -293,6 +293,9 @@ export class AttuneClient {
 
   private onConnect(): void {
     this.connectAttempt = 0;
+    // A new connection is a new chance: a resend waiting out a backoff from the old one goes now.
+    clearTimeout(this.resendTimer);
+    this.resendTimer = undefined;
     this.setStatus('online', null);
     for (const waiter of [...this.connectWaiters, ...this.attemptWaiters]) waiter.resolve();
     this.connectWaiters.clear();
