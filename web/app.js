@@ -1,6 +1,8 @@
-// The demo homepage: one socket per tab, a live grid, and the measured event-to-push time.
-(function () {
-  'use strict';
+// The demo homepage: one Attune client per tab (the @attune/client browser bundle), a live grid,
+// and the measured event-to-push time.
+import { createAttune } from '/attune-client.js';
+
+{
   const $ = (id) => document.getElementById(id);
   const CATEGORY_COLORS = { shoes: '#c0392b', jackets: '#2c3e50', bags: '#8e44ad', watches: '#16a085', books: '#d35400', coffee: '#6d4c41', headphones: '#2980b9', plants: '#27ae60' };
 
@@ -23,12 +25,22 @@
   let latestAcked = null; // the eventId of the latest event the server acked
   let pushCount = 0;
 
-  const socket = io({ transports: ['websocket'], auth: userId ? { sessionId, userId } : { sessionId } });
-  socket.on('connect', () => { $('connection').textContent = 'live'; $('connection').className = 'status online'; });
-  socket.on('disconnect', () => { $('connection').textContent = 'offline'; $('connection').className = 'status'; });
-  socket.on('connect_error', (err) => { $('connection').textContent = 'error: ' + (err.data ? err.data.code : err.message); });
+  // The demo runs on a development server: the session connects without a token. Each tab has its
+  // own session, so its own queue key (tabs share localStorage).
+  const attune = createAttune({ url: location.origin, devSession: userId ? { sessionId, userId } : { sessionId }, storageKey: queueKey(sessionId) });
+  attune.onStatus((status) => {
+    const connection = $('connection');
+    connection.className = status.state === 'online' ? 'status online' : 'status';
+    if (status.state === 'online') connection.textContent = 'live';
+    else if (status.error) connection.textContent = 'error: ' + status.error.code;
+    else connection.textContent = status.state === 'connecting' ? 'connecting…' : 'offline';
+  });
 
-  socket.on('recommendations', (push) => {
+  function queueKey(id) {
+    return 'attune.queue.' + id;
+  }
+
+  attune.onRecommendations((push) => {
     const now = performance.now();
     pushCount += 1;
     $('push-count').textContent = String(pushCount);
@@ -58,8 +70,8 @@
 
   function send(eventType, itemId) {
     const started = performance.now();
-    socket.emit('event', { eventType, itemId, sentAt: Date.now() }, (ack) => {
-      if (!ack.ok) { $('cause').textContent = 'rejected: ' + ack.error.code; return; }
+    attune.track(eventType, itemId).then((ack) => {
+      if (ack.optedOut) { $('cause').textContent = eventType + ' on ' + label(itemId) + ' (opted out: not stored)'; return; }
       const pushed = pushedBeforeAck.get(ack.eventId);
       if (pushed !== undefined) { showLatency(pushed - started); pushedBeforeAck.delete(ack.eventId); }
       else sentAt.set(ack.eventId, started);
@@ -70,7 +82,7 @@
         if (sentAt.delete(ack.eventId) && latestAcked === ack.eventId) $('cause').textContent = eventType + ' on ' + label(itemId) + ' (list unchanged)';
         document.body.dataset.settled = ack.eventId; // the wait is over (the page's tests wait for this)
       }, 1000);
-    });
+    }, (err) => { $('cause').textContent = 'rejected: ' + err.code; });
   }
 
   function render(list) {
@@ -118,14 +130,16 @@
     e.preventDefault();
     const id = $('user-id').value.trim();
     if (!id) return;
-    socket.emit('identify', { userId: id }, (ack) => {
-      if (!ack.ok) { $('user-label').textContent = 'login failed: ' + ack.error.code; return; }
+    attune.identify(id).then(() => {
       sessionStorage.setItem('attune.userId', id);
       $('user-label').textContent = 'user ' + id;
-    });
+    }, (err) => { $('user-label').textContent = 'login failed: ' + err.code; });
   });
 
   $('new-session').addEventListener('click', () => {
+    attune.close();
+    // Events of the old session still queued would be sent as the new one's: drop them.
+    localStorage.removeItem(queueKey(sessionId));
     sessionStorage.setItem('attune.sessionId', newSessionId());
     sessionStorage.removeItem('attune.userId');
     location.reload();
@@ -135,4 +149,4 @@
     for (const item of body.items) items.set(item.itemId, item);
     if (lastList.length > 0) render(lastList);
   });
-})();
+}

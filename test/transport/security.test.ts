@@ -45,6 +45,7 @@ t.test('every route declares its access; the table is exactly this', async (t) =
     'DELETE /v1/users/:userId privacy',
     'GET / public',
     'GET /app.js public',
+    'GET /attune-client.js public',
     'GET /healthz public',
     'GET /metrics public',
     'GET /readyz public',

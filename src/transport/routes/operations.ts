@@ -8,7 +8,7 @@ import { strangerToCatalog } from '../../serving/index.js';
 import { swapModelSchema } from '../schemas.js';
 import type { HttpDeps } from './deps.js';
 
-const WEB_FILES: Readonly<Record<string, string>> = { '/': 'index.html', '/app.js': 'app.js', '/style.css': 'style.css', '/replay.html': 'replay.html', '/replay.js': 'replay.js' };
+const WEB_FILES: Readonly<Record<string, string>> = { '/': 'index.html', '/app.js': 'app.js', '/style.css': 'style.css', '/replay.html': 'replay.html', '/replay.js': 'replay.js', '/attune-client.js': '../clients/js/dist/browser/attune.js' };
 const CONTENT_TYPES: Readonly<Record<string, string>> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
 
 /** Health, metrics, the model admin API and the demo page. */
