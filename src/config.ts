@@ -31,6 +31,8 @@ export interface AttuneConfig {
     snapshotEvery: number;
     /** Log entries a snapshot covers that stay in the log for replay, per key. */
     logKeep: number;
+    /** How long an event's client id (`eventId`) is remembered: a resend within it is stored once and answered with the first ack. */
+    dedupWindowMs: number;
   };
   scoring: {
     timeoutMs: number;
@@ -123,7 +125,7 @@ export const defaultConfig: AttuneConfig = {
   importDir: null,
   pushSize: 20,
   logLevel: 'info',
-  actors: { idleMs: 60_000, passivateMs: 240_000, snapshotEvery: 50, logKeep: 1000 },
+  actors: { idleMs: 60_000, passivateMs: 240_000, snapshotEvery: 50, logKeep: 1000, dedupWindowMs: 15 * 60_000 },
   scoring: { timeoutMs: 50, maxBatch: 64, intraOpThreads: 1 },
   http: { bodyLimitBytes: 256 * 1024 },
   redis: { url: null, cluster: [], password: null, tlsCa: null },
@@ -311,6 +313,7 @@ export const OPTIONS: readonly Option<ConfigOverrides>[] = [
   option<number>('passivate-ms', ['ATTUNE_PASSIVATE_MS'], 'ms idle before an actor is snapshotted and dropped', int(1, 86_400_000), (o, v) => (o.actors = { ...o.actors, passivateMs: v })),
   option<number>('snapshot-every', ['ATTUNE_SNAPSHOT_EVERY'], 'events between write-behind snapshots', int(1, 1_000_000), (o, v) => (o.actors = { ...o.actors, snapshotEvery: v })),
   option<number>('log-keep', ['ATTUNE_LOG_KEEP'], 'log entries per key kept for replay once a snapshot covers them', int(0, 100_000_000), (o, v) => (o.actors = { ...o.actors, logKeep: v })),
+  option<number>('dedup-window-ms', ['ATTUNE_DEDUP_WINDOW_MS'], 'how long a client event id is remembered: a resend within it is stored once', int(1000, 7 * 86_400_000), (o, v) => (o.actors = { ...o.actors, dedupWindowMs: v })),
   option<number>('score-timeout-ms', ['ATTUNE_SCORE_TIMEOUT_MS'], 'inference time budget before the popularity fallback', int(1, 60_000), (o, v) => (o.scoring = { ...o.scoring, timeoutMs: v })),
   option<number>('score-max-batch', ['ATTUNE_SCORE_MAX_BATCH'], 'most rows per inference call', int(1, 4096), (o, v) => (o.scoring = { ...o.scoring, maxBatch: v })),
   option<number>('score-threads', ['ATTUNE_SCORE_THREADS'], 'onnxruntime intra-op threads', int(1, 64), (o, v) => (o.scoring = { ...o.scoring, intraOpThreads: v })),

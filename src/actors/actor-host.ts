@@ -148,7 +148,7 @@ export class ActorHost {
         const live = (await this.activate(key))?.live ?? null;
         const accepted: InteractionEntry[] = [];
         for (const [i, event] of events.entries()) {
-          const entry = (await this.deps.stores.log.append(key, {
+          const fresh: Omit<InteractionEntry, 'eventId'> = {
             kind: 'interaction',
             sessionId: identity.sessionId,
             ...(linked === null ? {} : { userId: linked }),
@@ -158,10 +158,17 @@ export class ActorHost {
             ...(event.properties === undefined ? {} : { properties: event.properties }),
             ...(event.impression === undefined ? {} : { impression: [...event.impression] }),
             ...(event.recommendationId === undefined ? {} : { recommendationId: event.recommendationId }),
+            ...(event.eventId === undefined ? {} : { clientEventId: event.eventId }),
             sentAt: times[i],
             receivedAt,
             ...this.enrichment(event.itemId),
-          })) as InteractionEntry;
+          };
+          const { entry, duplicate } = await this.appendEvent(key, fresh);
+          // A resend of a stored event: answered with the first ack, applied and counted once.
+          if (duplicate) {
+            accepted.push(entry);
+            continue;
+          }
           this.deps.metrics.eventsAccepted.inc();
           this.deps.onAccepted?.(entry, this.deps.model().reducer);
           accepted.push(entry);
@@ -482,6 +489,14 @@ export class ActorHost {
       // The events are in the log; the owner applies them at the key's next note or activation.
       this.deps.onError(err, `wake the owner of ${key}`);
     }
+  }
+
+  /** Appends the event; with a client event id, once per dedup window (a duplicate carries the first entry's id). */
+  private async appendEvent(key: string, fresh: Omit<InteractionEntry, 'eventId'>): Promise<{ entry: InteractionEntry; duplicate: boolean }> {
+    const { log } = this.deps.stores;
+    if (fresh.clientEventId === undefined) return { entry: (await log.append(key, fresh)) as InteractionEntry, duplicate: false };
+    const { eventId, duplicate } = await log.appendOnce(key, fresh, fresh.clientEventId, this.deps.config.actors.dedupWindowMs);
+    return { entry: { ...fresh, eventId }, duplicate };
   }
 
   private enrichment(itemId: string): { itemCategory?: string } {

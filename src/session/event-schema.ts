@@ -27,7 +27,8 @@ export const eventSchema = {
     eventValue: { type: 'number' },
     properties: { type: 'object', maxJsonBytes: PROPERTIES_MAX_BYTES },
     sentAt: { description: 'epoch milliseconds or an ISO-8601 date (time optional)', anyOf: [{ type: 'number', minimum: 0 }, { type: 'string', maxLength: 40, pattern: ISO_8601 }] },
-    eventId: { type: 'string', maxLength: ID_MAX },
+    /** The client's own id for the event: a resend with the same id within the dedup window is stored once. */
+    eventId: { type: 'string', minLength: 1, maxLength: ID_MAX },
     /** Items shown with the event (Personalize's impression): counted as shown and not engaged with. */
     impression: { type: 'array', maxItems: 100, items: id },
     recommendationId: id,

@@ -10,6 +10,8 @@ export interface IncomingEvent {
   impression?: string[];
   /** The list this event responds to: a list's `recommendationId`. */
   recommendationId?: string;
+  /** The client's id for this event (Personalize's `eventId`): a resend within the dedup window is stored once. */
+  eventId?: string;
 }
 
 /** An interaction as it sits in the event log: validated, timed and enriched at ingestion. */
@@ -31,6 +33,8 @@ export interface InteractionEntry {
   impression?: string[];
   /** As sent: the list this event responds to. */
   recommendationId?: string;
+  /** As sent: the client's id for the event, by which resends are recognized. */
+  clientEventId?: string;
 }
 
 /**

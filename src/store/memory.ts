@@ -6,6 +6,7 @@ import {
   compareEventIds,
   DELETION_JOB_TTL_MS,
   FencedError,
+  type AppendedOnce,
   type ApiKeyRecord,
   type ApiKeyStore,
   type AuditEntry,
@@ -40,10 +41,35 @@ import {
 export class MemoryEventLog implements EventLog {
   private readonly logs = new Map<string, LogEntry[]>();
   private readonly lastId = new Map<string, { ms: number; seq: number }>();
+  /** Per key: client event id -> the entry's id and when the id may be reused. */
+  private readonly seen = new Map<string, Map<string, { eventId: string; until: number }>>();
+  /** The same ids in the order they were noted, so expired ones are dropped without a scan. */
+  private readonly seenOrder: Array<{ key: string; clientEventId: string; until: number }> = [];
+  /** seenOrder before this index is expired and handled; cut off in bulk, not per append. */
+  private seenHead = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 
+  async appendOnce(key: string, entry: NewLogEntry, clientEventId: string, windowMs: number): Promise<AppendedOnce> {
+    const now = this.now();
+    this.forgetExpired(now);
+    const earlier = this.seen.get(key)?.get(clientEventId);
+    if (earlier !== undefined && earlier.until > now) return { eventId: earlier.eventId, duplicate: true };
+    // No await between the check and the append: concurrent resends store one entry.
+    const { eventId } = this.store(key, entry);
+    const until = now + windowMs;
+    const ofKey = this.seen.get(key) ?? new Map<string, { eventId: string; until: number }>();
+    ofKey.set(clientEventId, { eventId, until });
+    this.seen.set(key, ofKey);
+    this.seenOrder.push({ key, clientEventId, until });
+    return { eventId, duplicate: false };
+  }
+
   async append(key: string, entry: NewLogEntry): Promise<LogEntry> {
+    return this.store(key, entry);
+  }
+
+  private store(key: string, entry: NewLogEntry): LogEntry {
     const id = this.nextId(key);
     const stored = { ...entry, eventId: id } as LogEntry;
     const log = this.logs.get(key);
@@ -74,6 +100,22 @@ export class MemoryEventLog implements EventLog {
   async delete(key: string): Promise<void> {
     this.logs.delete(key);
     this.lastId.delete(key);
+    this.seen.delete(key);
+  }
+
+  private forgetExpired(now: number): void {
+    while (this.seenHead < this.seenOrder.length && this.seenOrder[this.seenHead].until <= now) {
+      const { key, clientEventId, until } = this.seenOrder[this.seenHead++];
+      const ofKey = this.seen.get(key);
+      // A later note of the same id (after this one expired) keeps its own time.
+      if (ofKey?.get(clientEventId)?.until !== until) continue;
+      ofKey.delete(clientEventId);
+      if (ofKey.size === 0) this.seen.delete(key);
+    }
+    if (this.seenHead > 1024 && this.seenHead * 2 > this.seenOrder.length) {
+      this.seenOrder.splice(0, this.seenHead);
+      this.seenHead = 0;
+    }
   }
 
   /** Like Redis XADD `*`: milliseconds, then a sequence within the millisecond. */

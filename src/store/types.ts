@@ -12,6 +12,13 @@ export type { StoredSnapshot } from '../session/snapshot.js';
 export interface EventLog {
   /** Appends to the key's log and returns the entry with its id; ids grow within a key. */
   append(key: string, entry: NewLogEntry): Promise<LogEntry>;
+  /**
+   * Appends unless an entry of the key with the same client event id was appended within the
+   * last `windowMs`: then nothing is written and the first entry's id comes back, with
+   * `duplicate` true. The check and the append are one atomic step, so two concurrent resends
+   * store one entry.
+   */
+  appendOnce(key: string, entry: NewLogEntry, clientEventId: string, windowMs: number): Promise<AppendedOnce>;
   /** The key's entries with an id greater than `afterId` (all when null), oldest first. */
   read(key: string, afterId: string | null): Promise<LogEntry[]>;
   /** Every key with at least one entry whose name starts with `prefix`. */
@@ -23,6 +30,12 @@ export interface EventLog {
    * the newest `keep` of them, kept for replay. Returns how many were dropped.
    */
   trim(key: string, throughId: string, keep: number): Promise<number>;
+}
+
+/** What `appendOnce` did: `eventId` is the new entry's, or the earlier one's for a duplicate. */
+export interface AppendedOnce {
+  eventId: string;
+  duplicate: boolean;
 }
 
 /** The shard lease a write claims to hold: `shard` must be the shard of the written key. */

@@ -171,5 +171,5 @@ t.test('an event stored but not acknowledged (the page closed first) is sent aga
   await waitFor('the resend acknowledged', () => second.queued === 0);
   t.strictSame(wire.map((e) => e.eventId), ['evt-lost-ack-1', 'evt-lost-ack-1'], 'the resend carries the same eventId');
   // Holds once the server deduplicates by eventId (#16); today the log has it twice.
-  t.strictSame(await loggedEvents(server.url, { sessionId: 'client-lost-ack' }), ['view bags-001'], 'the log holds the event once', { todo: 'server-side dedup of eventId (#16)' });
+  t.strictSame(await loggedEvents(server.url, { sessionId: 'client-lost-ack' }), ['view bags-001'], 'the log holds the event once');
 });

@@ -45,6 +45,17 @@ t.test('two nodes on one Redis: every shard has one owner, and a socket on one n
   await waitFor('b to see the stock change', () => !b.catalog.isInStock(top), 5000);
   const repushed = await client.push((p) => !p.items.some((i) => i.itemId === top));
   t.notOk(repushed.items.some((i) => i.itemId === top), 'the owner re-scored on the stock change and the push crossed nodes');
+
+  // The ack of an event sent through a was lost; the client resends it through b with the same eventId.
+  type Ack = { ok: boolean; eventId: string };
+  const first = await client.emit<Ack>('event', { eventType: 'view', itemId: 'watches-004', eventId: 'c-x1' });
+  const onB = await connectClient(b.url, { sessionId });
+  t.teardown(() => onB.close());
+  t.strictSame(await onB.emit<Ack>('event', { eventType: 'view', itemId: 'watches-004', eventId: 'c-x1' }), first, 'answered with the first ack');
+  const later = await onB.emit<Ack>('event', { eventType: 'view', itemId: 'watches-005', eventId: 'c-x2' });
+  await waitFor('the later event applied', async () => (await b.host.currentState(sessionKey(sessionId))).lastEventId === later.eventId);
+  t.equal((await b.host.currentState(sessionKey(sessionId))).eventCount, 5, 'the resend was applied once');
+  t.strictSame((await b.stores.log.read(sessionKey(sessionId), null)).map((e) => e.eventId), [...acked, first.eventId, later.eventId], 'and stored once');
 });
 
 t.test('Redis restarts: the node refuses events with a retryable error instead of acking them, then recovers', async (t) => {

@@ -93,6 +93,17 @@ t.test('PutItems, PutUsers and PutEvents through the events client; the events d
   t.ok(interaction !== undefined && interaction.kind === 'interaction' && Math.abs(interaction.sentAt - Date.now()) < 60_000, 'sentAt seconds became milliseconds');
 });
 
+t.test('PutEvents resent with the same eventId (a retry after a lost response) stores the event once', async (t) => {
+  const { events } = await clients(['ingest']);
+  const sentAt = new Date();
+  const put = (eventList: Array<{ eventId: string; itemId: string }>) =>
+    events.send(new PutEventsCommand({ trackingId: 't', userId: 'sdk-retry', sessionId: 'sdk-s9', eventList: eventList.map((e) => ({ ...e, eventType: 'view', sentAt })) }));
+  await put([{ eventId: 'p-1', itemId: 'books-001' }]);
+  await put([{ eventId: 'p-1', itemId: 'books-001' }, { eventId: 'p-2', itemId: 'books-002' }]);
+  const log = await server.stores.log.read(userKey(server.pseudonyms.user('sdk-retry')), null);
+  t.strictSame(log.map((e) => (e.kind === 'interaction' ? `${e.clientEventId} ${e.itemId}` : e.kind)), ['p-1 books-001', 'p-2 books-002']);
+});
+
 t.test('GetRecommendations and GetPersonalizedRanking through the runtime client', async (t) => {
   const { events, runtime } = await clients(['ingest', 'recommend']);
   await events.send(new PutEventsCommand({ trackingId: 't', userId: 'sdk-bo', sessionId: 'sdk-s2', eventList: ['books-001', 'books-002', 'books-003'].map((itemId, i) => ({ eventType: 'view', itemId, sentAt: new Date(Date.now() + i) })) }));

@@ -17,6 +17,17 @@ t.test('accepted events are in the log, acknowledged by id, and counted', async 
   t.equal(await counted(metrics.putEventsRequests, { transport: 'http', outcome: 'accepted' }), 1);
 });
 
+t.test('a resent event (same client eventId) is answered with the first ack, stored once, applied once', async (t) => {
+  const { ingest, stores, metrics, host } = servingFixture(t);
+  const first = await ingest.accept(overHttp('s-dup'), [{ ...view('m1'), eventId: 'e-1' }, { ...view('m2'), eventId: 'e-2' }]);
+  const again = await ingest.accept(overHttp('s-dup'), [{ ...view('m2'), eventId: 'e-2' }, { ...view('m3'), eventId: 'e-3' }]);
+  const logged = await stores.log.read(sessionKey('s-dup'), null);
+  t.strictSame(logged.map((entry) => (entry.kind === 'interaction' ? [entry.itemId, entry.clientEventId] : null)), [['m1', 'e-1'], ['m2', 'e-2'], ['m3', 'e-3']]);
+  t.strictSame(again.eventIds, [first.eventIds[1], logged[2].eventId], 'the resend gets the id the first put got');
+  t.equal((await host.currentState(sessionKey('s-dup'))).eventCount, 3, 'the state counts each event once');
+  t.equal((await metrics.eventsAccepted.get()).values[0]?.value, 3);
+});
+
 t.test('an HTTP put links the session to its user; a socket, linked when it was welcomed, does not', async (t) => {
   const { ingest, stores } = servingFixture(t);
   await ingest.accept(overHttp('s-http', 'u1'), [view('m1')]);

@@ -28,6 +28,41 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
     });
   };
 
+  withStores('event log: appendOnce stores a client event id once per key within the window, across nodes, even when resends race', async (t, stores) => {
+    const { log } = stores;
+    const { eventId: _, ...base } = interaction('x', 'view', 'A', 5);
+    const first = await log.appendOnce('s:once', { ...base, clientEventId: 'c-1' }, 'c-1', WINDOW_MS);
+    t.same(first.duplicate, false);
+    const resent = await log.appendOnce('s:once', { ...base, itemId: 'B', clientEventId: 'c-1' }, 'c-1', WINDOW_MS);
+    t.same(resent, { eventId: first.eventId, duplicate: true }, 'a resend gets the first id and writes nothing');
+    const peer = options.peer ? await options.peer(stores) : stores;
+    if (peer !== stores) t.teardown(() => peer.close());
+    t.same(await peer.log.appendOnce('s:once', base, 'c-1', WINDOW_MS), { eventId: first.eventId, duplicate: true }, 'another node sees it too');
+    const racing = await Promise.all([1, 2, 3].map(() => log.appendOnce('s:once', base, 'c-2', WINDOW_MS)));
+    t.same(racing.filter((r) => !r.duplicate).length, 1, 'three concurrent resends store one entry');
+    t.same(new Set(racing.map((r) => r.eventId)).size, 1);
+    const other = await log.appendOnce('s:other', base, 'c-1', WINDOW_MS);
+    t.same(other.duplicate, false, 'ids are per key');
+    // Ids that only differ in where the key ends and the client id begins stay apart.
+    const a = await log.appendOnce('s:a:b', base, 'c', WINDOW_MS);
+    const b = await log.appendOnce('s:a', base, 'b:c', WINDOW_MS);
+    t.same([a.duplicate, b.duplicate], [false, false]);
+    const stored = await log.read('s:once', null);
+    t.same(stored.map((e) => [e.eventId, e.kind === 'interaction' ? e.itemId : null]), [[first.eventId, 'A'], [racing[0].eventId, 'A']]);
+    t.same(stored[0].kind === 'interaction' ? stored[0].clientEventId : null, 'c-1');
+    // Past the window the id is new again: each try either finds it remembered or stores it.
+    const brief = await log.appendOnce('s:brief', base, 'c-9', 1);
+    let again = brief;
+    await waitFor('the short window to lapse', async () => {
+      again = await log.appendOnce('s:brief', base, 'c-9', 1);
+      return !again.duplicate;
+    });
+    t.not(again.eventId, brief.eventId);
+    t.same((await log.read('s:brief', null)).length, 2);
+    await log.delete('s:brief');
+    t.same((await log.appendOnce('s:brief', base, 'c-10', WINDOW_MS)).duplicate, false);
+  });
+
   withStores('event log: ids grow within a key, reads are ordered and start after an id', async (t, { log }) => {
     const { eventId: _, ...base } = interaction('x', 'view', 'A', 5);
     const ids: string[] = [];

@@ -1,7 +1,7 @@
 import { Packr } from 'msgpackr';
 import type { LogEntry, NewLogEntry } from '../../session/events.js';
 import { payloadContext, type PayloadCipher } from '../payload-cipher.js';
-import type { EventLog } from '../types.js';
+import type { AppendedOnce, EventLog } from '../types.js';
 import type { RedisClient, RedisConnection } from './connection.js';
 import type { RedisKeyspace } from './keyspace.js';
 import { LuaScript } from './lua-script.js';
@@ -15,6 +15,20 @@ const APPEND = new LuaScript(`
 local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[2])
 return id
+`);
+
+/**
+ * KEYS: the key's stream, the shard's key set, the client event id's marker (one slot). ARGV:
+ * payload, actor key, window in ms. The check and the append are one step: two concurrent
+ * resends store one entry.
+ */
+const APPEND_ONCE = new LuaScript(`
+local earlier = redis.call('GET', KEYS[3])
+if earlier then return {earlier, 1} end
+local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[3], id, 'PX', ARGV[3])
+return {id, 0}
 `);
 
 /** KEYS: the key's stream, the shard's key set (one slot). ARGV: actor key. */
@@ -58,6 +72,14 @@ export class RedisEventLog implements EventLog {
     );
     if (typeof id !== 'string') throw new Error(`XADD returned ${String(id)}`);
     return { ...entry, eventId: id } as LogEntry;
+  }
+
+  async appendOnce(key: string, entry: NewLogEntry, clientEventId: string, windowMs: number): Promise<AppendedOnce> {
+    const shard = this.keyspace.shardOf(key);
+    const keys = [this.keyspace.log(key), this.keyspace.logKeys(shard), this.keyspace.appendedOnce(key, clientEventId)];
+    const reply = await this.redis.call('append', (client) => APPEND_ONCE.run(client, keys, [this.seal(key, packr.pack(entry)), key, Math.max(1, Math.ceil(windowMs))]));
+    if (!Array.isArray(reply) || typeof reply[0] !== 'string') throw new Error(`append-once returned ${String(reply)}`);
+    return { eventId: reply[0], duplicate: reply[1] === 1 };
   }
 
   async read(key: string, afterId: string | null): Promise<LogEntry[]> {

@@ -9,6 +9,7 @@ import { assertShardCount, shardOf } from '../shard.js';
  *
  *   <prefix>:{<shard>}:log:<actorKey>    stream, one entry per event (field `e`: msgpack)
  *   <prefix>:{<shard>}:keys              set of the shard's actor keys that have a log
+ *   <prefix>:{<shard>}:once:<actorKey length>:<actorKey>:<clientEventId>  string: the log entry id stored for that client event id; expires after the dedup window
  *   <prefix>:{<shard>}:push:<actorKey>   stream, the key's latest pushes (field `p`: msgpack)
  *   <prefix>:{<shard>}:snap:<actorKey>   hash: bytes, id (last event id, '' for none), epoch
  *   <prefix>:{<shard>}:ident:<sessionId> string: the user id (shard of `s:<sessionId>`)
@@ -49,6 +50,11 @@ export class RedisKeyspace {
 
   log(actorKey: string): string {
     return `${this.shard(this.shardOf(actorKey))}:log:${actorKey}`;
+  }
+
+  /** The actor key's length makes the name split one way only, whatever either id holds. */
+  appendedOnce(actorKey: string, clientEventId: string): string {
+    return `${this.shard(this.shardOf(actorKey))}:once:${actorKey.length}:${actorKey}:${clientEventId}`;
   }
 
   logKeys(shard: number): string {

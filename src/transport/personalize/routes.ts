@@ -207,6 +207,7 @@ export function personalizeRoutes(app: FastifyInstance, deps: HttpDeps): void {
             ...(properties === undefined ? {} : { properties }),
             ...(event.recommendationId === undefined ? {} : { recommendationId: event.recommendationId }),
             ...(event.impression === undefined ? {} : { impression: event.impression }),
+            ...(event.eventId === undefined ? {} : { eventId: event.eventId }),
           });
         }
         if (events.length > 0) await acceptEvents(deps, reply, { sessionId, userId }, events);
