@@ -227,10 +227,12 @@ function clusterLine(cluster: ClusterReport, single: RunReport, met: boolean): s
   const cross = cluster.crossNode.eventToPushMs;
   const same = cluster.sameNode.eventToPushMs;
   const nodesCpu = cluster.perNode.map((n) => n.cpuMsPerEvent ?? '?').join('/');
+  const commands = cluster.redis.commandsPerEvent;
   return (
     `cluster x${cluster.nodes} event-to-push p50 ${ms(all.p50)} p99 ${ms(all.p99)}; cross-node p50 ${ms(cross.p50)} p99 ${ms(cross.p99)} (${cluster.crossNode.sockets} sockets), ` +
     `same-node p50 ${ms(same.p50)} p99 ${ms(same.p99)}; ${cluster.throughput.ackedPerSec.toFixed(0)} ev/s acked, ${cluster.throughput.pushesPerSec.toFixed(0)} pushes/s; ` +
     `cpu ms/event per node ${nodesCpu}, redis ${cluster.redis.cpuMsPerEvent ?? '?'}, cluster ${cluster.clusterCpuMsPerEvent ?? '?'} (~${cluster.eventsPerSecPerCore ?? '?'} ev/s per core); ` +
+    `redis commands/event ${commands === null ? '?' : `${commands.total} (${commands.excludingSnapshots} without snapshots: ${Object.entries(commands.byCommand).slice(0, 6).map(([c, n]) => `${c} ${n}`).join(', ')})`}; ` +
     `single node p50 ${ms(single.eventToPushMs.p50)} p99 ${ms(single.eventToPushMs.p99)} (cross-node p99 ratio ${ratio(cross.p99, single.eventToPushMs.p99) ?? '?'}x, cpu/event ratio ${ratio(cluster.clusterCpuMsPerEvent, single.serverCpuMsPerEvent) ?? '?'}x); ` +
     `target cross-node p99<=${CLUSTER_TARGET.crossNodeP99Ms}ms at ${CLUSTER_TARGET.rate} ev/s: ${met ? 'met' : 'NOT met'}`
   );

@@ -8,6 +8,7 @@ import { waitForSettled } from '../harness/ownership.js';
 import { assertPortFree, freePort } from '../harness/ports.js';
 import { startRedis, type RedisServer } from '../harness/redis-server.js';
 import { SetupError } from '../harness/setup-error.js';
+import { commandCalls, commandsPerEvent, type CommandCalls, type CommandsPerEvent } from './redis-stats.js';
 import { loadShape, runLoad, type GroupResult } from './load.js';
 import { processCpuMs, UsageWindow } from './proc-stats.js';
 import { scrape, serverView, type Scrape, type ServerView } from './prom.js';
@@ -52,7 +53,7 @@ export interface ClusterReport extends RunReport {
   sameNode: GroupReport;
   throughput: { ackedPerSec: number; pushesPerSec: number };
   perNode: NodeReport[];
-  redis: { cpuMs: number | null; cpuPercent: number | null; cpuMsPerEvent: number | null; rssMB: number | null };
+  redis: { cpuMs: number | null; cpuPercent: number | null; cpuMsPerEvent: number | null; rssMB: number | null; commandsPerEvent: CommandsPerEvent | null };
   /** Nodes + Redis CPU per event: what one event costs the cluster, in ms of one core. */
   clusterCpuMsPerEvent: number | null;
   /** 1000 / clusterCpuMsPerEvent: events per second one fully used core sustains, at this load. */
@@ -124,6 +125,8 @@ export async function runCluster(
     let usageResult: ReturnType<UsageWindow['finish']> | null = null;
     let windowStartedAt = 0;
     let windowEndedAt = 0;
+    let commandsBefore: Promise<CommandCalls | null> = Promise.resolve(null);
+    let commandsAfter: Promise<CommandCalls | null> = Promise.resolve(null);
     let before: Promise<Array<Scrape | null>> = Promise.resolve([]);
     let after: Promise<Array<Scrape | null>> = Promise.resolve([]);
     let lastCpu = nodes.map((n) => processCpuMs(n.pid));
@@ -142,11 +145,13 @@ export async function runCluster(
           windowStartedAt = Date.now();
           usage.start();
           before = Promise.all(nodes.map((n) => scrape(n.url)));
+          commandsBefore = commandCalls(redis.url);
         },
         windowEnd: () => {
           windowEndedAt = Date.now();
           usageResult = usage.finish();
           after = Promise.all(nodes.map((n) => scrape(n.url)));
+          commandsAfter = commandCalls(redis.url);
         },
         second: () => {
           usage.sampleRss();
@@ -165,7 +170,7 @@ export async function runCluster(
     for (const node of nodes) {
       if (!node.alive) throw new SetupError(`${node.nodeId} died during the run; its output:\n${node.tail()}`);
     }
-    const [scrapesBefore, scrapesAfter] = await Promise.all([before, after]);
+    const [scrapesBefore, scrapesAfter, callsBefore, callsAfter] = await Promise.all([before, after, commandsBefore, commandsAfter]);
     const finished = usageResult as ReturnType<UsageWindow['finish']> | null;
     const common = toReport(result, finished);
     const events = result.offered;
@@ -213,7 +218,7 @@ export async function runCluster(
         pushesPerSec: seconds > 0 ? round(result.pushed / seconds, 1) : 0,
       },
       perNode,
-      redis: { cpuMs: roundOrNull(redisUsed?.cpuMs ?? null, 0), cpuPercent: percent(redisUsed?.cpuMs ?? null), cpuMsPerEvent: perEvent(redisUsed?.cpuMs ?? null), rssMB: roundOrNull(redisUsed?.rssMB ?? null, 1) },
+      redis: { cpuMs: roundOrNull(redisUsed?.cpuMs ?? null, 0), cpuPercent: percent(redisUsed?.cpuMs ?? null), cpuMsPerEvent: perEvent(redisUsed?.cpuMs ?? null), rssMB: roundOrNull(redisUsed?.rssMB ?? null, 1), commandsPerEvent: callsBefore === null || callsAfter === null ? null : commandsPerEvent(callsBefore, callsAfter, events) },
       clusterCpuMsPerEvent,
       eventsPerSecPerCore: clusterCpuMsPerEvent === null || clusterCpuMsPerEvent === 0 ? null : round(1000 / clusterCpuMsPerEvent, 0),
       ownershipChangesInWindow: changes,
