@@ -110,6 +110,8 @@ export class ShardOwnership {
 
   /** One round: heartbeat, then move toward the rendezvous assignment over the live nodes. */
   tick(): Promise<void> {
+    // Stopped, a round would heartbeat this node back into the membership it left.
+    if (this.stopped) return this.ticking ?? Promise.resolve();
     this.ticking ??= this.round().finally(() => (this.ticking = null));
     return this.ticking;
   }

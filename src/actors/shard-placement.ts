@@ -106,6 +106,11 @@ export class ShardPlacement implements Placement {
     return RECENT_NOTE_TTLS * this.options.leaseTtlMs;
   }
 
+  /** Runs a lease round now (another node left: its shards are free), unless one is running or this node stopped. */
+  rebalanceNow(): void {
+    void this.ownership?.tick();
+  }
+
   /** Hands every shard off (fenced snapshots, released leases) so other nodes take over at once. */
   async stop(): Promise<void> {
     await this.ownership?.stop();

@@ -25,8 +25,10 @@ export interface ClusterPart {
   /** Null when this node's stores answer and its part of the cluster is healthy; otherwise why not. */
   notReadyReason(): string | null;
   start(handlers: ShardHandlers): void;
-  /** Hands the shards off (fenced snapshots, released leases) so other nodes take over at once. */
+  /** Hands the shards off (fenced snapshots, released leases), leaves, and tells the other nodes, so they take over at once. */
   stop(): Promise<void>;
+  /** Another node left: run a lease round now to take its shards. */
+  rebalanceNow(): void;
   close(): Promise<void>;
 }
 
@@ -58,6 +60,7 @@ export async function createClusterPart(deps: ClusterDeps): Promise<ClusterPart>
       notReadyReason: () => stores.unavailableReason(),
       start: () => metrics.shardsOwned.set(stores.shardCount),
       stop: async () => {},
+      rebalanceNow: () => {},
       close: closeAdapter,
     };
   }
@@ -79,7 +82,11 @@ export async function createClusterPart(deps: ClusterDeps): Promise<ClusterPart>
     // Redis known lost says so at once; the lease rounds only notice within a lease TTL.
     notReadyReason: () => stores.unavailableReason() ?? (placement.connected() ? null : 'this node has not reached the lease store within a lease TTL'),
     start: (handlers) => placement.start(handlers),
-    stop: () => placement.stop(),
+    stop: async () => {
+      await placement.stop();
+      await stores.bus.publish({ type: 'node-left', nodeId: deps.nodeId }).catch((err: unknown) => deps.onError(err, 'announce leaving'));
+    },
+    rebalanceNow: () => placement.rebalanceNow(),
     close: closeAdapter,
   };
 }

@@ -111,8 +111,10 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const { pseudonyms, consent, erasure } = createPrivacyPart({ config, pseudonymKey: secrets.pseudonymKey, stores, forgetCached: caches.forget, onError: reportError });
   const security = createSecurityPart(config, secrets, stores);
   const importJobs = createImportJobs({ config, stores, catalog, model, trends, host, pseudonyms, consent, metrics, onError: reportError });
-  const unsubscribeBus = await followNodeBus(stores.bus, { host, consent, authenticator: security.authenticator, onError: reportError });
+  const unsubscribeBus = await followNodeBus(stores.bus, { host, consent, authenticator: security.authenticator, nodeId, rebalanceNow: () => cluster.rebalanceNow(), onError: reportError });
   const serving = createServing({ host, consent, catalog, scorer: () => model.scorer, lists, sessionLimiter: security.sessionLimiter, metrics });
+  /** Set when close() begins: see there. */
+  let draining = false;
   const transport = await serveTransport(
     config,
     {
@@ -142,6 +144,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       lists,
       now: Date.now,
       notReadyReason: () => {
+        if (draining) return 'this node is shutting down (draining)';
         const clusterProblem = cluster.notReadyReason();
         if (clusterProblem !== null) return clusterProblem;
         const failed = model.scorer.stats.failedInARow;
@@ -158,6 +161,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       consent,
       ingest: serving.ingest,
       sessionLimits: serving.sessionLimits,
+      draining: () => draining,
       now: Date.now,
       metrics,
       onError: reportError,
@@ -188,6 +192,10 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     erasure,
     close: () =>
       (closing ??= (async () => {
+        // The drain: readiness fails and new sockets are refused at once, so traffic moves to other nodes
+        // while this one still serves the sockets it has; they are closed (and reconnect elsewhere) only
+        // after the shards were handed off.
+        draining = true;
         await importJobs.close();
         await erasure.settle();
         await unsubscribeBus();

@@ -18,7 +18,8 @@ export interface TransportPart {
 /** Serves the HTTP routes and sockets and starts listening; pushes of the actor host go to the sockets' rooms. */
 export async function serveTransport(config: AttuneConfig, http: Omit<HttpDeps, 'webDir'>, socket: SocketDeps): Promise<TransportPart> {
   const app = createHttpApp({ ...http, webDir: findWebDir() });
-  const io = createSocketServer(app.server, socket);
+  const gateway = createSocketServer(app.server, socket);
+  const { io } = gateway;
   const stopPushes = socket.host.onPush((room, push) => io.to(room).emit('recommendations', push));
   // A session linked to a user (a socket's identify, or the backend's events naming the user) is that
   // user's now: its sockets, here or on other nodes, whatever their token named, get the user's pushes.
@@ -33,9 +34,9 @@ export async function serveTransport(config: AttuneConfig, http: Omit<HttpDeps, 
     port,
     url: `${scheme}://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`,
     close: async () => {
+      await gateway.close();
       stopPushes();
       stopLinks();
-      io.close();
       await app.close();
     },
   };

@@ -159,7 +159,9 @@ export type BusMessage =
   /** A user's consent changed: drop any cached answer about it. */
   | { type: 'consent'; userId: string; optedOut: boolean }
   /** An API key was revoked: drop it from every node's key cache. */
-  | { type: 'key-revoked'; keyId: string };
+  | { type: 'key-revoked'; keyId: string }
+  /** A node handed its shards back and left the membership: take them over now, not at the next lease round. */
+  | { type: 'node-left'; nodeId: string };
 
 export interface NodeBus {
   /** Delivers to every subscriber on every node, the publisher's own included. */

@@ -60,9 +60,21 @@ export interface SocketDeps {
   adapter?: ServerOptions['adapter'];
   metrics: Metrics;
   onError: (err: unknown, context: string) => void;
+  /** True once the node is shutting down: new sockets are refused (retryable) so they connect elsewhere. */
+  draining?: () => boolean;
 }
 
-export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): AttuneSocketServer {
+/** The socket server and how it ends: messages in flight are answered before any socket is closed. */
+export interface SocketGateway {
+  io: AttuneSocketServer;
+  /**
+   * Answers new messages with a retryable NOT_READY (the client sends them to another node), waits
+   * until every message in flight has its ack, then disconnects this node's sockets and closes.
+   */
+  close(): Promise<void>;
+}
+
+export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): SocketGateway {
   // WebSocket only: no long-polling, so no sticky sessions are needed behind a load balancer.
   const io: AttuneSocketServer = new Server(httpServer, {
     transports: ['websocket'],
@@ -93,6 +105,7 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): At
     next();
   };
   io.use((socket, next) => {
+    if (deps.draining?.() === true) return refuse(next, new AttuneError('NOT_READY', 'this node is shutting down: connect to another'));
     const auth: unknown = socket.handshake.auth;
     if (validateTokenAuth(auth)) {
       const verified = verifySocketToken(deps.tokenSecret, auth.token, Math.floor(deps.now() / 1000));
@@ -112,20 +125,28 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): At
     void admit(socket, next, { sessionId: auth.sessionId, userId, mayIdentifyAs: 'anyone', optedOut: false });
   });
 
+  let closing = false;
+  const inFlight = new Set<Promise<void>>();
+  /** Runs a message's handler unless the gateway is closing, and counts it in flight until it acked. */
+  const handle = (args: unknown[], run: (payload: unknown, ack: unknown) => Promise<void>): void => {
+    const { payload, ack } = splitArgs(args);
+    if (closing) {
+      if (typeof ack === 'function') (ack as Ack)({ ok: false, error: errorBody(new AttuneError('NOT_READY', 'this node is shutting down: send it again on another')) });
+      return;
+    }
+    const work = run(payload, ack);
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+  };
+
   io.on('connection', (socket) => {
     deps.metrics.socketConnections.inc();
     socket.on('disconnect', () => deps.metrics.socketConnections.dec());
     // Messages wait for the welcome: until it has checked consent and linked the session, the socket's key is not settled.
     const welcomed = welcome(socket, deps);
     // Untyped at the wire: a client may send no payload, several, or no ack at all.
-    socket.on('event', (...args: unknown[]) => {
-      const { payload, ack } = splitArgs(args);
-      void welcomed.then(() => handleEvent(socket, payload, ack, deps));
-    });
-    socket.on('identify', (...args: unknown[]) => {
-      const { payload, ack } = splitArgs(args);
-      void welcomed.then(() => handleIdentify(socket, payload, ack, deps));
-    });
+    socket.on('event', (...args: unknown[]) => handle(args, (payload, ack) => welcomed.then(() => handleEvent(socket, payload, ack, deps))));
+    socket.on('identify', (...args: unknown[]) => handle(args, (payload, ack) => welcomed.then(() => handleIdentify(socket, payload, ack, deps))));
     // Any other message is a client bug (a typo'd name): say so in its ack rather than drop it silently.
     socket.onAny((name: unknown, ...args: unknown[]) => {
       if (name === 'event' || name === 'identify') return;
@@ -135,7 +156,17 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): At
     });
   });
 
-  return io;
+  return {
+    io,
+    close: async () => {
+      closing = true;
+      await Promise.allSettled([...inFlight]);
+      // This node's sockets only (not the adapter's broadcast): each client reconnects, to another node.
+      io.local.disconnectSockets(true);
+      // Not awaited: the HTTP server it also closes is fastify's, which closes it (and its keep-alive connections) next.
+      void io.close();
+    },
+  };
 }
 
 /** The ack is the last argument when it is a function; a message carries exactly one payload. */

@@ -240,6 +240,7 @@ export interface ReceivedPush {
   at: number;
   eventId: string | null;
   via: string;
+  items: string[];
 }
 
 export interface LoadClientOptions {
@@ -312,10 +313,10 @@ export class LoadClient {
     this.socket?.close();
   }
 
-  /** One event outside the loop (the client need not be started); resolves once it settled. */
-  async sendOne(): Promise<SentEvent> {
+  /** One event outside the loop (the client need not be started), a view unless given; resolves once it settled. */
+  async sendOne(event?: { eventType: string; itemId: string }): Promise<SentEvent> {
     if (!this.socket?.connected) throw new Error(`${this.key} is not connected`);
-    await this.emitOne(this.socket);
+    await this.emitOne(this.socket, event);
     const sent = this.sent.at(-1);
     if (sent === undefined) throw new Error('nothing sent');
     return sent;
@@ -341,14 +342,14 @@ export class LoadClient {
     }
   }
 
-  private async emitOne(socket: Socket): Promise<void> {
+  private async emitOne(socket: Socket, event?: { eventType: string; itemId: string }): Promise<void> {
     this.category = (this.category + 1 + Math.floor(this.random() * (CATEGORY_ITEMS.length - 1))) % CATEGORY_ITEMS.length;
     const items = CATEGORY_ITEMS[this.category];
-    const itemId = items[Math.floor(this.random() * items.length)];
+    const { eventType, itemId } = event ?? { eventType: 'view', itemId: items[Math.floor(this.random() * items.length)] };
     const sent: SentEvent = { emittedAt: Date.now(), settledAt: null, outcome: null, eventId: null, errorCode: null, via: this.url };
     this.sent.push(sent);
     try {
-      const reply = (await socket.timeout(this.options.ackTimeoutMs).emitWithAck('event', { eventType: 'view', itemId })) as { ok: boolean; eventId?: string; error?: { code: string } };
+      const reply = (await socket.timeout(this.options.ackTimeoutMs).emitWithAck('event', { eventType, itemId })) as { ok: boolean; eventId?: string; error?: { code: string } };
       sent.settledAt = Date.now();
       if (reply.ok && typeof reply.eventId === 'string') {
         sent.outcome = 'acked';
@@ -384,7 +385,7 @@ export class LoadClient {
     this.url = url;
     const socket = connectSocket(url, { transports: ['websocket'], auth: { sessionId: this.options.sessionId }, reconnection: false, forceNew: true, timeout: 5000 });
     this.socket = socket;
-    socket.on('recommendations', (push: RecommendationsPush) => this.pushes.push({ at: Date.now(), eventId: push.cause?.eventId ?? null, via: url }));
+    socket.on('recommendations', (push: RecommendationsPush) => this.pushes.push({ at: Date.now(), eventId: push.cause?.eventId ?? null, via: url, items: push.items.map((item) => item.itemId) }));
     socket.on('disconnect', (reason) => this.disconnects.push({ url, at: Date.now(), reason }));
     return new Promise<void>((resolve, reject) => {
       socket.once('connect', () => {

@@ -96,6 +96,8 @@ export function parseBusMessage(raw: string): BusMessage | null {
       return typeof m.userId === 'string' && typeof m.optedOut === 'boolean' ? { type: 'consent', userId: m.userId, optedOut: m.optedOut } : null;
     case 'key-revoked':
       return typeof m.keyId === 'string' ? { type: 'key-revoked', keyId: m.keyId } : null;
+    case 'node-left':
+      return typeof m.nodeId === 'string' ? { type: 'node-left', nodeId: m.nodeId } : null;
     default:
       return null;
   }
