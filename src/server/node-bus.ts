@@ -15,6 +15,7 @@ export function followNodeBus(
     if (message.type === 'forget') for (const key of message.keys) void deps.host.forget(key).catch((err: unknown) => deps.onError(err, `forget ${key}`));
     else if (message.type === 'consent') deps.consent.update(message.userId, message.optedOut);
     else if (message.type === 'key-revoked') deps.authenticator.forget(message.keyId);
-    else if (message.nodeId !== deps.nodeId) deps.rebalanceNow();
+    else if (message.type === 'node-left' && message.nodeId !== deps.nodeId) deps.rebalanceNow();
+    // Identity links are followed by the identity store's own cache (src/store/cached-identities.ts).
   });
 }

@@ -62,7 +62,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   };
   const secrets = resolveSecrets(config, options.stores?.sharedByNodes ?? usesRedis(config));
   const metrics = createMetrics();
-  const storage = await openStorage(config, metrics, options);
+  const storage = await openStorage(config, metrics, reportError, options);
   const { stores } = storage;
   const nodeId = config.cluster.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const { catalog, model, trends } = await loadModelPart(config, stores, log);

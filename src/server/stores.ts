@@ -27,9 +27,9 @@ export function usesRedis(config: AttuneConfig): boolean {
 }
 
 /** Opens the stores the configuration names: Redis when a URL or cluster seeds are given, else memory. */
-export async function openStorage(config: AttuneConfig, metrics: Metrics, overrides: StorageOverrides = {}): Promise<NodeStorage> {
+export async function openStorage(config: AttuneConfig, metrics: Metrics, onError: (err: unknown, context: string) => void, overrides: StorageOverrides = {}): Promise<NodeStorage> {
   const onFailure = (operation: string, kind: 'unavailable' | 'reply'): void => metrics.redisErrors.inc({ operation, kind });
-  const redis = overrides.stores === undefined && usesRedis(config) ? await openRedisStores(config, onFailure) : null;
+  const redis = overrides.stores === undefined && usesRedis(config) ? await openRedisStores(config, onFailure, onError) : null;
   const stores = overrides.stores ?? redis ?? createMemoryStores({ shardCount: config.cluster.shardCount });
   // The cache's shared layer: Redis (own connections) when the stores are, else this process's memory.
   const cacheLayer = overrides.cacheLayer ?? (usesRedis(config) ? await RedisSharedLayer.open({ ...configuredRedisConnection(config), onFailure }) : new MemorySharedLayer());
@@ -44,6 +44,6 @@ export async function openStorage(config: AttuneConfig, metrics: Metrics, overri
   };
 }
 
-function openRedisStores(config: AttuneConfig, onFailure: RedisConnectionOptions['onFailure']): Promise<RedisStores> {
-  return createRedisStores({ ...configuredRedisStores(config), ...(onFailure === undefined ? {} : { onFailure }) });
+function openRedisStores(config: AttuneConfig, onFailure: RedisConnectionOptions['onFailure'], onError: (err: unknown, context: string) => void): Promise<RedisStores> {
+  return createRedisStores({ ...configuredRedisStores(config), ...(onFailure === undefined ? {} : { onFailure }), onError });
 }

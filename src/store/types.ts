@@ -160,6 +160,10 @@ export type BusMessage =
   | { type: 'consent'; userId: string; optedOut: boolean }
   /** An API key was revoked: drop it from every node's key cache. */
   | { type: 'key-revoked'; keyId: string }
+  /** A session was linked to a user: every node's copy of the link follows. */
+  | { type: 'identity-linked'; sessionId: string; userId: string }
+  /** These sessions' links were removed (a user's erasure). */
+  | { type: 'identities-unlinked'; sessionIds: string[] }
   /** A node handed its shards back and left the membership: take them over now, not at the next lease round. */
   | { type: 'node-left'; nodeId: string };
 

@@ -96,6 +96,10 @@ export function parseBusMessage(raw: string): BusMessage | null {
       return typeof m.userId === 'string' && typeof m.optedOut === 'boolean' ? { type: 'consent', userId: m.userId, optedOut: m.optedOut } : null;
     case 'key-revoked':
       return typeof m.keyId === 'string' ? { type: 'key-revoked', keyId: m.keyId } : null;
+    case 'identity-linked':
+      return typeof m.sessionId === 'string' && typeof m.userId === 'string' ? { type: 'identity-linked', sessionId: m.sessionId, userId: m.userId } : null;
+    case 'identities-unlinked':
+      return Array.isArray(m.sessionIds) && m.sessionIds.every((id) => typeof id === 'string') ? { type: 'identities-unlinked', sessionIds: m.sessionIds as string[] } : null;
     case 'node-left':
       return typeof m.nodeId === 'string' ? { type: 'node-left', nodeId: m.nodeId } : null;
     default:

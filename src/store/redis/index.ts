@@ -1,3 +1,4 @@
+import { CachedIdentityStore } from '../cached-identities.js';
 import { Cluster } from 'ioredis';
 import type { PayloadCipher } from '../payload-cipher.js';
 import type { Stores } from '../types.js';
@@ -45,6 +46,10 @@ export interface RedisStoresOptions extends RedisConnectionOptions {
    * opens them on read; payloads written without one stay readable. None: stored as plain msgpack.
    */
   cipher?: PayloadCipher;
+  /** Each node's copy of session links (src/store/cached-identities.ts); default 100,000 sessions for 30 s. */
+  identityCache?: { max: number; ttlMs: number };
+  /** Background failures (a bus subscription that could not be made). */
+  onError?: (err: unknown, context: string) => void;
 }
 
 /**
@@ -98,7 +103,7 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
     deletionJobs: new RedisDeletionJobStore(redis, keyspace),
     filters: new RedisFilterStore(redis, keyspace),
     catalog: new RedisCatalogStore(redis, keyspace),
-    identities: new RedisIdentityStore(redis, keyspace),
+    identities: new CachedIdentityStore(new RedisIdentityStore(redis, keyspace), bus, { ...(options.identityCache ?? { max: 100_000, ttlMs: 30_000 }), onError: options.onError ?? (() => {}) }),
     leases: new RedisLeaseStore(redis, keyspace),
     shardCount: options.shardCount,
     mailbox,
