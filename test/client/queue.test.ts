@@ -1,20 +1,7 @@
 import t from 'tap';
 import { EventQueue, type QueuedEvent } from '../../clients/js/src/queue.js';
 import type { StorageLike } from '../../clients/js/src/types.js';
-
-/** Web Storage's contract over a Map (what localStorage does, in Node). */
-class MapStorage implements StorageLike {
-  readonly map = new Map<string, string>();
-  getItem(key: string): string | null {
-    return this.map.get(key) ?? null;
-  }
-  setItem(key: string, value: string): void {
-    this.map.set(key, value);
-  }
-  removeItem(key: string): void {
-    this.map.delete(key);
-  }
-}
+import { MapStorage } from './support.js';
 
 const event = (n: number, extra: Partial<QueuedEvent> = {}): QueuedEvent => ({ eventId: `id-${n}`, eventType: 'view', itemId: `item-${n}`, sentAt: 1000 + n, ...extra });
 const ids = (queue: EventQueue) => queue.all().map((e) => e.eventId);
