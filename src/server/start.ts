@@ -44,6 +44,13 @@ export interface RunningServer {
   masterKey: string | null;
   pseudonyms: Pseudonyms;
   erasure: UserErasure;
+  /**
+   * The first half of close() (SIGTERM): /readyz answers 503 and new sockets are refused at once,
+   * so traffic moves to other nodes, while the sockets already here are still served; background
+   * jobs settle and the shards are handed off (fenced snapshots, released leases, the others told).
+   */
+  drain(): Promise<void>;
+  /** Drains, then ends: answers the socket messages in flight, disconnects the sockets, closes the stores. */
   close(): Promise<void>;
 }
 
@@ -175,6 +182,15 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   for (const notice of secrets.notices) console.log(`attune: ${notice}`);
 
   let closing: Promise<void> | null = null;
+  let drained: Promise<void> | null = null;
+  const drain = (): Promise<void> =>
+    (drained ??= (async () => {
+      draining = true;
+      await importJobs.close();
+      await erasure.settle();
+      await unsubscribeBus();
+      await cluster.stop();
+    })());
   return {
     url: transport.url,
     port: transport.port,
@@ -190,18 +206,12 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     masterKey: secrets.masterKey,
     pseudonyms,
     erasure,
+    drain,
     close: () =>
       (closing ??= (async () => {
-        // The drain: readiness fails and new sockets are refused at once, so traffic moves to other nodes
-        // while this one still serves the sockets it has; they are closed (and reconnect elsewhere) only
-        // after the shards were handed off.
-        draining = true;
-        await importJobs.close();
-        await erasure.settle();
-        await unsubscribeBus();
-        // Hand the shards off first (fenced snapshots, released leases) so others take over at once.
-        await cluster.stop();
+        await drain();
         await catalogSync.stop();
+        // Only now are the sockets closed: their clients reconnect to nodes that already own the shards.
         await transport.close();
         await host.stop();
         await model.close();
