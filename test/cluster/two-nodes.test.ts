@@ -56,6 +56,22 @@ t.test('two nodes on one Redis: every shard has one owner, and a socket on one n
   await waitFor('the later event applied', async () => (await b.host.currentState(sessionKey(sessionId))).lastEventId === later.eventId);
   t.equal((await b.host.currentState(sessionKey(sessionId))).eventCount, 5, 'the resend was applied once');
   t.strictSame((await b.stores.log.read(sessionKey(sessionId), null)).map((e) => e.eventId), [...acked, first.eventId, later.eventId], 'and stored once');
+
+  // One session's events through both nodes in turn: the owner applies them in the order they were acked, each once.
+  const items = ['books-001', 'coffee-001', 'books-002', 'coffee-002', 'books-003', 'coffee-003', 'books-004', 'coffee-004'];
+  const alternating: string[] = [];
+  for (const [i, itemId] of items.entries()) {
+    const ack = await (i % 2 === 0 ? client : onB).emit<Ack>('event', { eventType: 'view', itemId });
+    t.equal(ack.ok, true);
+    alternating.push(ack.eventId);
+  }
+  await waitFor('the last alternating event applied', async () => (await b.host.currentState(sessionKey(sessionId))).lastEventId === alternating.at(-1));
+  const logged = await b.stores.log.read(sessionKey(sessionId), later.eventId);
+  t.strictSame(logged.map((e) => e.eventId), alternating, 'the log holds them in the order they were acked');
+  t.strictSame(logged.map((e) => (e.kind === 'interaction' ? e.itemId : null)), items, 'with the items sent');
+  const state = await b.host.currentState(sessionKey(sessionId));
+  t.equal(state.eventCount, 5 + items.length, 'each applied once');
+  t.strictSame(state.recent.slice(-items.length).map(([itemId]) => itemId), items, 'in order');
 });
 
 t.test('Redis restarts: the node refuses events with a retryable error instead of acking them, then recovers', async (t) => {
