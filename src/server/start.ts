@@ -120,8 +120,8 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const importJobs = createImportJobs({ config, stores, catalog, model, trends, host, pseudonyms, consent, metrics, onError: reportError });
   const unsubscribeBus = await followNodeBus(stores.bus, { host, consent, authenticator: security.authenticator, nodeId, rebalanceNow: () => cluster.rebalanceNow(), onError: reportError });
   const serving = createServing({ host, consent, catalog, scorer: () => model.scorer, lists, sessionLimiter: security.sessionLimiter, metrics });
-  /** Set when close() begins: see there. */
-  let draining = false;
+  /** Started by drain() (SIGTERM: see close()); while set, readiness fails and new sockets are refused. */
+  let drained: Promise<void> | null = null;
   const transport = await serveTransport(
     config,
     {
@@ -151,7 +151,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       lists,
       now: Date.now,
       notReadyReason: () => {
-        if (draining) return 'this node is shutting down (draining)';
+        if (drained !== null) return 'this node is shutting down (draining)';
         const clusterProblem = cluster.notReadyReason();
         if (clusterProblem !== null) return clusterProblem;
         const failed = model.scorer.stats.failedInARow;
@@ -168,7 +168,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       consent,
       ingest: serving.ingest,
       sessionLimits: serving.sessionLimits,
-      draining: () => draining,
+      draining: () => drained !== null,
       now: Date.now,
       metrics,
       onError: reportError,
@@ -182,10 +182,8 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   for (const notice of secrets.notices) console.log(`attune: ${notice}`);
 
   let closing: Promise<void> | null = null;
-  let drained: Promise<void> | null = null;
   const drain = (): Promise<void> =>
     (drained ??= (async () => {
-      draining = true;
       await importJobs.close();
       await erasure.settle();
       await unsubscribeBus();

@@ -61,7 +61,7 @@ export interface SocketDeps {
   metrics: Metrics;
   onError: (err: unknown, context: string) => void;
   /** True once the node is shutting down: new sockets are refused (retryable) so they connect elsewhere. */
-  draining?: () => boolean;
+  draining: () => boolean;
 }
 
 /** The socket server and how it ends: messages in flight are answered before any socket is closed. */
@@ -105,7 +105,7 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): So
     next();
   };
   io.use((socket, next) => {
-    if (deps.draining?.() === true) return refuse(next, new AttuneError('NOT_READY', 'this node is shutting down: connect to another'));
+    if (deps.draining()) return refuse(next, new AttuneError('NOT_READY', 'this node is shutting down: connect to another'));
     const auth: unknown = socket.handshake.auth;
     if (validateTokenAuth(auth)) {
       const verified = verifySocketToken(deps.tokenSecret, auth.token, Math.floor(deps.now() / 1000));

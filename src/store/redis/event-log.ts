@@ -4,7 +4,7 @@ import { payloadContext, type PayloadCipher } from '../payload-cipher.js';
 import type { AppendedOnce, EventLog } from '../types.js';
 import type { RedisClient, RedisConnection } from './connection.js';
 import type { RedisKeyspace } from './keyspace.js';
-import { LuaScript } from './lua-script.js';
+import { LuaScript, wholeMsArg } from './lua-script.js';
 import { escapeGlob } from './glob.js';
 
 // Plain maps and arrays only, as for snapshots: any node and any later version must decode.
@@ -77,7 +77,7 @@ export class RedisEventLog implements EventLog {
   async appendOnce(key: string, entry: NewLogEntry, clientEventId: string, windowMs: number): Promise<AppendedOnce> {
     const shard = this.keyspace.shardOf(key);
     const keys = [this.keyspace.log(key), this.keyspace.logKeys(shard), this.keyspace.appendedOnce(key, clientEventId)];
-    const reply = await this.redis.call('append', (client) => APPEND_ONCE.run(client, keys, [this.seal(key, packr.pack(entry)), key, Math.max(1, Math.ceil(windowMs))]));
+    const reply = await this.redis.call('append', (client) => APPEND_ONCE.run(client, keys, [this.seal(key, packr.pack(entry)), key, wholeMsArg(windowMs)]));
     if (!Array.isArray(reply) || typeof reply[0] !== 'string') throw new Error(`append-once returned ${String(reply)}`);
     return { eventId: reply[0], duplicate: reply[1] === 1 };
   }

@@ -40,3 +40,8 @@ export class LuaScript {
     }
   }
 }
+
+/** A duration as a script's PX/PEXPIRE argument: whole ms, at least 1 (Redis refuses 0). */
+export function wholeMsArg(ms: number): number {
+  return Math.max(1, Math.ceil(ms));
+}

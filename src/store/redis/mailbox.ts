@@ -1,7 +1,7 @@
 import type { ShardMailbox } from '../mailbox.js';
 import type { RedisClient } from './connection.js';
 import type { RedisKeyspace } from './keyspace.js';
-import { LuaScript } from './lua-script.js';
+import { LuaScript, wholeMsArg } from './lua-script.js';
 
 /** Redis's clock in ms: every node's notes and reads are timed by the one clock they share. */
 const NOW_MS = `
@@ -65,14 +65,14 @@ export class RedisShardMailbox implements ShardMailbox {
   }
 
   async notify(shard: number, key: string, recentMs: number): Promise<void> {
-    await NOTIFY.run(this.publisher, [...this.noteSets(shard), this.keyspace.wake(shard)], [key, windowArg(recentMs)]);
+    await NOTIFY.run(this.publisher, [...this.noteSets(shard), this.keyspace.wake(shard)], [key, wholeMsArg(recentMs)]);
   }
 
   async subscribe(shard: number, recentMs: number, handler: (key: string) => void): Promise<() => Promise<void>> {
     const channel = this.keyspace.wake(shard);
     this.handlers.set(channel, handler);
     await this.subscriber.ssubscribe(channel);
-    const handed = await HAND_OVER.run(this.publisher, this.noteSets(shard), [windowArg(recentMs)]);
+    const handed = await HAND_OVER.run(this.publisher, this.noteSets(shard), [wholeMsArg(recentMs)]);
     if (Array.isArray(handed)) for (const key of handed) if (typeof key === 'string') handler(key);
     return async () => {
       if (this.handlers.get(channel) !== handler) return;
@@ -95,9 +95,4 @@ export class RedisShardMailbox implements ShardMailbox {
   private noteSets(shard: number): [string, string] {
     return [this.keyspace.keptNotes(shard), this.keyspace.recentNotes(shard)];
   }
-}
-
-/** Whole ms, at least 1 (PEXPIRE refuses 0). */
-function windowArg(ms: number): number {
-  return Math.max(1, Math.ceil(ms));
 }
