@@ -72,6 +72,13 @@ export function redactUrl(url: string): string {
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+/**
+ * A call unanswered this long marks Redis unavailable for readiness, well before the command
+ * timeout fails the call: a paused or partitioned server shows in /readyz within a second.
+ */
+const STALL_MS = 500;
+/** With no call answered for this long and none pending, the connection pings, so an idle node notices a silent server too. */
+const IDLE_PING_MS = 250;
 
 /** Reply errors that say the server cannot serve now, as opposed to a bad command. */
 const UNAVAILABLE_REPLIES = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY|NOAUTH|WRONGPASS)\b/;
@@ -87,6 +94,11 @@ export class RedisConnection {
   private lastError: Error | null = null;
   /** Why the latest call that failed for want of Redis failed, until a call succeeds or the client reconnects. */
   private failedCall: string | null = null;
+  /** Start times of the calls waiting for an answer, oldest first (a Map keeps insertion order). */
+  private readonly pending = new Map<number, number>();
+  private callCount = 0;
+  private lastAnswerAt = Date.now();
+  private readonly idlePing: NodeJS.Timeout;
 
   private constructor(
     readonly client: RedisClient,
@@ -108,6 +120,8 @@ export class RedisConnection {
       this.lastError = null;
       this.failedCall = null;
     });
+    this.idlePing = setInterval(() => this.pingWhenIdle(), IDLE_PING_MS);
+    this.idlePing.unref();
   }
 
   static async open(options: RedisConnectionOptions): Promise<RedisConnection> {
@@ -120,6 +134,7 @@ export class RedisConnection {
       // ioredis 6 reports ready before authentication is proven; one round trip proves it.
       await withDeadline(client.ping(), connectTimeoutMs, () => new Error(`no answer within ${connectTimeoutMs} ms`));
     } catch (err) {
+      clearInterval(connection.idlePing);
       client.disconnect();
       const cause = connection.lastError ?? err;
       throw new StoreUnavailableError(`could not connect to redis at ${description}: ${messageOf(cause)}`, { cause });
@@ -132,10 +147,13 @@ export class RedisConnection {
    * unchanged: they are bugs, and retrying would not help.
    */
   async call<T>(operation: string, run: (client: RedisClient) => Promise<T>): Promise<T> {
+    const id = this.callCount++;
+    this.pending.set(id, Date.now());
     try {
       const result = run(this.client);
       const answer = await (this.deadlinePerCall ? withDeadline(result, this.commandTimeoutMs, () => new Error(`no answer within ${this.commandTimeoutMs} ms`)) : result);
       this.failedCall = null;
+      this.lastAnswerAt = Date.now();
       return answer;
     } catch (err) {
       const refused = err instanceof Error && err.name === 'ReplyError' && !UNAVAILABLE_REPLIES.test(err.message);
@@ -143,17 +161,29 @@ export class RedisConnection {
       if (refused) throw err;
       this.failedCall = `${operation} failed: ${this.reason(err)}`;
       throw new StoreUnavailableError(`redis at ${this.description} unavailable: ${this.failedCall}`, { cause: err });
+    } finally {
+      this.pending.delete(id);
     }
   }
 
   /**
    * Null while Redis answers as far as this connection knows; otherwise why not: the client is
    * not connected (the socket closed, it is reconnecting), or the latest call that failed for
-   * want of Redis (a timeout: the server went silent) has had no successful call after it.
+   * want of Redis (a timeout: the server went silent) has had no successful call after it, or a
+   * call has waited longer than STALL_MS for its answer (the server is going silent now).
    */
   unavailableReason(): string | null {
     if (this.client.status !== 'ready') return `redis at ${this.description} unavailable: not connected (${this.lastError ? messageOf(this.lastError) : this.client.status})`;
-    return this.failedCall === null ? null : `redis at ${this.description} unavailable: ${this.failedCall}`;
+    if (this.failedCall !== null) return `redis at ${this.description} unavailable: ${this.failedCall}`;
+    const oldest = this.pending.values().next();
+    const waited = oldest.done === true ? 0 : Date.now() - oldest.value;
+    return waited > STALL_MS ? `redis at ${this.description} unavailable: a call has had no answer for ${waited} ms` : null;
+  }
+
+  private pingWhenIdle(): void {
+    if (this.pending.size > 0 || Date.now() - this.lastAnswerAt < IDLE_PING_MS || this.client.status !== 'ready') return;
+    // Its failure is recorded by call() and read by unavailableReason(); nothing waits on it.
+    this.call('ping', (client) => client.ping()).catch(() => {});
   }
 
   /** ioredis's own message for a disconnected client ("Stream isn't writeable...") says less than the connection's last error. */
@@ -166,6 +196,7 @@ export class RedisConnection {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.idlePing);
     try {
       await withDeadline(this.client.quit(), this.commandTimeoutMs, () => new Error('quit timed out'));
     } catch {
