@@ -147,6 +147,8 @@ export class ActorHost {
       const append = async (): Promise<InteractionEntry[]> => {
         const live = (await this.activate(key))?.live ?? null;
         const accepted: InteractionEntry[] = [];
+        /** Another node's entries may precede ours in the log: the live actor reads them back instead of applying its own. */
+        let behind = false;
         for (const [i, event] of events.entries()) {
           const fresh: Omit<InteractionEntry, 'eventId'> = {
             kind: 'interaction',
@@ -163,19 +165,22 @@ export class ActorHost {
             receivedAt,
             ...this.enrichment(event.itemId),
           };
-          const { entry, duplicate } = await this.appendEvent(key, fresh);
+          const { entry, duplicate, follows } = await this.appendEvent(key, fresh, live === null || behind ? undefined : live.state.lastEventId);
           // A resend of a stored event: answered with the first ack, applied and counted once.
           if (duplicate) {
             accepted.push(entry);
+            behind = true;
             continue;
           }
           this.deps.metrics.eventsAccepted.inc();
           this.deps.onAccepted?.(entry, this.deps.model().reducer);
           accepted.push(entry);
-          if (live !== null && !this.placement.sharedLog) this.apply(live, entry);
+          if (live === null) continue;
+          if (follows || !this.placement.sharedLog) this.apply(live, entry);
+          else behind = true;
         }
-        // Another node may have appended to this key meanwhile: the owner applies the log's order.
-        if (live !== null && this.placement.sharedLog) await this.catchUp(live);
+        // Another node appended to this key meanwhile: the owner applies the log's order.
+        if (live !== null && behind && this.placement.sharedLog) await this.catchUp(live);
         if (live === null) await this.wakeOwner(key);
         return accepted;
       };
@@ -491,12 +496,24 @@ export class ActorHost {
     }
   }
 
-  /** Appends the event; with a client event id, once per dedup window (a duplicate carries the first entry's id). */
-  private async appendEvent(key: string, fresh: Omit<InteractionEntry, 'eventId'>): Promise<{ entry: InteractionEntry; duplicate: boolean }> {
+  /**
+   * Appends the event; with a client event id, once per dedup window (a duplicate carries the
+   * first entry's id). `follows`: the entry came right after `previousId` (the live actor's
+   * latest), so the actor may apply it as it is.
+   */
+  private async appendEvent(
+    key: string,
+    fresh: Omit<InteractionEntry, 'eventId'>,
+    previousId: string | null | undefined,
+  ): Promise<{ entry: InteractionEntry; duplicate: boolean; follows: boolean }> {
     const { log } = this.deps.stores;
-    if (fresh.clientEventId === undefined) return { entry: (await log.append(key, fresh)) as InteractionEntry, duplicate: false };
-    const { eventId, duplicate } = await log.appendOnce(key, fresh, fresh.clientEventId, this.deps.config.actors.dedupWindowMs);
-    return { entry: { ...fresh, eventId }, duplicate };
+    if (fresh.clientEventId === undefined) {
+      if (previousId === undefined) return { entry: (await log.append(key, fresh)) as InteractionEntry, duplicate: false, follows: false };
+      const { entry, follows } = await log.appendAfter(key, fresh, previousId);
+      return { entry: entry as InteractionEntry, duplicate: false, follows };
+    }
+    const { eventId, duplicate, follows } = await log.appendOnce(key, fresh, fresh.clientEventId, this.deps.config.actors.dedupWindowMs, previousId);
+    return { entry: { ...fresh, eventId }, duplicate, follows };
   }
 
   private enrichment(itemId: string): { itemCategory?: string } {

@@ -6,6 +6,7 @@ import {
   compareEventIds,
   DELETION_JOB_TTL_MS,
   FencedError,
+  type AppendedAfter,
   type AppendedOnce,
   type ApiKeyRecord,
   type ApiKeyStore,
@@ -50,11 +51,12 @@ export class MemoryEventLog implements EventLog {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  async appendOnce(key: string, entry: NewLogEntry, clientEventId: string, windowMs: number): Promise<AppendedOnce> {
+  async appendOnce(key: string, entry: NewLogEntry, clientEventId: string, windowMs: number, previousId?: string | null): Promise<AppendedOnce> {
     const now = this.now();
     this.forgetExpired(now);
     const earlier = this.seen.get(key)?.get(clientEventId);
-    if (earlier !== undefined && earlier.until > now) return { eventId: earlier.eventId, duplicate: true };
+    if (earlier !== undefined && earlier.until > now) return { eventId: earlier.eventId, duplicate: true, follows: false };
+    const follows = previousId !== undefined && this.newestId(key) === previousId;
     // No await between the check and the append: concurrent resends store one entry.
     const { eventId } = this.store(key, entry);
     const until = now + windowMs;
@@ -62,11 +64,20 @@ export class MemoryEventLog implements EventLog {
     ofKey.set(clientEventId, { eventId, until });
     this.seen.set(key, ofKey);
     this.seenOrder.push({ key, clientEventId, until });
-    return { eventId, duplicate: false };
+    return { eventId, duplicate: false, follows };
   }
 
   async append(key: string, entry: NewLogEntry): Promise<LogEntry> {
     return this.store(key, entry);
+  }
+
+  async appendAfter(key: string, entry: NewLogEntry, previousId: string | null): Promise<AppendedAfter> {
+    const follows = this.newestId(key) === previousId;
+    return { entry: this.store(key, entry), follows };
+  }
+
+  private newestId(key: string): string | null {
+    return this.logs.get(key)?.at(-1)?.eventId ?? null;
   }
 
   private store(key: string, entry: NewLogEntry): LogEntry {

@@ -18,7 +18,14 @@ export interface EventLog {
    * `duplicate` true. The check and the append are one atomic step, so two concurrent resends
    * store one entry.
    */
-  appendOnce(key: string, entry: NewLogEntry, clientEventId: string, windowMs: number): Promise<AppendedOnce>;
+  appendOnce(key: string, entry: NewLogEntry, clientEventId: string, windowMs: number, previousId?: string | null): Promise<AppendedOnce>;
+  /**
+   * Appends like `append`, and says whether the new entry directly follows `previousId` in the
+   * key's log (null: the log held no entry). An owner that has applied every entry up to
+   * `previousId` can then apply the new one without reading the log back; `follows` false means
+   * another node's entries may lie in between (or the log was trimmed empty), so it reads them.
+   */
+  appendAfter(key: string, entry: NewLogEntry, previousId: string | null): Promise<AppendedAfter>;
   /** The key's entries with an id greater than `afterId` (all when null), oldest first. */
   read(key: string, afterId: string | null): Promise<LogEntry[]>;
   /** Every key with at least one entry whose name starts with `prefix`. */
@@ -36,6 +43,13 @@ export interface EventLog {
 export interface AppendedOnce {
   eventId: string;
   duplicate: boolean;
+  /** As in `appendAfter`, for the `previousId` given; false for a duplicate or when none was given. */
+  follows: boolean;
+}
+
+export interface AppendedAfter {
+  entry: LogEntry;
+  follows: boolean;
 }
 
 /** The shard lease a write claims to hold: `shard` must be the shard of the written key. */

@@ -162,3 +162,47 @@ t.test('snapshots trim the log they cover, and the state survives passivation fr
   t.strictSame(await host.currentState(key), expected);
   t.strictSame(errors, [], 'no errors reported');
 });
+
+t.test('an owner on a shared log applies its own appends without reading them back, and reads back when another node appended in between', async (t) => {
+  const config = mergeConfig({ actors: { idleMs: 60_000, passivateMs: 60_000 }, pushSize: 10 });
+  const stores = createMemoryStores();
+  const reads: string[] = [];
+  const read = stores.log.read.bind(stores.log);
+  stores.log.read = async (key, afterId) => {
+    reads.push(`${key} after ${afterId}`);
+    return read(key, afterId);
+  };
+  const scorer = await Scorer.load(await demoModelDir());
+  const model = servingModel(scorer, config.reducer);
+  const errors: unknown[] = [];
+  const host = new ActorHost({
+    config,
+    stores,
+    catalog: new CatalogIndex(demoCatalog()),
+    model: () => model,
+    metrics: createMetrics(),
+    onError: (err) => errors.push(err),
+    // Every shard is this node's, but other nodes may append to the same logs.
+    placement: { claim: () => 'alone', sharedLog: true, wakeOwner: async () => {} },
+  });
+  t.teardown(async () => {
+    await host.stop();
+    await scorer.close();
+  });
+  const key = sessionKey('shared');
+  const foldOfLog = async () => (await stores.log.read(key, null)).reduce((s, e) => reduce(s, e, config.reducer), initialState());
+
+  await host.ingest({ sessionId: 'shared' }, views('shoes-001'));
+  t.strictSame(reads, [`${key} after null`], 'the activation reads the (empty) log once');
+  await host.ingest({ sessionId: 'shared' }, views('shoes-002', 'bags-004'));
+  t.equal(reads.length, 1, 'its own appends are applied as appended: no read-back');
+  const { eventId: _, ...foreign } = { ...(await stores.log.read(key, null))[0], itemId: 'watches-003' };
+  reads.length = 0;
+  const other = await stores.log.append(key, foreign);
+  await host.ingest({ sessionId: 'shared' }, views('books-020', 'coffee-010'));
+  t.equal(reads.length, 1, 'an entry of another node in between: the log is read back once');
+  const state = await host.currentState(key);
+  t.strictSame(state, await foldOfLog(), 'the live state is the fold of the log, in its order');
+  t.equal(state.eventCount, 6, `the other node's entry (${other.eventId}) is applied once, with ours`);
+  t.strictSame(errors, []);
+});

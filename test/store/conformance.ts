@@ -34,10 +34,10 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
     const first = await log.appendOnce('s:once', { ...base, clientEventId: 'c-1' }, 'c-1', WINDOW_MS);
     t.same(first.duplicate, false);
     const resent = await log.appendOnce('s:once', { ...base, itemId: 'B', clientEventId: 'c-1' }, 'c-1', WINDOW_MS);
-    t.same(resent, { eventId: first.eventId, duplicate: true }, 'a resend gets the first id and writes nothing');
+    t.strictSame(resent, { eventId: first.eventId, duplicate: true, follows: false }, 'a resend gets the first id and writes nothing');
     const peer = options.peer ? await options.peer(stores) : stores;
     if (peer !== stores) t.teardown(() => peer.close());
-    t.same(await peer.log.appendOnce('s:once', base, 'c-1', WINDOW_MS), { eventId: first.eventId, duplicate: true }, 'another node sees it too');
+    t.strictSame(await peer.log.appendOnce('s:once', base, 'c-1', WINDOW_MS), { eventId: first.eventId, duplicate: true, follows: false }, 'another node sees it too');
     const racing = await Promise.all([1, 2, 3].map(() => log.appendOnce('s:once', base, 'c-2', WINDOW_MS)));
     t.same(racing.filter((r) => !r.duplicate).length, 1, 'three concurrent resends store one entry');
     t.same(new Set(racing.map((r) => r.eventId)).size, 1);
@@ -61,6 +61,43 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
     t.same((await log.read('s:brief', null)).length, 2);
     await log.delete('s:brief');
     t.same((await log.appendOnce('s:brief', base, 'c-10', WINDOW_MS)).duplicate, false);
+  });
+
+  withStores('event log: an append says whether it directly follows the entry its writer last saw, across nodes', async (t, stores) => {
+    const { log } = stores;
+    const peer = options.peer ? await options.peer(stores) : stores;
+    if (peer !== stores) t.teardown(() => peer.close());
+    const { eventId: _, ...base } = interaction('x', 'view', 'A', 5);
+    const first = await log.appendAfter('s:after', base, null);
+    t.equal(first.follows, true, 'the first entry of an empty log follows null');
+    const second = await log.appendAfter('s:after', { ...base, itemId: 'B' }, first.entry.eventId);
+    t.equal(second.follows, true, 'the next entry follows the one its writer saw last');
+    const foreign = await peer.log.append('s:after', { ...base, itemId: 'C' });
+    const third = await log.appendAfter('s:after', { ...base, itemId: 'D' }, second.entry.eventId);
+    t.equal(third.follows, false, `another node's entry (${foreign.eventId}) lies between: the writer must read it back`);
+    t.equal((await log.appendAfter('s:after', { ...base, itemId: 'E' }, null)).follows, false, 'null only follows an empty log');
+    t.strictSame((await log.read('s:after', null)).map((e) => e.kind === 'interaction' && e.itemId), ['A', 'B', 'C', 'D', 'E']);
+    t.strictSame(await log.keys('s:after'), ['s:after'], 'the key is listed once');
+
+    const once = await log.appendOnce('s:once-after', base, 'c-1', WINDOW_MS, null);
+    t.strictSame([once.duplicate, once.follows], [false, true]);
+    const next = await log.appendOnce('s:once-after', base, 'c-2', WINDOW_MS, once.eventId);
+    t.strictSame([next.duplicate, next.follows], [false, true]);
+    t.equal((await log.appendOnce('s:once-after', base, 'c-3', WINDOW_MS, once.eventId)).follows, false, 'an entry in between');
+    t.equal((await log.appendOnce('s:once-after', base, 'c-4', WINDOW_MS)).follows, false, 'no previous id given');
+    t.strictSame(await log.appendOnce('s:once-after', base, 'c-2', WINDOW_MS, next.eventId), { eventId: next.eventId, duplicate: true, follows: false });
+
+    // A log trimmed empty no longer knows its last entry: nothing follows a non-null id there.
+    const last = (await log.read('s:after', null)).at(-1);
+    if (last === undefined) throw new Error('no entries');
+    await log.trim('s:after', last.eventId, 0);
+    t.strictSame(await log.read('s:after', null), []);
+    t.equal((await log.appendAfter('s:after', base, last.eventId)).follows, false, 'read back instead');
+    t.strictSame(await log.keys('s:after'), ['s:after'], 'still listed after a trim');
+    await log.delete('s:after');
+    t.strictSame(await log.keys('s:after'), []);
+    t.equal((await log.appendAfter('s:after', base, null)).follows, true, 'a deleted log starts empty again');
+    t.strictSame(await log.keys('s:after'), ['s:after'], 'and is listed again');
   });
 
   withStores('event log: ids grow within a key, reads are ordered and start after an id', async (t, { log }) => {

@@ -1,7 +1,7 @@
 import { Packr } from 'msgpackr';
 import type { LogEntry, NewLogEntry } from '../../session/events.js';
 import { payloadContext, type PayloadCipher } from '../payload-cipher.js';
-import type { AppendedOnce, EventLog } from '../types.js';
+import type { AppendedAfter, AppendedOnce, EventLog } from '../types.js';
 import type { RedisClient, RedisConnection } from './connection.js';
 import type { RedisKeyspace } from './keyspace.js';
 import { LuaScript, wholeMsArg } from './lua-script.js';
@@ -10,25 +10,34 @@ import { escapeGlob } from './glob.js';
 // Plain maps and arrays only, as for snapshots: any node and any later version must decode.
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
-/** The stream append and the key-set update are one step, so keys() never misses a logged key. */
+/**
+ * KEYS: the key's stream, the shard's key set (one slot). ARGV: payload, actor key. Returns the
+ * new id and the id of the entry before it ('' when the stream held none). The stream append and
+ * the key-set update are one step, so keys() never misses a logged key: a stream with entries was
+ * added to the set with its first one (delete() removes both), so only an empty stream adds it.
+ */
 const APPEND = new LuaScript(`
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
+if newest[1] then return {id, newest[1][1]} end
 redis.call('SADD', KEYS[2], ARGV[2])
-return id
+return {id, ''}
 `);
 
 /**
  * KEYS: the key's stream, the shard's key set, the client event id's marker (one slot). ARGV:
- * payload, actor key, window in ms. The check and the append are one step: two concurrent
- * resends store one entry.
+ * payload, actor key, window in ms. Returns {id, 1} for a duplicate, else {id, 0, previous id or
+ * ''}. The check and the append are one step: two concurrent resends store one entry.
  */
 const APPEND_ONCE = new LuaScript(`
 local earlier = redis.call('GET', KEYS[3])
 if earlier then return {earlier, 1} end
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
-redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('SET', KEYS[3], id, 'PX', ARGV[3])
-return {id, 0}
+if newest[1] then return {id, 0, newest[1][1]} end
+redis.call('SADD', KEYS[2], ARGV[2])
+return {id, 0, ''}
 `);
 
 /** KEYS: the key's stream, the shard's key set (one slot). ARGV: actor key. */
@@ -66,20 +75,25 @@ export class RedisEventLog implements EventLog {
   ) {}
 
   async append(key: string, entry: NewLogEntry): Promise<LogEntry> {
-    const shard = this.keyspace.shardOf(key);
-    const id = await this.redis.call('append', (client) =>
-      APPEND.run(client, [this.keyspace.log(key), this.keyspace.logKeys(shard)], [this.seal(key, packr.pack(entry)), key]),
-    );
-    if (typeof id !== 'string') throw new Error(`XADD returned ${String(id)}`);
-    return { ...entry, eventId: id } as LogEntry;
+    return (await this.appendAfter(key, entry, null)).entry;
   }
 
-  async appendOnce(key: string, entry: NewLogEntry, clientEventId: string, windowMs: number): Promise<AppendedOnce> {
+  async appendAfter(key: string, entry: NewLogEntry, previousId: string | null): Promise<AppendedAfter> {
+    const shard = this.keyspace.shardOf(key);
+    const reply = await this.redis.call('append', (client) =>
+      APPEND.run(client, [this.keyspace.log(key), this.keyspace.logKeys(shard)], [this.seal(key, packr.pack(entry)), key]),
+    );
+    if (!Array.isArray(reply) || typeof reply[0] !== 'string' || typeof reply[1] !== 'string') throw new Error(`append returned ${String(reply)}`);
+    return { entry: { ...entry, eventId: reply[0] } as LogEntry, follows: reply[1] === (previousId ?? '') };
+  }
+
+  async appendOnce(key: string, entry: NewLogEntry, clientEventId: string, windowMs: number, previousId?: string | null): Promise<AppendedOnce> {
     const shard = this.keyspace.shardOf(key);
     const keys = [this.keyspace.log(key), this.keyspace.logKeys(shard), this.keyspace.appendedOnce(key, clientEventId)];
     const reply = await this.redis.call('append', (client) => APPEND_ONCE.run(client, keys, [this.seal(key, packr.pack(entry)), key, wholeMsArg(windowMs)]));
     if (!Array.isArray(reply) || typeof reply[0] !== 'string') throw new Error(`append-once returned ${String(reply)}`);
-    return { eventId: reply[0], duplicate: reply[1] === 1 };
+    const duplicate = reply[1] === 1;
+    return { eventId: reply[0], duplicate, follows: !duplicate && previousId !== undefined && reply[2] === (previousId ?? '') };
   }
 
   async read(key: string, afterId: string | null): Promise<LogEntry[]> {
