@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { LogEntry, NewLogEntry } from '../session/events.js';
 import { MemoryShardMailbox } from './mailbox.js';
 import { MemoryLeaseStore } from './memory-leases.js';
@@ -23,6 +24,7 @@ import {
   type CatalogStore,
   type EventLog,
   type FilterStore,
+  type PeerDirectory,
   type IdentityStore,
   type PushLog,
   type PushRecord,
@@ -458,6 +460,28 @@ export class MemoryDeletionJobStore implements DeletionJobStore {
   }
 }
 
+/** Nodes of one process share it, as they share the other memory stores. */
+export class MemoryPeerDirectory implements PeerDirectory {
+  private readonly urls = new Map<string, string>();
+  private readonly peerSecret = randomBytes(32).toString('base64url');
+
+  async announce(nodeId: string, url: string): Promise<void> {
+    this.urls.set(nodeId, url);
+  }
+
+  async urlOf(nodeId: string): Promise<string | null> {
+    return this.urls.get(nodeId) ?? null;
+  }
+
+  async withdraw(nodeId: string): Promise<void> {
+    this.urls.delete(nodeId);
+  }
+
+  async secret(): Promise<string> {
+    return this.peerSecret;
+  }
+}
+
 export interface MemoryStoresOptions {
   shardCount?: number;
   now?: () => number;
@@ -488,6 +512,7 @@ export function createMemoryStores(options: MemoryStoresOptions = {}): Stores {
     leases,
     shardCount,
     mailbox: new MemoryShardMailbox(),
+    peers: new MemoryPeerDirectory(),
     sharedByNodes: options.sharedByNodes ?? false,
     unavailableReason: () => null,
     close: async () => {},

@@ -251,6 +251,20 @@ export interface UserStore {
   delete(userId: string): Promise<void>;
 }
 
+/**
+ * Where the nodes of a deployment reach each other (a node forwards events to the owner of their
+ * key), and the secret they show each other on those connections.
+ */
+export interface PeerDirectory {
+  /** Records the node's URL for its peers, replacing an earlier one. */
+  announce(nodeId: string, url: string): Promise<void>;
+  /** The node's URL; null when it never announced one or has withdrawn it. */
+  urlOf(nodeId: string): Promise<string | null>;
+  withdraw(nodeId: string): Promise<void>;
+  /** The secret every node of the deployment shows its peers: made by the first node that asks, the same for all after. */
+  secret(): Promise<string>;
+}
+
 export interface Stores {
   log: EventLog;
   pushes: PushLog;
@@ -270,6 +284,7 @@ export interface Stores {
   shardCount: number;
   /** Tells a shard's owner that a key has new log entries. */
   mailbox: ShardMailbox;
+  peers: PeerDirectory;
   /**
    * True when other nodes may append to the same log (Redis): an owner then catches up from the
    * log instead of trusting that its own appends are the only ones.

@@ -100,6 +100,22 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
     t.strictSame(await log.keys('s:after'), ['s:after'], 'and is listed again');
   });
 
+  withStores('peer directory: nodes find each other\'s URLs, and every node gets the same secret', async (t, stores) => {
+    const peer = options.peer ? await options.peer(stores) : stores;
+    if (peer !== stores) t.teardown(() => peer.close());
+    t.equal(await stores.peers.urlOf('node-a'), null);
+    await stores.peers.announce('node-a', 'http://127.0.0.1:4001');
+    await stores.peers.announce('node-b', 'http://127.0.0.1:4002');
+    t.equal(await peer.peers.urlOf('node-a'), 'http://127.0.0.1:4001', 'another node reads it');
+    await peer.peers.announce('node-a', 'http://127.0.0.1:4003');
+    t.equal(await stores.peers.urlOf('node-a'), 'http://127.0.0.1:4003', 'a new announcement replaces the old');
+    await stores.peers.withdraw('node-a');
+    t.strictSame([await peer.peers.urlOf('node-a'), await peer.peers.urlOf('node-b')], [null, 'http://127.0.0.1:4002']);
+    const [mine, theirs, again] = await Promise.all([stores.peers.secret(), peer.peers.secret(), stores.peers.secret()]);
+    t.match(mine, /^[A-Za-z0-9_-]{43}$/, '32 random bytes');
+    t.strictSame([theirs, again], [mine, mine], 'the first secret made is everyone\'s');
+  });
+
   withStores('event log: ids grow within a key, reads are ordered and start after an id', async (t, { log }) => {
     const { eventId: _, ...base } = interaction('x', 'view', 'A', 5);
     const ids: string[] = [];

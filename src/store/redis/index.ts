@@ -16,6 +16,7 @@ import { RedisKeyspace } from './keyspace.js';
 import { RedisLeaseStore } from './leases.js';
 import { RedisShardMailbox } from './mailbox.js';
 import { RedisPushLog } from './pushes.js';
+import { RedisPeerDirectory } from './peers.js';
 import { RedisUserStore } from './users.js';
 import { RedisSnapshotStore } from './snapshots.js';
 
@@ -107,6 +108,7 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
     leases: new RedisLeaseStore(redis, keyspace),
     shardCount: options.shardCount,
     mailbox,
+    peers: new RedisPeerDirectory(redis, keyspace),
     sharedByNodes: true,
     unavailableReason: () => redis.unavailableReason(),
     duplicateClient,

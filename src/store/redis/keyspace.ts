@@ -25,6 +25,8 @@ import { assertShardCount, shardOf } from '../shard.js';
  *   <prefix>:{catalog}:version           counter, incremented by every catalog write
  *   <prefix>:{catalog}:changes           stream, entry id <version>-0 holds that write's item ids
  *   <prefix>:nodes                       sorted set: nodeId scored by heartbeat expiry (ms)
+ *   <prefix>:peers                       hash: nodeId -> the URL its peers forward events to
+ *   <prefix>:peer-secret                 string: the secret nodes show each other, set once (NX)
  *   <prefix>:apikeys                     hash: key id -> API key record JSON (a secret's hash, never the secret)
  *   <prefix>:filters                     hash: filter name -> JSON {name, filterExpression, createdAt}
  *   <prefix>:audit                       stream, admin actions (field `a`: JSON), capped near 100000; no user ids
@@ -127,6 +129,14 @@ export class RedisKeyspace {
 
   get nodes(): string {
     return `${this.prefix}:nodes`;
+  }
+
+  get peers(): string {
+    return `${this.prefix}:peers`;
+  }
+
+  get peerSecret(): string {
+    return `${this.prefix}:peer-secret`;
   }
 
   get apiKeys(): string {
