@@ -29,6 +29,24 @@ export type PushListener = (room: string, push: RecommendationsPush) => void;
 /** Hears a session become a user's (its events and pushes go to the user's actor from now on). */
 export type LinkListener = (sessionId: string, userId: string) => void;
 
+/** A batch of one session's events, validated and timed, as the node that received it hands it to the key's owner. */
+export interface ForwardedEvents {
+  sessionId: string;
+  /** The user the session is linked to, as the receiving node resolved it: the entries name it. */
+  userId: string | null;
+  /** `sentAt` resolved to epoch ms. */
+  events: ReadonlyArray<IncomingEvent & { sentAt: number }>;
+  receivedAt: number;
+}
+
+/**
+ * Sends a batch to the node that owns its key. Resolves to the entries the owner appended, or to
+ * null when the batch was not sent (no owner known or reachable; the owner says the key is not
+ * its own): this node appends it then. Rejects when it may or may not have been appended (the
+ * owner went silent), so it is neither appended again nor acknowledged.
+ */
+export type ForwardToOwner = (key: string, batch: ForwardedEvents) => Promise<InteractionEntry[] | null>;
+
 export interface Identity {
   sessionId: string;
   userId?: string;
@@ -72,6 +90,8 @@ export interface ActorHostDeps {
   onError: (err: unknown, context: string) => void;
   /** Which shards are this node's; absent, it is the only node (the embedded mode). */
   placement?: Placement;
+  /** Events of keys this node does not own go to their owner, which appends and applies them in one step. */
+  forwardToOwner?: ForwardToOwner;
   /** Every event once it is in the log (popular and trending counts). */
   onAccepted?: (entry: InteractionEntry, reducer: ReducerConfig) => void;
   now?: () => number;
@@ -134,58 +154,83 @@ export class ActorHost {
    */
   async ingest(identity: Identity, events: readonly IncomingEvent[]): Promise<InteractionEntry[]> {
     const receivedAt = this.now();
-    const times = events.map((event, i) => {
+    const timed = events.map((event, i) => {
       const sentAt = parseSentAt(event.sentAt, receivedAt);
       if (sentAt === null) throw new AttuneError('VALIDATION', `eventList[${i}].sentAt is not a valid time`);
-      return sentAt;
+      return { ...event, sentAt };
     });
     if (identity.userId !== undefined) await this.identify(identity.sessionId, identity.userId);
     const sKey = sessionKey(identity.sessionId);
     return this.lanes.run(sKey, async () => {
       const linked = await this.deps.stores.identities.userOf(identity.sessionId);
       const key = linked === null ? sKey : userKey(linked);
+      const batch: ForwardedEvents = { sessionId: identity.sessionId, userId: linked, events: timed, receivedAt };
       const append = async (): Promise<InteractionEntry[]> => {
         const live = (await this.activate(key))?.live ?? null;
-        const accepted: InteractionEntry[] = [];
-        /** Another node's entries may precede ours in the log: the live actor reads them back instead of applying its own. */
-        let behind = false;
-        for (const [i, event] of events.entries()) {
-          const fresh: Omit<InteractionEntry, 'eventId'> = {
-            kind: 'interaction',
-            sessionId: identity.sessionId,
-            ...(linked === null ? {} : { userId: linked }),
-            eventType: event.eventType,
-            itemId: event.itemId,
-            ...(event.eventValue === undefined ? {} : { eventValue: event.eventValue }),
-            ...(event.properties === undefined ? {} : { properties: event.properties }),
-            ...(event.impression === undefined ? {} : { impression: [...event.impression] }),
-            ...(event.recommendationId === undefined ? {} : { recommendationId: event.recommendationId }),
-            ...(event.eventId === undefined ? {} : { clientEventId: event.eventId }),
-            sentAt: times[i],
-            receivedAt,
-            ...this.enrichment(event.itemId),
-          };
-          const { entry, duplicate, follows } = await this.appendEvent(key, fresh, live === null || behind ? undefined : live.state.lastEventId);
-          // A resend of a stored event: answered with the first ack, applied and counted once.
-          if (duplicate) {
-            accepted.push(entry);
-            behind = true;
-            continue;
-          }
-          this.deps.metrics.eventsAccepted.inc();
-          this.deps.onAccepted?.(entry, this.deps.model().reducer);
-          accepted.push(entry);
-          if (live === null) continue;
-          if (follows || !this.placement.sharedLog) this.apply(live, entry);
-          else behind = true;
+        if (live === null && this.deps.forwardToOwner !== undefined) {
+          const forwarded = await this.deps.forwardToOwner(key, batch);
+          if (forwarded !== null) return forwarded;
         }
-        // Another node appended to this key meanwhile: the owner applies the log's order.
-        if (live !== null && behind && this.placement.sharedLog) await this.catchUp(live);
-        if (live === null) await this.wakeOwner(key);
-        return accepted;
+        return this.appendTo(key, live, batch);
       };
       return key === sKey ? append() : this.lanes.run(key, append);
     });
+  }
+
+  /**
+   * Events another node forwarded to this one as their key's owner (the key as that node
+   * resolved it). Null, with nothing appended, when the key is not this node's (any more): the
+   * sender then appends them itself.
+   */
+  ingestForwarded(key: string, batch: ForwardedEvents): Promise<InteractionEntry[] | null> {
+    return this.lanes.run(key, async () => {
+      const live = (await this.activate(key))?.live ?? null;
+      return live === null ? null : this.appendTo(key, live, batch);
+    });
+  }
+
+  /**
+   * Appends a batch to the key's log and applies it to the key's live actor here, if any; with
+   * none, wakes the key's owner. Runs in the key's lane.
+   */
+  private async appendTo(key: string, live: LiveActor | null, batch: ForwardedEvents): Promise<InteractionEntry[]> {
+    const accepted: InteractionEntry[] = [];
+    /** Another node's entries may precede ours in the log: the live actor reads them back instead of applying its own. */
+    let behind = false;
+    for (const event of batch.events) {
+      const fresh: Omit<InteractionEntry, 'eventId'> = {
+        kind: 'interaction',
+        sessionId: batch.sessionId,
+        ...(batch.userId === null ? {} : { userId: batch.userId }),
+        eventType: event.eventType,
+        itemId: event.itemId,
+        ...(event.eventValue === undefined ? {} : { eventValue: event.eventValue }),
+        ...(event.properties === undefined ? {} : { properties: event.properties }),
+        ...(event.impression === undefined ? {} : { impression: [...event.impression] }),
+        ...(event.recommendationId === undefined ? {} : { recommendationId: event.recommendationId }),
+        ...(event.eventId === undefined ? {} : { clientEventId: event.eventId }),
+        sentAt: event.sentAt,
+        receivedAt: batch.receivedAt,
+        ...this.enrichment(event.itemId),
+      };
+      const { entry, duplicate, follows } = await this.appendEvent(key, fresh, live === null || behind ? undefined : live.state.lastEventId);
+      // A resend of a stored event: answered with the first ack, applied and counted once.
+      if (duplicate) {
+        accepted.push(entry);
+        behind = true;
+        continue;
+      }
+      this.deps.metrics.eventsAccepted.inc();
+      this.deps.onAccepted?.(entry, this.deps.model().reducer);
+      accepted.push(entry);
+      if (live === null) continue;
+      if (follows || !this.placement.sharedLog) this.apply(live, entry);
+      else behind = true;
+    }
+    // Another node appended to this key meanwhile: the owner applies the log's order.
+    if (live !== null && behind && this.placement.sharedLog) await this.catchUp(live);
+    if (live === null) await this.wakeOwner(key);
+    return accepted;
   }
 
   /**

@@ -76,6 +76,8 @@ export class ShardOwnership {
   private stopped = false;
   private readonly monotonicNow: () => number;
   private lastRoundOkAt: number | null = null;
+  /** The live nodes as of the latest round, this one included: whom the rendezvous assigns each shard to. */
+  private members: string[] = [];
 
   constructor(private readonly options: ShardOwnershipOptions) {
     this.monotonicNow = options.monotonicNow ?? (() => performance.now());
@@ -91,6 +93,14 @@ export class ShardOwnership {
   /** Whether this node has reached the lease store within one lease TTL: what readiness reports. */
   connected(): boolean {
     return this.lastRoundOkAt !== null && this.monotonicNow() - this.lastRoundOkAt < this.options.leaseTtlMs;
+  }
+
+  /**
+   * The node the shard should be on by the latest round's membership: its owner, except while a
+   * handoff is under way or before a change of membership is seen. Null before the first round.
+   */
+  assignedNode(shard: number): string | null {
+    return rendezvousOwner(shard, this.members);
   }
 
   ownedShards(): number[] {
@@ -132,7 +142,8 @@ export class ShardOwnership {
     try {
       await leases.heartbeat(nodeId, leaseTtlMs);
       const nodes = await leases.liveNodes();
-      const target = new Set(assignedShards(nodeId, nodes.includes(nodeId) ? nodes : [...nodes, nodeId], shardCount));
+      this.members = nodes.includes(nodeId) ? nodes : [...nodes, nodeId];
+      const target = new Set(assignedShards(nodeId, this.members, shardCount));
       // All shards at once: one at a time, a round over many shards outlasts the lease it renews.
       const kept = await Promise.allSettled(this.ownedShards().map((shard) => (target.has(shard) ? this.renew(shard) : this.letGo(shard, 'rebalance'))));
       const taken = await Promise.allSettled([...target].filter((shard) => !this.owned.has(shard)).map((shard) => this.take(shard)));

@@ -62,6 +62,11 @@ export class ShardPlacement implements Placement {
     return this.ownership?.ownedShards() ?? [];
   }
 
+  /** The node the key's shard should be on by the latest membership (see ShardOwnership.assignedNode); null before the first round. */
+  assignedNode(key: string): string | null {
+    return this.ownership?.assignedNode(shardOf(key, this.options.shardCount)) ?? null;
+  }
+
   /** False once the lease store has not answered within a lease TTL. */
   connected(): boolean {
     return this.ownership?.connected() ?? false;
