@@ -57,6 +57,13 @@ export interface AttuneConfig {
     /** Fixed for the life of the data: it decides which shard, and which Redis slot, every key lives in. */
     shardCount: number;
     leaseTtlMs: number;
+    /**
+     * Where the other nodes reach this one to forward events of the keys it owns; default the
+     * node's own URL (right when nodes share a host). Null: the default.
+     */
+    peerUrl: string | null;
+    /** How long a node waits for an owner's answer to a forwarded batch before answering its client NOT_READY. */
+    forwardTimeoutMs: number;
   };
   trends: {
     popularHalfLifeMs: number;
@@ -129,7 +136,7 @@ export const defaultConfig: AttuneConfig = {
   scoring: { timeoutMs: 50, maxBatch: 64, intraOpThreads: 1 },
   http: { bodyLimitBytes: 256 * 1024 },
   redis: { url: null, cluster: [], password: null, tlsCa: null },
-  cluster: { nodeId: null, shardCount: 256, leaseTtlMs: 5000 },
+  cluster: { nodeId: null, shardCount: 256, leaseTtlMs: 5000, peerUrl: null, forwardTimeoutMs: 1000 },
   trends: { popularHalfLifeMs: 7 * 24 * 3600_000, trendingHalfLifeMs: 3600_000 },
   segments: { count: 8, refreshMs: 60_000 },
   cache: { enabled: true, localMax: 10_000, freshMs: 2000, staleMs: 60_000, lockWaitMs: 250, catalogPollMs: 250 },
@@ -250,6 +257,14 @@ export const text: Parser = (raw, source) => {
 const TRUE_WORDS = ['1', 'true', 'yes', 'on'];
 const FALSE_WORDS = ['0', 'false', 'no', 'off'];
 const BOOLEAN_WORDS = [...TRUE_WORDS, ...FALSE_WORDS];
+const peerUrl: Parser = (raw, source) => {
+  const parsed = URL.canParse(raw) ? new URL(raw) : null;
+  if (parsed === null || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.pathname !== '/' || parsed.search !== '' || parsed.username !== '') {
+    throw new ConfigError(`${source} must be an http:// or https:// URL of a node, without a path, got "${raw}"`);
+  }
+  return raw.replace(/\/$/, '');
+};
+
 export const bool: Parser = (raw, source) => {
   if (TRUE_WORDS.includes(raw)) return true;
   if (FALSE_WORDS.includes(raw)) return false;
@@ -324,6 +339,8 @@ export const OPTIONS: readonly Option<ConfigOverrides>[] = [
   option<string>('node-id', ['ATTUNE_NODE_ID'], 'this node\'s id in the cluster (unique per process)', text, (o, v) => (o.cluster = { ...o.cluster, nodeId: v })),
   option<number>('shards', ['ATTUNE_SHARDS'], 'shard count, fixed for the life of the data', int(1, 16384), (o, v) => (o.cluster = { ...o.cluster, shardCount: v })),
   option<number>('lease-ttl-ms', ['ATTUNE_LEASE_TTL_MS'], 'shard lease TTL: how long a dead node\'s shards wait before takeover', int(300, 600_000), (o, v) => (o.cluster = { ...o.cluster, leaseTtlMs: v })),
+  option<string>('peer-url', ['ATTUNE_PEER_URL'], 'the http(s):// URL other nodes forward events to (default: this node\'s own URL)', peerUrl, (o, v) => (o.cluster = { ...o.cluster, peerUrl: v })),
+  option<number>('forward-timeout-ms', ['ATTUNE_FORWARD_TIMEOUT_MS'], 'how long to wait for a key\'s owner to take forwarded events', int(50, 60_000), (o, v) => (o.cluster = { ...o.cluster, forwardTimeoutMs: v })),
   option<number>('popular-half-life-ms', ['ATTUNE_POPULAR_HALF_LIFE_MS'], 'half-life of the live popular counts', int(1, 10 * 365 * 86_400_000), (o, v) => (o.trends = { ...o.trends, popularHalfLifeMs: v })),
   option<number>('trending-half-life-ms', ['ATTUNE_TRENDING_HALF_LIFE_MS'], 'half-life of the live trending counts', int(1, 365 * 86_400_000), (o, v) => (o.trends = { ...o.trends, trendingHalfLifeMs: v })),
   option<number>('segments', ['ATTUNE_SEGMENTS'], 'number of user segments', int(1, 1000), (o, v) => (o.segments = { ...o.segments, count: v })),

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createActor, type Actor } from 'xstate';
 import type { AttuneConfig } from '../config.js';
 import { AttuneError } from '../errors.js';
@@ -34,8 +35,12 @@ export interface ForwardedEvents {
   sessionId: string;
   /** The user the session is linked to, as the receiving node resolved it: the entries name it. */
   userId: string | null;
-  /** `sentAt` resolved to epoch ms. */
-  events: ReadonlyArray<IncomingEvent & { sentAt: number }>;
+  /**
+   * `sentAt` resolved to epoch ms. `forwardId`: the sending node's dedup key for an event the
+   * client sent without an id, so that when the owner does not answer in time the sender can
+   * append the batch itself and a late append by the owner is still stored once.
+   */
+  events: ReadonlyArray<IncomingEvent & { sentAt: number; forwardId?: string }>;
   receivedAt: number;
 }
 
@@ -168,8 +173,9 @@ export class ActorHost {
       const append = async (): Promise<InteractionEntry[]> => {
         const live = (await this.activate(key))?.live ?? null;
         if (live === null && this.deps.forwardToOwner !== undefined) {
-          const forwarded = await this.deps.forwardToOwner(key, batch);
-          if (forwarded !== null) return forwarded;
+          const tagged = { ...batch, events: batch.events.map((event) => (event.eventId === undefined ? { ...event, forwardId: randomUUID() } : event)) };
+          const forwarded = await this.deps.forwardToOwner(key, tagged);
+          return forwarded ?? this.appendTo(key, live, tagged);
         }
         return this.appendTo(key, live, batch);
       };
@@ -213,7 +219,8 @@ export class ActorHost {
         receivedAt: batch.receivedAt,
         ...this.enrichment(event.itemId),
       };
-      const { entry, duplicate, follows } = await this.appendEvent(key, fresh, live === null || behind ? undefined : live.state.lastEventId);
+      const dedupId = event.eventId ?? event.forwardId;
+      const { entry, duplicate, follows } = await this.appendEvent(key, fresh, dedupId, live === null || behind ? undefined : live.state.lastEventId);
       // A resend of a stored event: answered with the first ack, applied and counted once.
       if (duplicate) {
         accepted.push(entry);
@@ -542,22 +549,23 @@ export class ActorHost {
   }
 
   /**
-   * Appends the event; with a client event id, once per dedup window (a duplicate carries the
-   * first entry's id). `follows`: the entry came right after `previousId` (the live actor's
+   * Appends the event; with a dedup id (the client's event id, or a forwarding node's), once per
+   * dedup window (a duplicate carries the first entry's id). `follows`: the entry came right after `previousId` (the live actor's
    * latest), so the actor may apply it as it is.
    */
   private async appendEvent(
     key: string,
     fresh: Omit<InteractionEntry, 'eventId'>,
+    dedupId: string | undefined,
     previousId: string | null | undefined,
   ): Promise<{ entry: InteractionEntry; duplicate: boolean; follows: boolean }> {
     const { log } = this.deps.stores;
-    if (fresh.clientEventId === undefined) {
+    if (dedupId === undefined) {
       if (previousId === undefined) return { entry: (await log.append(key, fresh)) as InteractionEntry, duplicate: false, follows: false };
       const { entry, follows } = await log.appendAfter(key, fresh, previousId);
       return { entry: entry as InteractionEntry, duplicate: false, follows };
     }
-    const { eventId, duplicate, follows } = await log.appendOnce(key, fresh, fresh.clientEventId, this.deps.config.actors.dedupWindowMs, previousId);
+    const { eventId, duplicate, follows } = await log.appendOnce(key, fresh, dedupId, this.deps.config.actors.dedupWindowMs, previousId);
     return { entry: { ...fresh, eventId }, duplicate, follows };
   }
 

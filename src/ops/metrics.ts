@@ -32,6 +32,12 @@ export function createMetrics() {
       help: 'Events appended to the log (acknowledged).',
       registers: [registry],
     }),
+    forwardedBatches: new Counter({
+      name: 'attune_forwarded_batches_total',
+      help: 'Event batches of keys owned by another node. role=sender: forwarded (the owner took them), appended-here (no link to the owner, or it was silent lately), not-owner (it had handed the key off), unanswered (no answer in time: the client was told to resend). role=owner: applied, not-owner.',
+      labelNames: ['role', 'outcome'] as const,
+      registers: [registry],
+    }),
     eventToPush: new Histogram({
       name: 'attune_event_to_push_seconds',
       help: 'From receiving an event to emitting the recommendations it changed.',

@@ -22,6 +22,8 @@ export interface ClusterPart {
   shared: boolean;
   /** The shards this node leases now (every shard when alone). */
   ownedShards(): number[];
+  /** The node a key should be on by the latest membership; null when alone (or before the first lease round). */
+  assignedNode(key: string): string | null;
   /** Null when this node's stores answer and its part of the cluster is healthy; otherwise why not. */
   notReadyReason(): string | null;
   start(handlers: ShardHandlers): void;
@@ -57,6 +59,7 @@ export async function createClusterPart(deps: ClusterDeps): Promise<ClusterPart>
       socketAdapter,
       shared: false,
       ownedShards: () => every,
+      assignedNode: () => null,
       notReadyReason: () => stores.unavailableReason(),
       start: () => metrics.shardsOwned.set(stores.shardCount),
       stop: async () => {},
@@ -79,6 +82,7 @@ export async function createClusterPart(deps: ClusterDeps): Promise<ClusterPart>
     socketAdapter,
     shared: true,
     ownedShards: () => placement.ownedShards(),
+    assignedNode: (key) => placement.assignedNode(key),
     // Redis known lost says so at once; the lease rounds only notice within a lease TTL.
     notReadyReason: () => stores.unavailableReason() ?? (placement.connected() ? null : 'this node has not reached the lease store within a lease TTL'),
     start: (handlers) => placement.start(handlers),

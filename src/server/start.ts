@@ -16,6 +16,7 @@ import type { UserErasure } from '../privacy/user-erasure.js';
 import { resolveSecrets } from '../security/secrets.js';
 import { eventWeight } from '../session/state.js';
 import type { Stores } from '../store/types.js';
+import { PeerForwarder } from '../transport/peers.js';
 import type { AttuneSocketServer } from '../transport/socket.js';
 import { createClusterPart, type ClusterPart } from './cluster.js';
 import { createImportJobs } from './imports.js';
@@ -85,7 +86,13 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     logOwnership: (change, level) => logger?.[level](change, String(change.event)),
     onError: reportError,
   });
+  const peerSecret = cluster.shared ? await stores.peers.secret() : null;
+  const forwarder =
+    peerSecret === null
+      ? null
+      : new PeerForwarder({ nodeId, assignedNode: (key) => cluster.assignedNode(key), directory: stores.peers, secret: peerSecret, timeoutMs: config.cluster.forwardTimeoutMs, metrics, onError: reportError });
   const host = new ActorHost({
+    ...(forwarder === null ? {} : { forwardToOwner: forwarder.forward }),
     placement: cluster.placement,
     config,
     stores,
@@ -174,7 +181,9 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       onError: reportError,
       ...(cluster.socketAdapter === null ? {} : { adapter: cluster.socketAdapter }),
     },
+    peerSecret === null ? null : { secret: peerSecret },
   );
+  if (cluster.shared) await stores.peers.announce(nodeId, config.cluster.peerUrl ?? transport.url);
   cluster.start({ adopt: (shard) => host.adoptShard(shard), drop: (shard, flush) => host.dropShard(shard, flush), wake: (key) => host.onWake(key) });
   if (cluster.shared) catalogSync.start();
   log(`serving ${catalog.size} items with model ${model.manifest.version} on ${transport.url}`);
@@ -188,6 +197,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       await erasure.settle();
       await unsubscribeBus();
       await cluster.stop();
+      if (cluster.shared) await stores.peers.withdraw(nodeId).catch((err: unknown) => reportError(err, 'withdraw the peer URL'));
     })());
   return {
     url: transport.url,
@@ -211,6 +221,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
         await catalogSync.stop();
         // Only now are the sockets closed: their clients reconnect to nodes that already own the shards.
         await transport.close();
+        forwarder?.close();
         await host.stop();
         await model.close();
         await caches.close();

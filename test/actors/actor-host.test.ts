@@ -206,3 +206,37 @@ t.test('an owner on a shared log applies its own appends without reading them ba
   t.equal(state.eventCount, 6, `the other node's entry (${other.eventId}) is applied once, with ours`);
   t.strictSame(errors, []);
 });
+
+t.test('a forward the owner took too late to answer is stored once: the sender appends it too, under the same dedup ids', async (t) => {
+  const config = mergeConfig({ actors: { idleMs: 60_000, passivateMs: 60_000 }, pushSize: 10 });
+  const stores = createMemoryStores();
+  const scorer = await Scorer.load(await demoModelDir());
+  const model = servingModel(scorer, config.reducer);
+  const errors: unknown[] = [];
+  const common = { config, stores, catalog: new CatalogIndex(demoCatalog()), model: () => model, metrics: createMetrics(), onError: (err: unknown) => errors.push(err) };
+  const owner = new ActorHost({ ...common, placement: { claim: () => 'alone', sharedLog: true, wakeOwner: async () => {} } });
+  const wakes: string[] = [];
+  const sender = new ActorHost({
+    ...common,
+    placement: { claim: () => null, sharedLog: true, wakeOwner: async (key) => void wakes.push(key) },
+    // The owner stores the batch, but its answer never comes back in time.
+    forwardToOwner: async (key, batch) => {
+      await owner.ingestForwarded(key, batch);
+      return null;
+    },
+  });
+  t.teardown(async () => {
+    await sender.stop();
+    await owner.stop();
+    await scorer.close();
+  });
+  const key = sessionKey('late');
+  const acked = await sender.ingest({ sessionId: 'late' }, [...views('shoes-001', 'bags-004'), { eventType: 'click', itemId: 'books-020', eventId: 'client-1' }]);
+  const log = await stores.log.read(key, null);
+  t.strictSame(log.map((entry) => entry.kind === 'interaction' && entry.itemId), ['shoes-001', 'bags-004', 'books-020'], 'each event once in the log');
+  t.strictSame(acked.map((entry) => entry.eventId), log.map((entry) => entry.eventId), "the sender's ack names the owner's entries");
+  t.notOk(log.some((entry) => entry.kind === 'interaction' && entry.clientEventId !== undefined && entry.clientEventId !== 'client-1'), 'a made-up dedup id is not stored as a client event id');
+  t.equal((await owner.currentState(key)).eventCount, 3, 'the owner applied each once');
+  t.strictSame(wakes, [key], 'and the sender woke the owner, as for any append it made itself');
+  t.strictSame(errors, []);
+});

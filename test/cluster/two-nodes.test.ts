@@ -74,6 +74,55 @@ t.test('two nodes on one Redis: every shard has one owner, and a socket on one n
   t.strictSame(state.recent.slice(-items.length).map(([itemId]) => itemId), items, 'in order');
 });
 
+/** How many batches `server` counted under the forwarding metric's `role` and `outcome`. */
+async function forwarded(server: RunningServer, role: 'sender' | 'owner', outcome: string): Promise<number> {
+  return (await server.metrics.forwardedBatches.get()).values.find((v) => v.labels.role === role && v.labels.outcome === outcome)?.value ?? 0;
+}
+
+t.test('a node forwards the events of a key it does not own to the owner, which appends and applies them: no wake note, no read-back', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const node = (nodeId: string) => startLocalServer({ redis: { url: redis.url }, cluster: { nodeId, shardCount: SHARDS, leaseTtlMs: 1000 }, security: testSecurity });
+  const a = await node('fwd-a');
+  t.teardown(() => a.close());
+  const b = await node('fwd-b');
+  t.teardown(() => b.close());
+  const owned = (s: RunningServer) => s.ownership?.ownedShards() ?? [];
+  await waitFor('the shards to split between the nodes', () => owned(a).length > 0 && owned(b).length > 0 && owned(a).length + owned(b).length === SHARDS, 10_000);
+  let n = 0;
+  while (!owned(b).includes(shardOf(sessionKey(`forwarded-${n}`), SHARDS))) n++;
+  const sessionId = `forwarded-${n}`;
+  const key = sessionKey(sessionId);
+  const client = await connectClient(a.url, { sessionId });
+  t.teardown(() => client.close());
+  await client.push();
+
+  type Ack = { ok: boolean; eventId: string };
+  // The link to b opens on a's first batch for b: until it is up, a appends and wakes b.
+  let sent = 0;
+  await waitFor('a batch forwarded over the link', async () => {
+    t.equal((await client.emit<Ack>('event', { eventType: 'view', itemId: `books-00${(sent++ % 9) + 1}` })).ok, true);
+    return (await forwarded(a, 'sender', 'forwarded')) === 1;
+  });
+  const before = { sent: await forwarded(a, 'sender', 'forwarded'), here: await forwarded(a, 'sender', 'appended-here'), applied: await forwarded(b, 'owner', 'applied') };
+  const acked: string[] = [];
+  for (const itemId of ['coffee-001', 'coffee-002', 'coffee-003', 'coffee-004', 'coffee-005']) {
+    const ack = await client.emit<Ack>('event', { eventType: 'view', itemId });
+    t.equal(ack.ok, true);
+    acked.push(ack.eventId);
+  }
+  t.equal(await forwarded(a, 'sender', 'forwarded'), before.sent + 5, 'a forwarded each batch');
+  t.equal(await forwarded(a, 'sender', 'appended-here'), before.here, 'and appended none itself');
+  t.equal(await forwarded(b, 'owner', 'applied'), before.applied + 5, 'b appended and applied each');
+  const state = await b.host.currentState(key);
+  t.equal(state.lastEventId, acked.at(-1), 'applied by the time the ack came back, with no wake note to wait for');
+  t.equal(state.eventCount, sent + 5, 'each acked event once');
+  t.strictSame((await b.stores.log.read(key, null)).map((e) => e.eventId).slice(-5), acked, 'in the log in ack order');
+  t.notOk(a.host.isLive(key), 'nothing of the key on a');
+  await client.push((p) => p.cause?.eventId === acked.at(-1));
+  t.pass('the push of the last one crossed back to the socket on a');
+});
+
 t.test('Redis restarts: the node refuses events with a retryable error instead of acking them, then recovers', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
