@@ -83,14 +83,19 @@ export class ModelAdmin {
   async swapTo(dir: string, fits?: CatalogFit): Promise<{ entry: ModelEntry; previous: ModelEntry | null; registered: boolean; changed: boolean }> {
     const bundle = await bundleOf(dir);
     if (fits !== undefined) await fits(bundle.items);
+    return this.makeLive(dir, bundle.manifest);
+  }
+
+  /** As swapTo, for a bundle already loaded and checked (its manifest as loaded). */
+  async makeLive(dir: string, manifest: ModelManifest): Promise<{ entry: ModelEntry; previous: ModelEntry | null; registered: boolean; changed: boolean }> {
     let registered = false;
     try {
-      await this.deps.models.register(registryEntryOf(dir, bundle.manifest, this.deps.now()));
+      await this.deps.models.register(registryEntryOf(dir, manifest, this.deps.now()));
       registered = true;
     } catch (err) {
       if (!(err instanceof AttuneError) || err.code !== 'ATTUNE_ERR_MODEL_EXISTS') throw err;
     }
-    const current = await this.get(bundle.manifest.version);
+    const current = await this.get(manifest.version);
     if (current.state === 'live') {
       if (registered) await this.announce();
       return { entry: current, previous: null, registered, changed: false };

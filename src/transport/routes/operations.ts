@@ -51,7 +51,7 @@ export function operationRoutes(app: FastifyInstance, deps: HttpDeps): void {
     recordServedModel(deps.metrics, current);
     // Loaded here: now registered (when new) and promoted, so every node follows.
     try {
-      await deps.modelAdmin.swapTo(request.body.dir);
+      await deps.modelAdmin.makeLive(request.body.dir, current);
     } catch (err) {
       await deps.audit(request, { action: 'model.swap', target: current.version, outcome: 'failed', detail: { dir: request.body.dir } });
       // This node goes back to the registry's live version.
