@@ -22,7 +22,7 @@ import { createClusterPart, type ClusterPart } from './cluster.js';
 import { createImportJobs } from './imports.js';
 import { openListCaches } from './lists.js';
 import { followNodeBus } from './node-bus.js';
-import { loadModelPart } from './model.js';
+import { followModelRegistry, loadModelPart } from './model.js';
 import { createPrivacyPart } from './privacy.js';
 import { createSecurityPart } from './security.js';
 import { openStorage, usesRedis } from './stores.js';
@@ -75,6 +75,8 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const nodeId = config.cluster.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const { catalog, model, trends } = await loadModelPart(config, stores, log);
   recordServedModel(metrics, model.manifest);
+  // Before anything serves: the node starts on the registry's live version where there is one.
+  const registry = await followModelRegistry(config, stores, model, metrics, logger, reportError);
   metrics.shardCount.set(stores.shardCount);
   const cluster = await createClusterPart({
     config,
@@ -151,6 +153,8 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       catalogStore: stores.catalog,
       stores,
       model,
+      modelAdmin: registry.admin,
+      modelFollower: registry.follower,
       trends,
       segmenter,
       metrics,
@@ -193,6 +197,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   let closing: Promise<void> | null = null;
   const drain = (): Promise<void> =>
     (drained ??= (async () => {
+      await registry.follower.stop();
       await importJobs.close();
       await erasure.settle();
       await unsubscribeBus();
