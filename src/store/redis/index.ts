@@ -17,6 +17,7 @@ import { RedisLeaseStore } from './leases.js';
 import { RedisShardMailbox } from './mailbox.js';
 import { RedisPushLog } from './pushes.js';
 import { RedisPeerDirectory } from './peers.js';
+import { RedisOnlineMetricsStore } from './online-metrics.js';
 import { RedisUserStore } from './users.js';
 import { RedisSnapshotStore } from './snapshots.js';
 
@@ -109,6 +110,7 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
     shardCount: options.shardCount,
     mailbox,
     peers: new RedisPeerDirectory(redis, keyspace),
+    onlineMetrics: new RedisOnlineMetricsStore(redis, keyspace),
     sharedByNodes: true,
     unavailableReason: () => redis.unavailableReason(),
     duplicateClient,
