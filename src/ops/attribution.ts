@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { zeroCounts, type ListDimensions, type OnlineCounts } from '../store/online-metrics.js';
+import { dimensionsKey, zeroCounts, type ListDimensions, type OnlineCounts } from '../store/online-metrics.js';
 
 /**
  * Which served list an event is credited to. An event naming a `recommendationId` is the named
@@ -60,8 +60,10 @@ export type Attribution = { list: TrackedList; via: 'recommendation-id' | 'last-
 export interface TrackedList extends ServedList {
   /** Per item, the engagements already counted (bits of ENGAGEMENT_BITS); created on the first credit. */
   engaged: Map<string, number> | null;
-  /** The events credited to it, so that a resend of one (the same log id) adds nothing. */
-  credited: Set<string> | null;
+  /** The purchases whose value it was credited, so that a resend of one (the same log id) adds nothing. */
+  paid: Set<string> | null;
+  /** `dimensionsKey(dims)`, made once. */
+  dimsKey: string;
   /** Revenue credited to the list so far. */
   revenue: number;
 }
@@ -107,15 +109,12 @@ const ENGAGEMENT_BITS: Readonly<Record<Engagement, number>> = { click: 1, addToC
 /**
  * What crediting the event to the list adds to the counts. An item counts once per list and
  * engagement (a second click on it is no second click-through), so the rates are shares of the
- * items shown; every purchase adds its value to the revenue. An event credited before (a resend,
- * the same log id) adds nothing. Updates the list's bookkeeping.
+ * items shown; every purchase adds its value to the revenue, once per event (a resend carries the
+ * same log id). Updates the list's bookkeeping.
  */
 export function credit(list: TrackedList, event: Pick<EngagementEvent, 'eventId' | 'itemId' | 'engagement'>, value: number): OnlineCounts {
   const { itemId, engagement } = event;
   const counts = zeroCounts();
-  list.credited ??= new Set();
-  if (list.credited.has(event.eventId)) return counts;
-  list.credited.add(event.eventId);
   list.engaged ??= new Map();
   const before = list.engaged.get(itemId) ?? 0;
   const bit = ENGAGEMENT_BITS[engagement];
@@ -124,6 +123,9 @@ export function credit(list: TrackedList, event: Pick<EngagementEvent, 'eventId'
     counts[engagement === 'click' ? 'clicks' : engagement === 'addToCart' ? 'addToCarts' : 'purchases'] = 1;
   }
   if (engagement === 'purchase' && value !== 0) {
+    list.paid ??= new Set();
+    if (list.paid.has(event.eventId)) return counts;
+    list.paid.add(event.eventId);
     const revenue = list.revenue + value;
     counts.revenue = value;
     // Keeps the sum over lists of each list's revenue squared exact as one list's revenue grows.
@@ -159,7 +161,7 @@ export class ServedLists implements ListLookup {
    */
   add(list: ServedList): TrackedList | null {
     const known = this.ids.get(list.recommendationId);
-    const tracked: TrackedList = known ?? { ...list, engaged: null, credited: null, revenue: 0 };
+    const tracked: TrackedList = known ?? { ...list, engaged: null, paid: null, revenue: 0, dimsKey: dimensionsKey(list.dims) };
     if (known === undefined) this.ids.set(list.recommendationId, tracked);
     for (const viewer of list.viewers) {
       const recent = (this.latest.get(viewer) ?? []).filter((other) => other !== tracked);

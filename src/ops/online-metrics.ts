@@ -1,6 +1,6 @@
 import type { InteractionEntry } from '../session/events.js';
 import { addCounts, dimensionsKey, minuteOf, type ListDimensions, type MinuteIncrements, type OnlineCounts, type OnlineCountsRow, type OnlineMetricsStore } from '../store/online-metrics.js';
-import { attribute, credit, engagementOf, served, ServedLists, viewersOf, type Recipe } from './attribution.js';
+import { attribute, credit, engagementOf, served, ServedLists, viewersOf, type Recipe, type TrackedList } from './attribution.js';
 import type { Metrics } from './metrics.js';
 import { onlineReport } from './online-stats.js';
 
@@ -44,6 +44,8 @@ export class OnlineMetrics {
   /** Counts not yet in the store, by minute and dimensions. */
   private pending = new Map<number, Map<string, OnlineCountsRow>>();
   private timer: NodeJS.Timeout | null = null;
+  /** The Prometheus counters' children per dimensions: labels are hashed once, not per event. */
+  private readonly counters = new Map<string, PrometheusCounters>();
   private flushing: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: OnlineMetricsDeps) {
@@ -58,7 +60,7 @@ export class OnlineMetrics {
     const userId = shown.userId ?? null;
     const dims: ListDimensions = { modelVersion: list.modelVersion, recipe, arm: this.deps.armOf({ sessionId, userId, modelVersion: list.modelVersion }) };
     const tracked = this.lists.add({ recommendationId: list.recommendationId, viewers: viewersOf(sessionId, userId), items: list.items.map((item) => item.itemId), at: this.now(), dims });
-    if (tracked !== null) this.count(tracked.at, dims, served(tracked));
+    if (tracked !== null) this.count(tracked.at, tracked, served(tracked));
   }
 
   /**
@@ -84,7 +86,7 @@ export class OnlineMetrics {
         continue;
       }
       const value = engagement === 'purchase' && entry.eventValue !== undefined && Number.isFinite(entry.eventValue) ? entry.eventValue : 0;
-      this.count(event.at, found.list.dims, credit(found.list, event, value));
+      this.count(event.at, found.list, credit(found.list, event, value));
     }
   }
 
@@ -107,7 +109,7 @@ export class OnlineMetrics {
       try {
         await this.deps.store.add(increments);
       } catch (err) {
-        for (const { minute, rows } of increments) for (const row of rows) this.addPending(minute, row.dims, row.counts);
+        for (const { minute, rows } of increments) for (const row of rows) this.addPending(minute, dimensionsKey(row.dims), row.dims, row.counts);
         this.deps.onError(err, 'flush online metrics');
       }
     });
@@ -131,26 +133,45 @@ export class OnlineMetrics {
     return this.lists.size;
   }
 
-  private count(at: number, dims: ListDimensions, counts: OnlineCounts): void {
-    const labels = { model_version: dims.modelVersion, recipe: dims.recipe, arm: dims.arm };
-    const { metrics } = this.deps;
-    if (Object.values(counts).every((value) => value === 0)) return;
-    if (counts.lists !== 0) metrics.onlineLists.inc(labels, counts.lists);
-    if (counts.impressions !== 0) metrics.onlineImpressions.inc(labels, counts.impressions);
-    if (counts.clicks !== 0) metrics.onlineClicks.inc(labels, counts.clicks);
-    if (counts.addToCarts !== 0) metrics.onlineAddToCarts.inc(labels, counts.addToCarts);
-    if (counts.purchases !== 0) metrics.onlinePurchases.inc(labels, counts.purchases);
+  private count(at: number, list: TrackedList, counts: OnlineCounts): void {
+    if (counts.lists === 0 && counts.clicks === 0 && counts.addToCarts === 0 && counts.purchases === 0 && counts.revenue === 0) return;
+    const counters = this.countersOf(list);
+    if (counts.lists !== 0) counters.lists.inc(counts.lists);
+    if (counts.impressions !== 0) counters.impressions.inc(counts.impressions);
+    if (counts.clicks !== 0) counters.clicks.inc(counts.clicks);
+    if (counts.addToCarts !== 0) counters.addToCarts.inc(counts.addToCarts);
+    if (counts.purchases !== 0) counters.purchases.inc(counts.purchases);
     // A Prometheus counter never goes down: a refund (negative value) stays in the store's sums only.
-    if (counts.revenue > 0) metrics.onlineRevenue.inc(labels, counts.revenue);
-    this.addPending(minuteOf(at), dims, counts);
+    if (counts.revenue > 0) counters.revenue.inc(counts.revenue);
+    this.addPending(minuteOf(at), list.dimsKey, list.dims, counts);
   }
 
-  private addPending(minute: number, dims: ListDimensions, counts: OnlineCounts): void {
+  private countersOf(list: TrackedList): PrometheusCounters {
+    let counters = this.counters.get(list.dimsKey);
+    if (counters === undefined) {
+      const { metrics } = this.deps;
+      const labels = { model_version: list.dims.modelVersion, recipe: list.dims.recipe, arm: list.dims.arm };
+      counters = {
+        lists: metrics.onlineLists.labels(labels),
+        impressions: metrics.onlineImpressions.labels(labels),
+        clicks: metrics.onlineClicks.labels(labels),
+        addToCarts: metrics.onlineAddToCarts.labels(labels),
+        purchases: metrics.onlinePurchases.labels(labels),
+        revenue: metrics.onlineRevenue.labels(labels),
+      };
+      this.counters.set(list.dimsKey, counters);
+    }
+    return counters;
+  }
+
+  private addPending(minute: number, key: string, dims: ListDimensions, counts: OnlineCounts): void {
     let rows = this.pending.get(minute);
     if (rows === undefined) this.pending.set(minute, (rows = new Map()));
-    const key = dimensionsKey(dims);
     const row = rows.get(key);
     if (row === undefined) rows.set(key, { dims, counts: { ...counts } });
     else addCounts(row.counts, counts);
   }
 }
+
+/** The Prometheus counters of one set of dimensions. */
+type PrometheusCounters = Record<'lists' | 'impressions' | 'clicks' | 'addToCarts' | 'purchases' | 'revenue', { inc(value: number): void }>;
