@@ -98,3 +98,39 @@ t.test('GET /v1/admin/online-metrics over a real server: socket pushes, HTTP lis
   const anonymous = await fetch(`${server.url}/v1/admin/online-metrics`);
   t.equal(anonymous.status, 401, 'an admin route');
 });
+
+t.test('the Personalize-compatible API counts too; an opted-out user\'s lists do not', async (t) => {
+  const server = await startLocalServer({ security: testSecurity });
+  t.teardown(() => server.close());
+  const http = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${server.url}${path}`, { method, headers: { ...authHeaders, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    t.equal(response.status, 200, `${method} ${path}`);
+    return (await response.json()) as unknown;
+  };
+  // An opted-out user: a list over HTTP and one on a socket, neither counted.
+  await http('PUT', '/v1/users/quiet/consent', { personalization: false });
+  await http('GET', '/v1/recommendations?userId=quiet&numResults=5');
+  const quiet = await connectClient(server.url, { sessionId: 'quiet-session', userId: 'quiet' });
+  t.teardown(() => quiet.close());
+  await quiet.push();
+
+  const list = (await http('POST', '/recommendations', { campaignArn: 'arn:aws:personalize:us-east-1:123456789012:campaign/shop', userId: 'pz-user', numResults: 5 })) as { itemList: Array<{ itemId: string }>; recommendationId: string };
+  t.equal(list.itemList.length, 5);
+  const sentAt = Math.floor(Date.now() / 1000);
+  await http('POST', '/events', {
+    trackingId: 'tracking',
+    sessionId: 'pz-session',
+    userId: 'pz-user',
+    eventList: [
+      { eventType: 'click', itemId: list.itemList[2].itemId, sentAt, recommendationId: list.recommendationId },
+      // No id: the last list shown to the user, though it was asked for without a session.
+      { eventType: 'purchase', itemId: list.itemList[3].itemId, sentAt, eventValue: 3 },
+    ],
+  });
+  const report = (await http('GET', '/v1/admin/online-metrics?since=0')) as Report;
+  t.strictSame(
+    report.rows.map(({ recipe, arm, lists, impressions, clicks, addToCarts, purchases, revenue }) => ({ recipe, arm, lists, impressions, clicks, addToCarts, purchases, revenue })),
+    [{ recipe: 'recommendations', arm: 'live', lists: 1, impressions: 5, clicks: 1, addToCarts: 0, purchases: 1, revenue: 3 }],
+  );
+  t.match(report.total, { ctr: { value: 0.2 }, conversion: { value: 0.2 }, revenuePerList: { value: 3, low: 3, high: 3 } });
+});
