@@ -92,6 +92,13 @@ export interface AttuneConfig {
     /** How often each node asks the catalog store for changes made through other nodes. */
     catalogPollMs: number;
   };
+  /** Online metrics: lists served and the clicks, carts and purchases attributed to them (src/ops/online-metrics.ts). */
+  online: {
+    /** An event without a recommendationId is credited to its key's last list when it came within this long after it. */
+    attributionWindowMs: number;
+    /** How often a node adds its counts to the shared store. */
+    flushMs: number;
+  };
   security: {
     /**
      * Development mode: prints a generated all-roles key when no master key is set, accepts bare
@@ -146,6 +153,7 @@ export const defaultConfig: AttuneConfig = {
   trends: { popularHalfLifeMs: 7 * 24 * 3600_000, trendingHalfLifeMs: 3600_000 },
   segments: { count: 8, refreshMs: 60_000 },
   cache: { enabled: true, localMax: 10_000, freshMs: 2000, staleMs: 60_000, lockWaitMs: 250, catalogPollMs: 250 },
+  online: { attributionWindowMs: 30 * 60_000, flushMs: 5000 },
   security: {
     dev: false,
     masterKey: null,
@@ -168,7 +176,7 @@ export const defaultConfig: AttuneConfig = {
 };
 
 /** A partial config, as tests and embedders pass it; nested groups merge key by key. */
-export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 'http' | 'redis' | 'cluster' | 'trends' | 'segments' | 'cache' | 'security' | 'reducer'>> & {
+export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 'http' | 'redis' | 'cluster' | 'trends' | 'segments' | 'cache' | 'online' | 'security' | 'reducer'>> & {
   redis?: Partial<AttuneConfig['redis']>;
   cluster?: Partial<AttuneConfig['cluster']>;
   actors?: Partial<AttuneConfig['actors']>;
@@ -177,6 +185,7 @@ export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 
   trends?: Partial<AttuneConfig['trends']>;
   segments?: Partial<AttuneConfig['segments']>;
   cache?: Partial<AttuneConfig['cache']>;
+  online?: Partial<AttuneConfig['online']>;
   security?: Partial<AttuneConfig['security']>;
   reducer?: Partial<ReducerConfig>;
 };
@@ -208,6 +217,7 @@ export function mergeConfig(overrides: ConfigOverrides = {}): AttuneConfig {
     trends: { ...base.trends, ...overrides.trends },
     segments: { ...base.segments, ...overrides.segments },
     cache: { ...base.cache, ...overrides.cache },
+    online: { ...base.online, ...overrides.online },
     security: { ...base.security, ...overrides.security },
     reducer: { ...base.reducer, ...overrides.reducer },
   };
@@ -358,6 +368,8 @@ export const OPTIONS: readonly Option<ConfigOverrides>[] = [
   option<number>('cache-stale-ms', ['ATTUNE_CACHE_STALE_MS'], 'ms after that a stale list is served while one refresh runs', int(0, 86_400_000), (o, v) => (o.cache = { ...o.cache, staleMs: v })),
   option<number>('cache-lock-wait-ms', ['ATTUNE_CACHE_LOCK_WAIT_MS'], 'ms a node with nothing cached waits for another node\'s computation', int(0, 60_000), (o, v) => (o.cache = { ...o.cache, lockWaitMs: v })),
   option<number>('catalog-poll-ms', ['ATTUNE_CATALOG_POLL_MS'], 'ms between checks for catalog changes made through other nodes', int(10, 60_000), (o, v) => (o.cache = { ...o.cache, catalogPollMs: v })),
+  option<number>('attribution-window-ms', ['ATTUNE_ATTRIBUTION_WINDOW_MS'], 'an event without a recommendationId is credited to the last list shown to its session within this many ms', int(1000, 7 * 86_400_000), (o, v) => (o.online = { ...o.online, attributionWindowMs: v })),
+  option<number>('online-metrics-flush-ms', ['ATTUNE_ONLINE_METRICS_FLUSH_MS'], 'ms between a node\'s additions of its online-metrics counts to the shared store', int(10, 600_000), (o, v) => (o.online = { ...o.online, flushMs: v })),
   option<boolean>('dev', ['ATTUNE_DEV'], 'development mode: a generated key printed at start, bare sessionIds on sockets, made-up secrets', bool, (o, v) => (o.security = { ...o.security, dev: v })),
   option<string>('master-key', ['ATTUNE_MASTER_KEY'], 'a key with every role, kept only in config (at least 32 characters)', secret(32), (o, v) => (o.security = { ...o.security, masterKey: v })),
   option<string>('token-secret', ['ATTUNE_TOKEN_SECRET'], 'signs socket tokens, the same on every node (at least 32 characters)', secret(32), (o, v) => (o.security = { ...o.security, tokenSecret: v })),

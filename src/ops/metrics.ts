@@ -149,6 +149,7 @@ export function createMetrics() {
       labelNames: ['outcome'],
       registers: [registry],
     }),
+    ...onlineCounters(registry),
   };
   // Exposed at 0 from the start: Prometheus's increase() cannot see a series' first increment, so
   // without this a node's first failed import job would raise no alert (ops/prometheus/alerts.yml).
@@ -157,6 +158,26 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Online metrics (src/ops/online-metrics.ts): what the lists served by this node showed and earned. */
+function onlineCounters(registry: Registry) {
+  const labelNames = ['model_version', 'recipe', 'arm'] as const;
+  const counter = (name: string, help: string) => new Counter({ name, help, labelNames, registers: [registry] });
+  return {
+    onlineLists: counter('attune_online_lists_total', 'Lists served (pushed, sent on connect, answered over HTTP) to a visitor who tracks, by model version, recipe and experiment arm.'),
+    onlineImpressions: counter('attune_online_impressions_total', 'Items shown in those lists.'),
+    onlineClicks: counter('attune_online_clicks_total', 'Items of a list clicked or viewed after it was shown (once per list and item), attributed to that list.'),
+    onlineAddToCarts: counter('attune_online_add_to_carts_total', 'Items of a list added to the cart after it was shown (once per list and item).'),
+    onlinePurchases: counter('attune_online_purchases_total', 'Items of a list bought after it was shown (once per list and item).'),
+    onlineRevenue: counter('attune_online_revenue_total', 'Sum of the eventValue of the purchases attributed to a list.'),
+    onlineUnattributed: new Counter({
+      name: 'attune_online_unattributed_total',
+      help: 'Clicks, add-to-carts and purchases credited to no list, by engagement and reason: unknown-id (a recommendationId this node did not serve), no-list, outside-window (--attribution-window-ms), not-in-list.',
+      labelNames: ['engagement', 'reason'] as const,
+      registers: [registry],
+    }),
+  };
+}
 
 /** Publishes the served bundle's creation time, replacing the previous bundle's series (after a start or a swap). */
 export function recordServedModel(metrics: Metrics, manifest: { version: string; createdAt: string }): void {

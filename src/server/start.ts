@@ -11,6 +11,8 @@ import { Segmenter } from '../model/segmenter.js';
 import { createNodeLogger } from '../ops/log.js';
 import { createServing, strangerToCatalog } from '../serving/index.js';
 import { createMetrics, recordServedModel, type Metrics } from '../ops/metrics.js';
+import { LIVE_ARM } from '../ops/attribution.js';
+import { OnlineMetrics } from '../ops/online-metrics.js';
 import type { Pseudonyms } from '../privacy/pseudonyms.js';
 import type { UserErasure } from '../privacy/user-erasure.js';
 import { resolveSecrets } from '../security/secrets.js';
@@ -93,6 +95,16 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     peerSecret === null
       ? null
       : new PeerForwarder({ nodeId, assignedNode: (key) => cluster.assignedNode(key), directory: stores.peers, secret: peerSecret, timeoutMs: config.cluster.forwardTimeoutMs, metrics, onError: reportError });
+  const online = new OnlineMetrics({
+    store: stores.onlineMetrics,
+    metrics,
+    windowMs: config.online.attributionWindowMs,
+    flushMs: config.online.flushMs,
+    // Experiments (issue 13 point 4) name the arm of a session or user here.
+    armOf: () => LIVE_ARM,
+    purchaseEventType: () => model.get().reducer.purchaseEventType,
+    onError: reportError,
+  });
   const host = new ActorHost({
     ...(forwarder === null ? {} : { forwardToOwner: forwarder.forward }),
     placement: cluster.placement,
@@ -128,7 +140,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const security = createSecurityPart(config, secrets, stores);
   const importJobs = createImportJobs({ config, stores, catalog, model, trends, host, pseudonyms, consent, metrics, onError: reportError });
   const unsubscribeBus = await followNodeBus(stores.bus, { host, consent, authenticator: security.authenticator, nodeId, rebalanceNow: () => cluster.rebalanceNow(), onError: reportError });
-  const serving = createServing({ host, consent, catalog, scorer: () => model.scorer, lists, sessionLimiter: security.sessionLimiter, metrics });
+  const serving = createServing({ host, consent, catalog, scorer: () => model.scorer, lists, sessionLimiter: security.sessionLimiter, metrics, onShown: (shown) => online.listShown(shown), onEventsAccepted: (entries) => online.eventsAccepted(entries) });
   /** Started by drain() (SIGTERM: see close()); while set, readiness fails and new sockets are refused. */
   let drained: Promise<void> | null = null;
   const transport = await serveTransport(
@@ -158,6 +170,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       trends,
       segmenter,
       metrics,
+      onlineMetrics: online,
       importJobs,
       lists,
       now: Date.now,
@@ -182,6 +195,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       draining: () => drained !== null,
       now: Date.now,
       metrics,
+      onListed: (viewer, push) => online.listShown({ ...viewer, recipe: 'push', list: push }),
       onError: reportError,
       ...(cluster.socketAdapter === null ? {} : { adapter: cluster.socketAdapter }),
     },
@@ -190,6 +204,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   if (cluster.shared) await stores.peers.announce(nodeId, config.cluster.peerUrl ?? transport.url);
   cluster.start({ adopt: (shard) => host.adoptShard(shard), drop: (shard, flush) => host.dropShard(shard, flush), wake: (key) => host.onWake(key) });
   if (cluster.shared) catalogSync.start();
+  online.start();
   log(`serving ${catalog.size} items with model ${model.manifest.version} on ${transport.url}`);
   // Printed whatever the log level: the generated key is the only way in.
   for (const notice of secrets.notices) console.log(`attune: ${notice}`);
@@ -228,6 +243,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
         await transport.close();
         forwarder?.close();
         await host.stop();
+        await online.close().catch((err: unknown) => reportError(err, 'flush online metrics'));
         await model.close();
         await caches.close();
         await cluster.close();

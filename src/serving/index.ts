@@ -4,6 +4,7 @@ import type { CatalogIndex } from '../model/catalog.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { ConsentGate } from '../privacy/consent-gate.js';
 import type { RateLimiter } from '../security/token-bucket.js';
+import type { InteractionEntry } from '../session/events.js';
 import { Ingest } from './ingest.js';
 import { Recommendations, type RecommendationsDeps } from './recommendations.js';
 import { SessionLimits } from './session-limits.js';
@@ -32,14 +33,17 @@ export interface ServingDeps {
   /** Events (and socket connects and identify) per session. */
   sessionLimiter: RateLimiter;
   metrics: Metrics;
+  onShown?: RecommendationsDeps['onShown'];
+  /** Every batch of events stored through Ingest (not imports). */
+  onEventsAccepted?: (entries: readonly InteractionEntry[]) => void;
 }
 
 export function createServing(deps: ServingDeps): Serving {
   const sessionLimits = new SessionLimits({ limiter: deps.sessionLimiter, metrics: deps.metrics });
   return {
     sessionLimits,
-    ingest: new Ingest({ host: deps.host, consent: deps.consent, limits: sessionLimits, metrics: deps.metrics }),
-    recommendations: new Recommendations({ host: deps.host, consent: deps.consent, catalog: deps.catalog, scorer: deps.scorer, lists: deps.lists }),
+    ingest: new Ingest({ host: deps.host, consent: deps.consent, limits: sessionLimits, metrics: deps.metrics, ...(deps.onEventsAccepted === undefined ? {} : { onAccepted: deps.onEventsAccepted }) }),
+    recommendations: new Recommendations({ host: deps.host, consent: deps.consent, catalog: deps.catalog, scorer: deps.scorer, lists: deps.lists, ...(deps.onShown === undefined ? {} : { onShown: deps.onShown }) }),
   };
 }
 

@@ -1,7 +1,7 @@
 import type { ActorHost } from '../actors/actor-host.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { ConsentGate } from '../privacy/consent-gate.js';
-import type { IncomingEvent } from '../session/events.js';
+import type { IncomingEvent, InteractionEntry } from '../session/events.js';
 import type { SessionLimits, Transport } from './session-limits.js';
 
 /** Who sent a batch of events, as the transport knows it (validated; the user id already a pseudonym). */
@@ -31,7 +31,16 @@ export interface Accepted {
  * Refusals are AttuneErrors (SessionRateLimited for the limit); the transport maps them.
  */
 export class Ingest {
-  constructor(private readonly deps: { host: Pick<ActorHost, 'ingest'>; consent: ConsentGate; limits: SessionLimits; metrics: Metrics }) {}
+  constructor(
+    private readonly deps: {
+      host: Pick<ActorHost, 'ingest'>;
+      consent: ConsentGate;
+      limits: SessionLimits;
+      metrics: Metrics;
+      /** Hears the events of every batch stored, as acknowledged (online metrics attribute them here, where their lists were shown). */
+      onAccepted?: (entries: readonly InteractionEntry[]) => void;
+    },
+  ) {}
 
   async accept(source: EventSource, events: readonly IncomingEvent[]): Promise<Accepted> {
     const { via, sessionId, userId } = source;
@@ -49,6 +58,7 @@ export class Ingest {
     try {
       const entries = await this.deps.host.ingest(source.link && userId !== null ? { sessionId, userId } : { sessionId }, events);
       count('accepted');
+      this.deps.onAccepted?.(entries);
       return { eventIds: entries.map((entry) => entry.eventId) };
     } catch (err) {
       count('rejected');

@@ -4,6 +4,8 @@ import { AttuneError } from '../errors.js';
 import type { CatalogIndex } from '../model/catalog.js';
 import { defaultFilter, type FilterOptions } from '../model/filters.js';
 import { rankItems, recommendForState, relatedItems, type ListOptions, type ListScorer, type RecommendationList } from '../model/recommend.js';
+import type { Recipe } from '../ops/attribution.js';
+import type { ListShown } from '../ops/online-metrics.js';
 import type { ConsentGate } from '../privacy/consent-gate.js';
 import { sessionKey } from '../session/events.js';
 import type { SessionState } from '../session/state.js';
@@ -57,6 +59,8 @@ export interface RecommendationsDeps {
   scorer: () => ListScorer & { hasItem(itemId: string): boolean };
   /** Cached lists for keys with no live actor here and for anonymous related items; null when caching is off. */
   lists: { recommendations: ListCache; related: ListCache } | null;
+  /** Hears every list returned to a visitor who tracks (online metrics); not those of opted-out users. */
+  onShown?: (shown: ListShown) => void;
 }
 
 /**
@@ -85,6 +89,24 @@ export class Recommendations {
   }
 
   async list(request: ListRequest): Promise<ServedList> {
+    const served = await this.computeList(request);
+    await this.shown(request.who, 'recommendations', served.list);
+    return served;
+  }
+
+  async related(request: RelatedRequest): Promise<ServedList> {
+    const served = await this.computeRelated(request);
+    await this.shown(request.who, 'related', served.list);
+    return served;
+  }
+
+  async rank(request: RankRequest): Promise<RecommendationList> {
+    const list = await this.computeRanking(request);
+    await this.shown(request.who, 'ranking', list);
+    return list;
+  }
+
+  private async computeList(request: ListRequest): Promise<ServedList> {
     const { who, n } = request;
     const cache = this.deps.lists?.recommendations ?? null;
     if (request.cache === 'none' || cache === null) {
@@ -101,7 +123,7 @@ export class Recommendations {
     return this.cached(cache, key, n, options, (candidates) => this.listOfKey(key, candidates, options));
   }
 
-  async related(request: RelatedRequest): Promise<ServedList> {
+  private async computeRelated(request: RelatedRequest): Promise<ServedList> {
     const { itemId, who, n } = request;
     const cache = this.deps.lists?.related ?? null;
     // Personalized related lists depend on the visitor's state: only the anonymous ones are shared.
@@ -117,7 +139,7 @@ export class Recommendations {
     return { list: await relatedItems(this.deps.scorer(), this.deps.catalog, itemId, state, n, options), cache: 'bypass' };
   }
 
-  async rank(request: RankRequest): Promise<RecommendationList> {
+  private async computeRanking(request: RankRequest): Promise<RecommendationList> {
     const state = await this.stateFor(request.who);
     const options = await optionsOf(request.options, state);
     const { inputList } = request;
@@ -146,6 +168,20 @@ export class Recommendations {
       if (!(err instanceof StoreUnavailableError) || who.sessionId === undefined) throw err;
       return sessionKey(who.sessionId);
     }
+  }
+
+  /** Tells `onShown` of a list being returned, unless its user opted out. Never fails the request. */
+  private async shown(who: Visitor, recipe: Recipe, list: RecommendationList): Promise<void> {
+    const listener = this.deps.onShown;
+    if (listener === undefined) return;
+    try {
+      // A cached answer, asked for this request already.
+      if (await this.optedOut(who)) return;
+    } catch {
+      // Whether the user tracks is unknown (the stores are down): the list is not counted.
+      return;
+    }
+    listener({ sessionId: who.sessionId ?? null, userId: who.userId ?? null, recipe, list });
   }
 
   private async optedOut(who: Visitor): Promise<boolean> {

@@ -3,6 +3,7 @@ import type { LogEntry, NewLogEntry } from '../session/events.js';
 import { MemoryShardMailbox } from './mailbox.js';
 import { MemoryLeaseStore } from './memory-leases.js';
 import { MemoryModelRegistry } from './models.js';
+import { MemoryOnlineMetricsStore } from './online-metrics.js';
 import { DEFAULT_SHARD_COUNT, assertFenceShard, assertShardCount } from './shard.js';
 import {
   compareEventIds,
@@ -515,6 +516,7 @@ export function createMemoryStores(options: MemoryStoresOptions = {}): Stores {
     mailbox: new MemoryShardMailbox(),
     peers: new MemoryPeerDirectory(),
     models: new MemoryModelRegistry(),
+    onlineMetrics: new MemoryOnlineMetricsStore(options.now),
     sharedByNodes: options.sharedByNodes ?? false,
     unavailableReason: () => null,
     close: async () => {},

@@ -2,6 +2,7 @@ import type { LogEntry, NewLogEntry } from '../session/events.js';
 import type { StoredSnapshot } from '../session/snapshot.js';
 import type { ShardMailbox } from './mailbox.js';
 import type { LeaseStore } from './leases.js';
+import type { OnlineMetricsStore } from './online-metrics.js';
 
 export type { StoredSnapshot } from '../session/snapshot.js';
 
@@ -360,6 +361,8 @@ export interface Stores {
   peers: PeerDirectory;
   /** The model registry: which bundles exist and which one every node serves. */
   models: ModelRegistry;
+  /** Counts of served lists and the engagement attributed to them, per minute, summed over the nodes. */
+  onlineMetrics: OnlineMetricsStore;
   /**
    * True when other nodes may append to the same log (Redis): an owner then catches up from the
    * log instead of trusting that its own appends are the only ones.

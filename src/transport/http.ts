@@ -18,6 +18,7 @@ import { importJobRoutes } from './routes/import-jobs.js';
 import { cacheAdminRoutes } from './routes/cache-admin.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { eventRoutes } from './routes/events.js';
+import { onlineMetricsRoutes } from './routes/online-metrics.js';
 import { operationRoutes } from './routes/operations.js';
 import { recommendationRoutes } from './routes/recommendations.js';
 import { segmentRoutes } from './routes/segments.js';
@@ -118,6 +119,7 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   operationRoutes(app, deps);
   modelRegistryRoutes(app, deps);
   replayRoutes(app, deps);
+  onlineMetricsRoutes(app, deps);
   importJobRoutes(app, deps);
   cacheAdminRoutes(app, deps);
   tokenRoutes(app, deps);

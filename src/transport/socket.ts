@@ -60,6 +60,8 @@ export interface SocketDeps {
   adapter?: ServerOptions['adapter'];
   metrics: Metrics;
   onError: (err: unknown, context: string) => void;
+  /** Hears every list a socket of this node is sent, on connect and pushed (online metrics); not an opted-out user's. */
+  onListed?: (viewer: { sessionId: string; userId: string | null }, push: RecommendationsPush) => void;
   /** True once the node is shutting down: new sockets are refused (retryable) so they connect elsewhere. */
   draining: () => boolean;
 }
@@ -142,6 +144,13 @@ export function createSocketServer(httpServer: HttpServer, deps: SocketDeps): So
   io.on('connection', (socket) => {
     deps.metrics.socketConnections.inc();
     socket.on('disconnect', () => deps.metrics.socketConnections.dec());
+    const { onListed } = deps;
+    // Pushes to the socket's rooms, from this node or through the adapter from another, pass here too.
+    if (onListed !== undefined) {
+      socket.onAnyOutgoing((name: unknown, payload: unknown) => {
+        if (name === 'recommendations' && !socket.data.optedOut) onListed({ sessionId: socket.data.sessionId, userId: socket.data.userId }, payload as RecommendationsPush);
+      });
+    }
     // Messages wait for the welcome: until it has checked consent and linked the session, the socket's key is not settled.
     const welcomed = welcome(socket, deps);
     // Untyped at the wire: a client may send no payload, several, or no ack at all.

@@ -1,6 +1,7 @@
 import type { Test } from 'tap';
 import type { ApiKeyRecord, AuditEntry, BusMessage, DeletionJob, StoredFilter, Stores } from '../../src/store/types.js';
 import { compareEventIds } from '../../src/store/types.js';
+import { zeroCounts, type OnlineCounts } from '../../src/store/online-metrics.js';
 import { initialState } from '../../src/session/state.js';
 import { interaction, merge, waitFor } from '../helpers.js';
 
@@ -501,6 +502,33 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
     t.strictSame(await deletionJobs.get('job-1'), failed);
     t.strictSame(await deletionJobs.get('job-2'), { id: 'job-2', state: 'done', requestedAt: 3000, finishedAt: 4000, keysErased: 3 });
     t.equal(await deletionJobs.get('job-3'), null);
+  });
+
+  withStores('online metrics: increments add up per minute and dimensions, across nodes; read sums the minutes from since on', async (t, stores) => {
+    const peer = options.peer ? await options.peer(stores) : stores;
+    if (peer !== stores) t.teardown(() => peer.close());
+    const counts = (partial: Partial<OnlineCounts>): OnlineCounts => ({ ...zeroCounts(), ...partial });
+    const live = { modelVersion: 'v1', recipe: 'push', arm: 'live' };
+    const related = { modelVersion: 'v1', recipe: 'related', arm: 'live' };
+    const odd = { modelVersion: 'v2 "quoted" | barred', recipe: 'push', arm: 'candidate' };
+    // Recent minutes: buckets older than the retention may be dropped.
+    const minute = Math.floor(Date.now() / 60_000) * 60_000 - 10 * 60_000;
+    t.strictSame(await stores.onlineMetrics.read(0), [], 'nothing counted yet');
+    await stores.onlineMetrics.add([
+      { minute, rows: [{ dims: live, counts: counts({ lists: 2, impressions: 40, clicks: 3, revenue: 12.25, revenueSquares: 150.0625 }) }] },
+      { minute: minute + 60_000, rows: [{ dims: related, counts: counts({ lists: 1, impressions: 10 }) }, { dims: odd, counts: counts({ lists: 1, impressions: 5, purchases: 1, revenue: 0.5, revenueSquares: 0.25 }) }] },
+    ]);
+    await peer.onlineMetrics.add([{ minute, rows: [{ dims: live, counts: counts({ lists: 1, impressions: 20, clicks: 1, addToCarts: 2, purchases: 1, revenue: 2.5, revenueSquares: 6.25 }) }] }]);
+    await peer.onlineMetrics.add([{ minute: minute + 120_000, rows: [] }]);
+    const all = [
+      { dims: live, counts: counts({ lists: 3, impressions: 60, clicks: 4, addToCarts: 2, purchases: 1, revenue: 14.75, revenueSquares: 156.3125 }) },
+      { dims: related, counts: counts({ lists: 1, impressions: 10 }) },
+      { dims: odd, counts: counts({ lists: 1, impressions: 5, purchases: 1, revenue: 0.5, revenueSquares: 0.25 }) },
+    ];
+    t.strictSame(await stores.onlineMetrics.read(minute), all, 'both nodes\' increments, summed per dimensions, ordered by version, recipe, arm');
+    t.strictSame(await peer.onlineMetrics.read(0), all, 'the same from the other node');
+    t.strictSame(await stores.onlineMetrics.read(minute + 60_000 + 59_999), all.slice(1), 'since falls in a minute: that whole minute counts');
+    t.strictSame(await stores.onlineMetrics.read(minute + 120_000), [], 'no later bucket');
   });
 
   withStores('bus: every subscriber gets each message, the publisher\'s node included; an unsubscribed one does not', async (t, stores) => {

@@ -18,6 +18,7 @@ import { RedisShardMailbox } from './mailbox.js';
 import { RedisModelRegistry } from './models.js';
 import { RedisPushLog } from './pushes.js';
 import { RedisPeerDirectory } from './peers.js';
+import { RedisOnlineMetricsStore } from './online-metrics.js';
 import { RedisUserStore } from './users.js';
 import { RedisSnapshotStore } from './snapshots.js';
 
@@ -112,6 +113,7 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
     mailbox,
     peers: new RedisPeerDirectory(redis, keyspace),
     models: new RedisModelRegistry(redis, keyspace),
+    onlineMetrics: new RedisOnlineMetricsStore(redis, keyspace),
     sharedByNodes: true,
     unavailableReason: () => redis.unavailableReason(),
     duplicateClient,

@@ -35,6 +35,8 @@ import { assertShardCount, shardOf } from '../shard.js';
  *   <prefix>:audit                       stream, admin actions (field `a`: JSON), capped near 100000; no user ids
  *   <prefix>:bus                         pub/sub channel (not a key): JSON messages to every node
  *   <prefix>:deletion-job:<jobId>        string: the job's JSON (no user id), expires by PX
+ *   <prefix>:{online}:minutes            sorted set: the minutes (epoch ms) that have an online-metrics bucket
+ *   <prefix>:{online}:m:<minute>         hash: `<count>|<dimensions JSON>` -> that minute's online count; expires by PEXPIRE
  *
  * With encryption at rest, the payload fields (log `e`, push `p`, snapshot `bytes`) hold sealed
  * bytes (src/store/payload-cipher.ts); no script reads them.
@@ -170,6 +172,15 @@ export class RedisKeyspace {
   /** A classic pub/sub channel: in a cluster, a PUBLISH reaches the subscribers on every node. */
   get bus(): string {
     return `${this.prefix}:bus`;
+  }
+
+  /** Online metrics share a hash tag, so one MULTI adds a flush's every bucket and its index. */
+  get onlineMinutes(): string {
+    return `${this.prefix}:{online}:minutes`;
+  }
+
+  onlineBucket(minute: number): string {
+    return `${this.prefix}:{online}:m:${minute}`;
   }
 
   deletionJob(jobId: string): string {

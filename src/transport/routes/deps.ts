@@ -9,6 +9,7 @@ import type { ImportJobs } from '../../ops/import-jobs.js';
 import type { Metrics } from '../../ops/metrics.js';
 import type { ModelAdmin } from '../../ops/model-admin.js';
 import type { FollowStatus } from '../../ops/model-follower.js';
+import type { OnlineMetrics } from '../../ops/online-metrics.js';
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { ConsentGate } from '../../privacy/consent-gate.js';
 import type { Pseudonyms } from '../../privacy/pseudonyms.js';
@@ -56,6 +57,8 @@ export interface HttpDeps {
   trends: ItemTrends;
   segmenter: Segmenter;
   metrics: Metrics;
+  /** Lists served and the engagement attributed to them, summed over the nodes (GET /v1/admin/online-metrics). */
+  onlineMetrics: Pick<OnlineMetrics, 'report'>;
   /** Bulk imports (POST /v1/import-jobs) running in the background on this node's stores. */
   importJobs: ImportJobs;
   /** Cached lists for keys with no live actor here and for related items; null when caching is off. */
