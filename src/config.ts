@@ -87,6 +87,18 @@ export interface AttuneConfig {
     /** How often each node asks the catalog store for changes made through other nodes. */
     catalogPollMs: number;
   };
+  /** Live updates between retrains (README "Live updates"): content and co-occurrence neighbours, exploration. */
+  live: {
+    enabled: boolean;
+    /** How often a node sends the co-occurrences of its own events to the others. */
+    shareMs: number;
+    /** Weight of the live neighbours in the scores of items the model knows; 0 keeps the model's. */
+    knownWeight: number;
+    /** 0..1: at most this share of a list's slots goes to new or under-exposed items; 0 turns exploration off. */
+    exploreShare: number;
+    /** Seeds exploration's picks: the same list gets the same picks on every node. */
+    exploreSeed: number;
+  };
   security: {
     /**
      * Development mode: prints a generated all-roles key when no master key is set, accepts bare
@@ -140,6 +152,7 @@ export const defaultConfig: AttuneConfig = {
   trends: { popularHalfLifeMs: 7 * 24 * 3600_000, trendingHalfLifeMs: 3600_000 },
   segments: { count: 8, refreshMs: 60_000 },
   cache: { enabled: true, localMax: 10_000, freshMs: 2000, staleMs: 60_000, lockWaitMs: 250, catalogPollMs: 250 },
+  live: { enabled: true, shareMs: 200, knownWeight: 0, exploreShare: 0, exploreSeed: 0 },
   security: {
     dev: false,
     masterKey: null,
@@ -162,7 +175,7 @@ export const defaultConfig: AttuneConfig = {
 };
 
 /** A partial config, as tests and embedders pass it; nested groups merge key by key. */
-export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 'http' | 'redis' | 'cluster' | 'trends' | 'segments' | 'cache' | 'security' | 'reducer'>> & {
+export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 'http' | 'redis' | 'cluster' | 'trends' | 'segments' | 'cache' | 'live' | 'security' | 'reducer'>> & {
   redis?: Partial<AttuneConfig['redis']>;
   cluster?: Partial<AttuneConfig['cluster']>;
   actors?: Partial<AttuneConfig['actors']>;
@@ -171,6 +184,7 @@ export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 
   trends?: Partial<AttuneConfig['trends']>;
   segments?: Partial<AttuneConfig['segments']>;
   cache?: Partial<AttuneConfig['cache']>;
+  live?: Partial<AttuneConfig['live']>;
   security?: Partial<AttuneConfig['security']>;
   reducer?: Partial<ReducerConfig>;
 };
@@ -202,6 +216,7 @@ export function mergeConfig(overrides: ConfigOverrides = {}): AttuneConfig {
     trends: { ...base.trends, ...overrides.trends },
     segments: { ...base.segments, ...overrides.segments },
     cache: { ...base.cache, ...overrides.cache },
+    live: { ...base.live, ...overrides.live },
     security: { ...base.security, ...overrides.security },
     reducer: { ...base.reducer, ...overrides.reducer },
   };
@@ -254,6 +269,13 @@ export const text: Parser = (raw, source) => {
   if (raw === '') throw new ConfigError(`${source} must not be empty`);
   return raw;
 };
+const decimal =
+  (min: number, max: number): Parser =>
+  (raw, source) => {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new ConfigError(`${source} must be a number from ${min} to ${max}, got "${raw}"`);
+    return n;
+  };
 const TRUE_WORDS = ['1', 'true', 'yes', 'on'];
 const FALSE_WORDS = ['0', 'false', 'no', 'off'];
 const BOOLEAN_WORDS = [...TRUE_WORDS, ...FALSE_WORDS];
@@ -351,6 +373,11 @@ export const OPTIONS: readonly Option<ConfigOverrides>[] = [
   option<number>('cache-stale-ms', ['ATTUNE_CACHE_STALE_MS'], 'ms after that a stale list is served while one refresh runs', int(0, 86_400_000), (o, v) => (o.cache = { ...o.cache, staleMs: v })),
   option<number>('cache-lock-wait-ms', ['ATTUNE_CACHE_LOCK_WAIT_MS'], 'ms a node with nothing cached waits for another node\'s computation', int(0, 60_000), (o, v) => (o.cache = { ...o.cache, lockWaitMs: v })),
   option<number>('catalog-poll-ms', ['ATTUNE_CATALOG_POLL_MS'], 'ms between checks for catalog changes made through other nodes', int(10, 60_000), (o, v) => (o.cache = { ...o.cache, catalogPollMs: v })),
+  option<boolean>('live-updates', ['ATTUNE_LIVE_UPDATES'], 'learn between retrains: content neighbours of new items, co-occurrences from events, exploration (false: the model alone)', bool, (o, v) => (o.live = { ...o.live, enabled: v })),
+  option<number>('live-share-ms', ['ATTUNE_LIVE_SHARE_MS'], 'ms between batches of this node\'s co-occurrences sent to the other nodes', int(10, 60_000), (o, v) => (o.live = { ...o.live, shareMs: v })),
+  option<number>('live-known-weight', ['ATTUNE_LIVE_KNOWN_WEIGHT'], 'weight of live neighbours in the scores of items the model knows (0: the model\'s scores stay)', decimal(0, 100), (o, v) => (o.live = { ...o.live, knownWeight: v })),
+  option<number>('explore-share', ['ATTUNE_EXPLORE_SHARE'], 'at most this share (0..1) of a list\'s slots goes to new or under-exposed items (0: off)', decimal(0, 1), (o, v) => (o.live = { ...o.live, exploreShare: v })),
+  option<number>('explore-seed', ['ATTUNE_EXPLORE_SEED'], 'seeds which items and slots exploration picks for a list', int(0, 2 ** 31 - 1), (o, v) => (o.live = { ...o.live, exploreSeed: v })),
   option<boolean>('dev', ['ATTUNE_DEV'], 'development mode: a generated key printed at start, bare sessionIds on sockets, made-up secrets', bool, (o, v) => (o.security = { ...o.security, dev: v })),
   option<string>('master-key', ['ATTUNE_MASTER_KEY'], 'a key with every role, kept only in config (at least 32 characters)', secret(32), (o, v) => (o.security = { ...o.security, masterKey: v })),
   option<string>('token-secret', ['ATTUNE_TOKEN_SECRET'], 'signs socket tokens, the same on every node (at least 32 characters)', secret(32), (o, v) => (o.security = { ...o.security, tokenSecret: v })),

@@ -179,7 +179,12 @@ export type BusMessage =
   /** These sessions' links were removed (a user's erasure). */
   | { type: 'identities-unlinked'; sessionIds: string[] }
   /** A node handed its shards back and left the membership: take them over now, not at the next lease round. */
-  | { type: 'node-left'; nodeId: string };
+  | { type: 'node-left'; nodeId: string }
+  /**
+   * Co-occurrences a node observed in its own events since its last batch (src/model/co-occurrence.ts):
+   * [from, to, weight, at] each. The others add them, so every node's table converges.
+   */
+  | { type: 'live-pairs'; nodeId: string; pairs: [string, string, number, number][] };
 
 export interface NodeBus {
   /** Delivers to every subscriber on every node, the publisher's own included. */
