@@ -20,6 +20,9 @@ export const DEFAULT_CONTENT_OPTIONS: Readonly<ContentIndexOptions> = Object.fre
 /** Share of the similarity a shared category gives; the rest comes from the titles' token overlap. */
 export const CATEGORY_SHARE = 0.5;
 
+/** Neighbours remembered per item between catalog writes. */
+const MEMO_NEIGHBOURS = 50;
+
 /** Title tokens shorter than this carry no meaning of their own ("a", "of", sizes like "xl"). */
 const MIN_TOKEN_LENGTH = 3;
 
@@ -57,6 +60,8 @@ export class ContentIndex {
   private readonly items = new Map<string, Indexed>();
   /** Posting key (`c:category` or `t:token`) -> item ids, oldest first (a Set keeps insertion order). */
   private readonly postings = new Map<string, Set<string>>();
+  /** neighbours() per item, as long as the catalog does not change: lookups far outnumber writes. */
+  private readonly memo = new Map<string, { kept: ScoredItem[]; complete: boolean }>();
 
   constructor(private readonly options: ContentIndexOptions = DEFAULT_CONTENT_OPTIONS) {}
 
@@ -75,6 +80,7 @@ export class ContentIndex {
 
   /** Adds or re-indexes items (a changed title or category moves them). */
   upsert(items: readonly ContentItem[]): void {
+    if (items.length > 0) this.memo.clear();
     for (const item of items) {
       this.remove(item.itemId);
       const indexed: Indexed = { category: item.category, tokens: titleTokens(item.title) };
@@ -98,6 +104,8 @@ export class ContentIndex {
   neighbours(itemId: string, k: number): ScoredItem[] {
     const self = this.items.get(itemId);
     if (self === undefined || k <= 0) return [];
+    const memo = this.memo.get(itemId);
+    if (memo !== undefined && (memo.complete || memo.kept.length >= k)) return memo.kept.slice(0, k);
     const candidates = new Set<string>();
     for (const key of postingKeys(self)) for (const id of this.postings.get(key) ?? []) if (id !== itemId) candidates.add(id);
     const scored: ScoredItem[] = [];
@@ -108,7 +116,9 @@ export class ContentIndex {
       if (score > 0) scored.push({ itemId: id, score });
     }
     scored.sort((a, b) => b.score - a.score || (a.itemId < b.itemId ? -1 : a.itemId > b.itemId ? 1 : 0));
-    return scored.slice(0, k);
+    const kept = scored.slice(0, Math.max(k, MEMO_NEIGHBOURS));
+    this.memo.set(itemId, { kept, complete: kept.length === scored.length });
+    return kept.slice(0, k);
   }
 
   private remove(itemId: string): void {

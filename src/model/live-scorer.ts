@@ -71,10 +71,12 @@ export class LiveScorer implements ListScorer {
   async scoreOrFallback(input: ModelInput, k: number): Promise<{ items: ScoredItem[]; fallback: FallbackReason | null }> {
     const scored = await this.model.scoreOrFallback(input, Math.min(k, this.model.itemCount));
     if (scored.fallback !== null) return scored;
-    const live = liveScores(input, this.live.content, this.live.coOccurrence);
-    if (live.size === 0) return scored;
     const historyKnown = input.itemIds.some((id, slot) => (input.weights[slot] ?? 0) > 0 && this.model.hasItem(id));
     const knownWeight = historyKnown ? this.options.knownWeight : 1;
+    // Nothing live could change this list: the common case between catalog additions, at no cost.
+    if (knownWeight === 0 && this.live.unknownCount === 0) return scored;
+    const live = liveScores(input, this.live.content, this.live.coOccurrence);
+    if (live.size === 0) return scored;
     const best = scored.items[0]?.score;
     const scale = best !== undefined && best > 0 ? best : 1;
     // A known item the model did not list scores at most what its lowest listed one does.
