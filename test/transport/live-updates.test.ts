@@ -2,6 +2,7 @@ import t from 'tap';
 import { demoCatalog } from '../../src/demo/catalog.js';
 import type { RunningServer } from '../../src/server/start.js';
 import { sessionKey } from '../../src/session/events.js';
+import { parseBusMessage } from '../../src/store/redis/index.js';
 import { shardOf } from '../../src/store/shard.js';
 import { startRedis } from '../../scripts/harness/redis-server.js';
 import { authHeaders, connectClient, startLocalServer, testSecurity, waitFor } from '../helpers.js';
@@ -106,4 +107,11 @@ t.test('two nodes on one Redis: co-occurrences observed on one node reach the ot
   t.equal(posted.status, 200);
   await waitFor('b to list shared-fresh next to plants-004', async () => (await onB()).includes('shared-fresh'), 5000);
   t.equal((await onB())[1], 'shared-fresh', 'ranked as on the node that saw it');
+});
+
+t.test('live-pairs bus messages: known fields only, every pair checked', async (t) => {
+  t.strictSame(parseBusMessage('{"type":"live-pairs","nodeId":"n1","pairs":[["a","b",1,1000]],"extra":1}'), { type: 'live-pairs', nodeId: 'n1', pairs: [['a', 'b', 1, 1000]] });
+  t.equal(parseBusMessage('{"type":"live-pairs","nodeId":"n1","pairs":[["a","b","1",1000]]}'), null);
+  t.equal(parseBusMessage('{"type":"live-pairs","nodeId":"n1","pairs":[["a","b",1]]}'), null);
+  t.equal(parseBusMessage('{"type":"live-pairs","pairs":[]}'), null);
 });
