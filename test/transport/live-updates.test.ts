@@ -107,6 +107,11 @@ t.test('two nodes on one Redis: co-occurrences observed on one node reach the ot
   t.equal(posted.status, 200);
   await waitFor('b to list shared-fresh next to plants-004', async () => (await onB()).includes('shared-fresh'), 5000);
   t.equal((await onB())[1], 'shared-fresh', 'ranked as on the node that saw it');
+
+  // A new item written through a reaches b's content index with b's catalog copy.
+  const put = await call(a, 'PUT', '/v1/items', { items: [{ itemId: 'plants-new-x', category: 'plants', title: titleOf('plants-004'), price: 9, inStock: true }] });
+  t.equal(put.status, 200);
+  await waitFor('b to list plants-new-x next to plants-004', async () => (await onB()).includes('plants-new-x'), 5000);
 });
 
 t.test('live-pairs bus messages: known fields only, every pair checked', async (t) => {
