@@ -4,6 +4,7 @@ import type { PairIncrement } from '../model/co-occurrence.js';
 import type { ModelScorer } from '../model/live-scorer.js';
 import { LiveUpdates } from '../model/live-updates.js';
 import type { ServingModel } from '../model/serving-model.js';
+import type { Metrics } from '../ops/metrics.js';
 import type { InteractionEntry } from '../session/events.js';
 import type { NodeBus } from '../store/types.js';
 
@@ -30,13 +31,17 @@ export interface LivePart {
  * share stores, reach the other nodes' tables in batches every `--live-share-ms` over the node
  * bus, as the others' reach this one. Off (`--live-updates false`): the model alone.
  */
-export async function createLivePart(config: AttuneConfig, deps: { catalog: CatalogIndex; bus: NodeBus; shared: boolean; nodeId: string; onError: (err: unknown, context: string) => void }): Promise<LivePart> {
+export async function createLivePart(config: AttuneConfig, deps: { catalog: CatalogIndex; bus: NodeBus; shared: boolean; nodeId: string; metrics: Metrics; onError: (err: unknown, context: string) => void }): Promise<LivePart> {
   if (!config.live.enabled) {
     return { serving: (model) => model, scorer: (scorer) => scorer, onAccepted: () => {}, updates: null, close: async () => {} };
   }
   const updates = new LiveUpdates({ knownWeight: config.live.knownWeight, exploreShare: config.live.exploreShare, exploreSeed: config.live.exploreSeed });
+  const { metrics } = deps;
   updates.catalogChanged(deps.catalog.all());
-  const stopFollowingCatalog = deps.catalog.onApply((items) => updates.catalogChanged(items));
+  const stopFollowingCatalog = deps.catalog.onApply((items) => {
+    updates.catalogChanged(items);
+    metrics.liveNewItems.set(updates.unknownCount);
+  });
   const wrapped = new WeakMap<ServingModel, ServingModel>();
   let pending: PairIncrement[] = [];
   let unsubscribe: (() => Promise<void>) | null = null;
@@ -54,6 +59,8 @@ export async function createLivePart(config: AttuneConfig, deps: { catalog: Cata
     unsubscribe = await deps.bus.subscribe((message) => {
       if (message.type !== 'live-pairs' || message.nodeId === deps.nodeId) return;
       updates.add(message.pairs.map(([from, to, weight, at]) => ({ from, to, weight, at })));
+      metrics.livePairs.inc({ source: 'peer' }, message.pairs.length);
+      metrics.liveNewItems.set(updates.unknownCount);
     });
     const loop = (): void => {
       if (closed) return;
@@ -61,16 +68,29 @@ export async function createLivePart(config: AttuneConfig, deps: { catalog: Cata
     };
     loop();
   }
+  let servedModel: ModelScorer | null = null;
+  /** The live scorer for `scorer`; a newly served model recounts the items it does not know. */
+  const liveScorerFor = (scorer: ModelScorer): ModelScorer => {
+    const live = updates.scorerFor(scorer);
+    if (servedModel !== scorer) {
+      servedModel = scorer;
+      metrics.liveNewItems.set(updates.unknownCount);
+    }
+    return live;
+  };
   return {
     updates,
     serving: (model, scorer) => {
       let served = wrapped.get(model);
-      if (served === undefined) wrapped.set(model, (served = { scorer: updates.scorerFor(scorer), reducer: model.reducer }));
+      if (served === undefined) wrapped.set(model, (served = { scorer: liveScorerFor(scorer), reducer: model.reducer }));
       return served;
     },
-    scorer: (scorer) => updates.scorerFor(scorer),
+    scorer: liveScorerFor,
     onAccepted: (entry) => {
       const increments = updates.observe(entry.sessionId, entry.itemId, entry.sentAt);
+      if (increments.length === 0) return;
+      metrics.livePairs.inc({ source: 'local' }, increments.length);
+      metrics.liveNewItems.set(updates.unknownCount);
       if (deps.shared) pending.push(...increments);
     },
     close: async () => {

@@ -93,7 +93,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       ? null
       : new PeerForwarder({ nodeId, assignedNode: (key) => cluster.assignedNode(key), directory: stores.peers, secret: peerSecret, timeoutMs: config.cluster.forwardTimeoutMs, metrics, onError: reportError });
   // Created before the catalog is loaded, so the content index sees every item.
-  const live = await createLivePart(config, { catalog, bus: stores.bus, shared: cluster.shared, nodeId, onError: reportError });
+  const live = await createLivePart(config, { catalog, bus: stores.bus, shared: cluster.shared, nodeId, metrics, onError: reportError });
   const host = new ActorHost({
     ...(forwarder === null ? {} : { forwardToOwner: forwarder.forward }),
     placement: cluster.placement,

@@ -51,6 +51,9 @@ t.test('an item first seen in events joins the lists of the items it was seen wi
   const ack = await second.emit<{ ok: boolean; eventId: string }>('event', { eventType: 'view', itemId: 'books-002' });
   const push = await second.push((p) => p.cause?.eventId === ack.eventId);
   t.equal(push.items[1].itemId, 'fresh-item');
+  const metric = async (name: 'livePairs' | 'liveNewItems', source?: string) => (await server.metrics[name].get()).values.find((v) => source === undefined || v.labels.source === source)?.value;
+  t.equal(await metric('livePairs', 'local'), 2, 'books-002 -> fresh-item and back; a session\'s first item pairs with nothing');
+  t.equal(await metric('liveNewItems'), 1, 'fresh-item is the one item the model does not know');
 });
 
 t.test('--live-updates false: the model alone', async (t) => {
@@ -107,6 +110,7 @@ t.test('two nodes on one Redis: co-occurrences observed on one node reach the ot
   t.equal(posted.status, 200);
   await waitFor('b to list shared-fresh next to plants-004', async () => (await onB()).includes('shared-fresh'), 5000);
   t.equal((await onB())[1], 'shared-fresh', 'ranked as on the node that saw it');
+  t.equal((await b.metrics.livePairs.get()).values.find((v) => v.labels.source === 'peer')?.value, 2, 'the pair and its reverse, from a');
 
   // A new item written through a reaches b's content index with b's catalog copy.
   const put = await call(a, 'PUT', '/v1/items', { items: [{ itemId: 'plants-new-x', category: 'plants', title: titleOf('plants-004'), price: 9, inStock: true }] });
