@@ -20,7 +20,7 @@ export const CONTENT_WEIGHT = 0.5;
 export function liveScores(input: ModelInput, content: ContentIndex, coOccurrence: CoOccurrenceTable): Map<string, number> {
   const scores = new Map<string, number>();
   const inHistory = new Set(input.itemIds);
-  const addAll = (neighbours: readonly { itemId: string; score: number }[], weight: number): void => {
+  const addCoOccurrences = (neighbours: readonly { itemId: string; score: number }[], weight: number): void => {
     const top = neighbours[0]?.score ?? 0;
     if (!(top > 0)) return;
     for (const n of neighbours) if (!inHistory.has(n.itemId)) scores.set(n.itemId, (scores.get(n.itemId) ?? 0) + (weight * n.score) / top);
@@ -28,7 +28,7 @@ export function liveScores(input: ModelInput, content: ContentIndex, coOccurrenc
   input.itemIds.forEach((itemId, slot) => {
     const weight = input.weights[slot] ?? 0;
     if (!(weight > 0)) return;
-    addAll(coOccurrence.neighbours(itemId, LIVE_NEIGHBOURS_PER_ITEM), weight);
+    addCoOccurrences(coOccurrence.neighbours(itemId, LIVE_NEIGHBOURS_PER_ITEM), weight);
     // Content similarity is already 0..1: not rescaled, so a weak likeness stays weak.
     for (const n of content.neighbours(itemId, LIVE_NEIGHBOURS_PER_ITEM)) {
       if (!inHistory.has(n.itemId)) scores.set(n.itemId, (scores.get(n.itemId) ?? 0) + weight * CONTENT_WEIGHT * n.score);

@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap';
 import { explorationSlots, withExploration } from '../../src/model/exploration.js';
 import { EXPLORE_PROMOTION } from '../../src/model/live-scorer.js';
+import { liveScores } from '../../src/model/live-neighbours.js';
 import { LiveUpdates } from '../../src/model/live-updates.js';
 import { Scorer } from '../../src/model/scorer.js';
 import type { Interaction, ScoredItem } from '../../src/model/types.js';
@@ -112,4 +113,24 @@ t.test('exploration: at most the share of slots, never the top one, the same pic
   t.strictSame(withExploration(items, 10, ['m2', 'n1'], 0.25, 7, 'list-1', mark).filter((i) => 'promotionName' in i).map((i) => i.itemId), ['n1'], 'listed items are not explored');
   const explorerAt = explored.findIndex((i) => 'promotionName' in i);
   t.equal(explored[explorerAt].score, items[explorerAt].score, 'an explored item takes its slot\'s score');
+});
+
+t.test('live scores: co-occurrences scaled per item, content at half weight, summed by the history\'s weights, best 1', async (t) => {
+  const updates = new LiveUpdates(blend);
+  updates.add([
+    { from: 'a', to: 'x', weight: 2, at: 0 },
+    { from: 'a', to: 'y', weight: 1, at: 0 },
+    { from: 'b', to: 'y', weight: 5, at: 0 },
+    { from: 'b', to: 'a', weight: 5, at: 0 },
+  ]);
+  updates.catalogChanged([
+    { itemId: 'a', category: 'c', title: '' },
+    { itemId: 'z', category: 'c', title: '' },
+  ]);
+  // a (weight 1): x 1, y 0.5, z 0.5 * 0.5 (same category). b (weight 0.5): y 0.5, a in the history.
+  t.strictSame(
+    [...liveScores({ itemIds: ['a', 'b'], weights: [1, 0.5] }, updates.content, updates.coOccurrence)],
+    [['x', 1], ['y', 1], ['z', 0.25]],
+  );
+  t.equal(liveScores({ itemIds: ['unknown'], weights: [1] }, updates.content, updates.coOccurrence).size, 0);
 });
