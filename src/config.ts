@@ -94,6 +94,8 @@ export interface AttuneConfig {
     shareMs: number;
     /** Weight of the live neighbours in the scores of items the model knows; 0 keeps the model's. */
     knownWeight: number;
+    /** Items the model was trained on fewer than this many interactions of get their live scores in full, as new items do; 0: none. */
+    weakBelow: number;
     /** 0..1: at most this share of a list's slots goes to new or under-exposed items; 0 turns exploration off. */
     exploreShare: number;
     /** Seeds exploration's picks: the same list gets the same picks on every node. */
@@ -152,7 +154,7 @@ export const defaultConfig: AttuneConfig = {
   trends: { popularHalfLifeMs: 7 * 24 * 3600_000, trendingHalfLifeMs: 3600_000 },
   segments: { count: 8, refreshMs: 60_000 },
   cache: { enabled: true, localMax: 10_000, freshMs: 2000, staleMs: 60_000, lockWaitMs: 250, catalogPollMs: 250 },
-  live: { enabled: true, shareMs: 200, knownWeight: 0, exploreShare: 0, exploreSeed: 0 },
+  live: { enabled: true, shareMs: 200, knownWeight: 0, weakBelow: 0, exploreShare: 0, exploreSeed: 0 },
   security: {
     dev: false,
     masterKey: null,
@@ -376,6 +378,7 @@ export const OPTIONS: readonly Option<ConfigOverrides>[] = [
   option<boolean>('live-updates', ['ATTUNE_LIVE_UPDATES'], 'learn between retrains: content neighbours of new items, co-occurrences from events, exploration (false: the model alone)', bool, (o, v) => (o.live = { ...o.live, enabled: v })),
   option<number>('live-share-ms', ['ATTUNE_LIVE_SHARE_MS'], 'ms between batches of this node\'s co-occurrences sent to the other nodes', int(10, 60_000), (o, v) => (o.live = { ...o.live, shareMs: v })),
   option<number>('live-known-weight', ['ATTUNE_LIVE_KNOWN_WEIGHT'], 'weight of live neighbours in the scores of items the model knows (0: the model\'s scores stay)', decimal(0, 100), (o, v) => (o.live = { ...o.live, knownWeight: v })),
+  option<number>('live-weak-below', ['ATTUNE_LIVE_WEAK_BELOW'], 'items the model was trained on fewer than this many interactions of get their live neighbour scores in full, as new items do (0: none)', int(0, 1_000_000_000), (o, v) => (o.live = { ...o.live, weakBelow: v })),
   option<number>('explore-share', ['ATTUNE_EXPLORE_SHARE'], 'at most this share (0..1) of a list\'s slots goes to new or under-exposed items (0: off)', decimal(0, 1), (o, v) => (o.live = { ...o.live, exploreShare: v })),
   option<number>('explore-seed', ['ATTUNE_EXPLORE_SEED'], 'seeds which items and slots exploration picks for a list', int(0, 2 ** 31 - 1), (o, v) => (o.live = { ...o.live, exploreSeed: v })),
   option<boolean>('dev', ['ATTUNE_DEV'], 'development mode: a generated key printed at start, bare sessionIds on sockets, made-up secrets', bool, (o, v) => (o.security = { ...o.security, dev: v })),

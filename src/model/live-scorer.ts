@@ -6,12 +6,14 @@ import type { ListScorer, RecommendedItem } from './recommend.js';
 import type { FallbackReason } from './scorer.js';
 import type { ModelInput, ScoredItem } from './types.js';
 
-/** The served model as the live scorer wraps it. */
-export type ModelScorer = ListScorer & { hasItem(itemId: string): boolean };
+/** The served model as the live scorer wraps it (interactionCount: see Scorer; absent, no item counts as weakly known). */
+export type ModelScorer = ListScorer & { hasItem(itemId: string): boolean; interactionCount?(itemId: string): number };
 
 export interface LiveBlendOptions {
   /** Weight of the live neighbours in the scores of items the model knows (0: the model's scores stay). */
   knownWeight: number;
+  /** An item the model was trained on fewer than this many interactions of counts as weakly known: its live score adds in full. 0: none. */
+  weakBelow: number;
   /** 0..1: at most this share of a list's slots goes to new or under-exposed items; 0: none. */
   exploreShare: number;
   /** Seeds which items and slots exploration picks, per list. */
@@ -34,7 +36,8 @@ export const EXPLORE_PROMOTION = 'explore';
  * The served model with what was learnt since it was trained. Items the model does not know get
  * the history's live neighbour score (0..1, see liveScores) times the model's best score for the
  * history, so a new item with the strongest live link ranks right below the model's first item;
- * items the model knows keep its scores, plus `knownWeight` times the same when set. A history of
+ * items the model knows keep its scores, plus `knownWeight` times the same when set (in full for
+ * items it knows weakly: trained on fewer than `weakBelow` interactions of them). A history of
  * items the model knows none of (a new item's related list) gives the model nothing but its
  * popularity prior: there the live neighbours count fully for known items too. Scores and
  * version are otherwise the model's, and with no live neighbour for a history its list is the
@@ -74,7 +77,7 @@ export class LiveScorer implements ListScorer {
     const historyKnown = input.itemIds.some((id, slot) => (input.weights[slot] ?? 0) > 0 && this.model.hasItem(id));
     const knownWeight = historyKnown ? this.options.knownWeight : 1;
     // Nothing live could change this list: the common case between catalog additions, at no cost.
-    if (knownWeight === 0 && this.live.unknownCount === 0) return scored;
+    if (knownWeight === 0 && this.live.unknownCount === 0 && this.options.weakBelow === 0) return scored;
     const live = liveScores(input, this.live.content, this.live.coOccurrence);
     if (live.size === 0) return scored;
     const best = scored.items[0]?.score;
@@ -85,9 +88,11 @@ export class LiveScorer implements ListScorer {
     const added: { itemId: string; score: number }[] = [];
     for (const [itemId, weight] of live) {
       if (!this.model.hasItem(itemId)) added.push({ itemId, score: scale * weight });
-      else if (knownWeight > 0) {
+      else {
+        const itemWeight = this.weaklyKnown(itemId) ? 1 : knownWeight;
+        if (itemWeight === 0) continue;
         const listed = blended.get(itemId);
-        blended.set(itemId, { score: (listed?.score ?? floor) + knownWeight * scale * weight, rank: listed?.rank ?? scored.items.length });
+        blended.set(itemId, { score: (listed?.score ?? floor) + itemWeight * scale * weight, rank: listed?.rank ?? scored.items.length });
       }
     }
     added.sort((a, b) => (a.itemId < b.itemId ? -1 : a.itemId > b.itemId ? 1 : 0));
@@ -95,6 +100,11 @@ export class LiveScorer implements ListScorer {
     const all = [...[...blended].map(([itemId, { score, rank }]) => ({ itemId, score, rank })), ...added.map((item, i) => ({ ...item, rank: scored.items.length + 1 + i }))];
     all.sort((a, b) => b.score - a.score || a.rank - b.rank || (a.itemId < b.itemId ? -1 : a.itemId > b.itemId ? 1 : 0));
     return { items: all.slice(0, k).map(({ itemId, score }) => ({ itemId, score })), fallback: null };
+  }
+
+  private weaklyKnown(itemId: string): boolean {
+    const { weakBelow } = this.options;
+    return weakBelow > 0 && this.model.interactionCount !== undefined && this.model.interactionCount(itemId) < weakBelow;
   }
 
   private explored(items: readonly RecommendedItem[], n: number, input: ModelInput | null, allows: (itemId: string) => boolean): RecommendedItem[] {

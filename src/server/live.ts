@@ -35,7 +35,7 @@ export async function createLivePart(config: AttuneConfig, deps: { catalog: Cata
   if (!config.live.enabled) {
     return { serving: (model) => model, scorer: (scorer) => scorer, onAccepted: () => {}, updates: null, close: async () => {} };
   }
-  const updates = new LiveUpdates({ knownWeight: config.live.knownWeight, exploreShare: config.live.exploreShare, exploreSeed: config.live.exploreSeed });
+  const updates = new LiveUpdates({ knownWeight: config.live.knownWeight, weakBelow: config.live.weakBelow, exploreShare: config.live.exploreShare, exploreSeed: config.live.exploreSeed });
   const { metrics } = deps;
   updates.catalogChanged(deps.catalog.all());
   const stopFollowingCatalog = deps.catalog.onApply((items) => {

@@ -24,7 +24,7 @@ async function realScorer(t: Test): Promise<Scorer> {
   return scorer;
 }
 
-const blend = { knownWeight: 0, exploreShare: 0, exploreSeed: 0 };
+const blend = { knownWeight: 0, weakBelow: 0, exploreShare: 0, exploreSeed: 0 };
 const onlyA = { itemIds: ['a'], weights: [1] };
 
 t.test('with nothing learnt, the model\'s lists are unchanged', async (t) => {
@@ -133,4 +133,21 @@ t.test('live scores: co-occurrences scaled per item, content at half weight, sum
     [['x', 1], ['y', 1], ['z', 0.25]],
   );
   t.equal(liveScores({ itemIds: ['unknown'], weights: [1] }, updates.content, updates.coOccurrence).size, 0);
+});
+
+t.test('--live-weak-below: items the model saw fewer times get their live scores in full, the others keep the model\'s', async (t) => {
+  const scorer = await realScorer(t);
+  t.equal(scorer.interactionCount('e'), 2);
+  t.equal(scorer.interactionCount('a'), 10);
+  const updates = new LiveUpdates({ ...blend, weakBelow: 3 });
+  const live = updates.scorerFor(scorer);
+  updates.add([
+    { from: 'a', to: 'e', weight: 1, at: 0 },
+    { from: 'a', to: 'd', weight: 1, at: 0 },
+  ]);
+  const model = (await scorer.scoreOrFallback(onlyA, 5)).items;
+  const blended = (await live.scoreOrFallback(onlyA, 5)).items;
+  const scoreOf = (items: ScoredItem[], id: string) => items.find((i) => i.itemId === id)?.score;
+  t.equal(scoreOf(blended, 'e'), (scoreOf(model, 'e') ?? NaN) + model[0].score, 'e: 2 interactions, weakly known');
+  t.equal(scoreOf(blended, 'd'), scoreOf(model, 'd'), 'd: 10 interactions, the model\'s score');
 });
