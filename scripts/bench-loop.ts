@@ -8,7 +8,7 @@
  *
  * Prints one JSON object on stdout and a one-line summary on stderr; progress on stderr.
  *
- * usage: npm run bench:loop -- [--data DIR] [--sessions 1000] [--shown 5] [--explore-share 0]
+ * usage: npm run bench:loop -- [--data DIR] [--sessions 1000] [--shown 5] [--explore-share 0] [--weak-below 0]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -28,20 +28,26 @@ interface Args {
   sessions: number;
   shown: number;
   exploreShare: number;
+  /** The node's --live-weak-below. */
+  weakBelow: number;
 }
 
 const DEFAULT_DATA = '../shared/data/rsc15/prepared';
-const USAGE = 'usage: npm run bench:loop -- [--data DIR (default ../shared/data/rsc15/prepared)] [--sessions 1000] [--shown 5] [--explore-share 0]';
+const USAGE = 'usage: npm run bench:loop -- [--data DIR (default ../shared/data/rsc15/prepared)] [--sessions 1000] [--shown 5] [--explore-share 0] [--weak-below 0]';
 const K = 20;
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { data: DEFAULT_DATA, sessions: 1000, shown: 5, exploreShare: 0 };
+  const args: Args = { data: DEFAULT_DATA, sessions: 1000, shown: 5, exploreShare: 0, weakBelow: 0 };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
     const raw = inline ?? argv[++i];
     if (raw === undefined) throw new Error(`${flag} needs a value; ${USAGE}`);
     if (flag === '--data') args.data = raw;
-    else if (flag === '--sessions' || flag === '--shown') {
+    else if (flag === '--weak-below') {
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 0) throw new Error(`--weak-below needs an integer >= 0, got ${raw}`);
+      args.weakBelow = n;
+    } else if (flag === '--sessions' || flag === '--shown') {
       const n = Number(raw);
       if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer, got ${raw}`);
       args[flag === '--sessions' ? 'sessions' : 'shown'] = n;
@@ -109,7 +115,7 @@ async function replay(label: string, modelDir: string, live: boolean, sessions: 
       logLevel: 'silent',
       pushSize: K,
       cache: { enabled: false },
-      live: { enabled: live, exploreShare: args.exploreShare },
+      live: { enabled: live, exploreShare: args.exploreShare, weakBelow: args.weakBelow },
       security: { masterKey: SCRIPTS_MASTER_KEY, rateSessionPerS: 1_000_000, rateSessionBurst: 1_000_000, rateKeyPerS: 10_000_000, rateKeyBurst: 10_000_000 },
     }),
   );
@@ -180,6 +186,7 @@ async function main(): Promise<void> {
       model: { version: manifest.version, trainSessions: Math.floor(trainSessions.length / 2), trainClicks: firstHalf.length, items: model.itemCount },
       replayed: { sessions: sessions.length, clicks: sessions.reduce((sum, s) => sum + s.length, 0) },
       exploreShare: args.exploreShare,
+      weakBelow: args.weakBelow,
       liveOn: onMetrics,
       liveOff: offMetrics,
       ratioOnOff: ratios,
