@@ -99,6 +99,20 @@ export interface AttuneConfig {
     /** How often a node adds its counts to the shared store. */
     flushMs: number;
   };
+  /** Live updates between retrains (README "Live updates"): content and co-occurrence neighbours, exploration. */
+  live: {
+    enabled: boolean;
+    /** How often a node sends the co-occurrences of its own events to the others. */
+    shareMs: number;
+    /** Weight of the live neighbours in the scores of items the model knows; 0 keeps the model's. */
+    knownWeight: number;
+    /** Items the model was trained on fewer than this many interactions of get their live scores in full, as new items do; 0: none. */
+    weakBelow: number;
+    /** 0..1: at most this share of a list's slots goes to new or under-exposed items; 0 turns exploration off. */
+    exploreShare: number;
+    /** Seeds exploration's picks: the same list gets the same picks on every node. */
+    exploreSeed: number;
+  };
   security: {
     /**
      * Development mode: prints a generated all-roles key when no master key is set, accepts bare
@@ -154,6 +168,7 @@ export const defaultConfig: AttuneConfig = {
   segments: { count: 8, refreshMs: 60_000 },
   cache: { enabled: true, localMax: 10_000, freshMs: 2000, staleMs: 60_000, lockWaitMs: 250, catalogPollMs: 250 },
   online: { attributionWindowMs: 30 * 60_000, flushMs: 5000 },
+  live: { enabled: true, shareMs: 200, knownWeight: 0, weakBelow: 0, exploreShare: 0, exploreSeed: 0 },
   security: {
     dev: false,
     masterKey: null,
@@ -176,7 +191,7 @@ export const defaultConfig: AttuneConfig = {
 };
 
 /** A partial config, as tests and embedders pass it; nested groups merge key by key. */
-export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 'http' | 'redis' | 'cluster' | 'trends' | 'segments' | 'cache' | 'online' | 'security' | 'reducer'>> & {
+export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 'http' | 'redis' | 'cluster' | 'trends' | 'segments' | 'cache' | 'online' | 'live' | 'security' | 'reducer'>> & {
   redis?: Partial<AttuneConfig['redis']>;
   cluster?: Partial<AttuneConfig['cluster']>;
   actors?: Partial<AttuneConfig['actors']>;
@@ -186,6 +201,7 @@ export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 
   segments?: Partial<AttuneConfig['segments']>;
   cache?: Partial<AttuneConfig['cache']>;
   online?: Partial<AttuneConfig['online']>;
+  live?: Partial<AttuneConfig['live']>;
   security?: Partial<AttuneConfig['security']>;
   reducer?: Partial<ReducerConfig>;
 };
@@ -218,6 +234,7 @@ export function mergeConfig(overrides: ConfigOverrides = {}): AttuneConfig {
     segments: { ...base.segments, ...overrides.segments },
     cache: { ...base.cache, ...overrides.cache },
     online: { ...base.online, ...overrides.online },
+    live: { ...base.live, ...overrides.live },
     security: { ...base.security, ...overrides.security },
     reducer: { ...base.reducer, ...overrides.reducer },
   };
@@ -270,6 +287,13 @@ export const text: Parser = (raw, source) => {
   if (raw === '') throw new ConfigError(`${source} must not be empty`);
   return raw;
 };
+const decimal =
+  (min: number, max: number): Parser =>
+  (raw, source) => {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new ConfigError(`${source} must be a number from ${min} to ${max}, got "${raw}"`);
+    return n;
+  };
 const TRUE_WORDS = ['1', 'true', 'yes', 'on'];
 const FALSE_WORDS = ['0', 'false', 'no', 'off'];
 const BOOLEAN_WORDS = [...TRUE_WORDS, ...FALSE_WORDS];
@@ -370,6 +394,12 @@ export const OPTIONS: readonly Option<ConfigOverrides>[] = [
   option<number>('catalog-poll-ms', ['ATTUNE_CATALOG_POLL_MS'], 'ms between checks for catalog changes made through other nodes', int(10, 60_000), (o, v) => (o.cache = { ...o.cache, catalogPollMs: v })),
   option<number>('attribution-window-ms', ['ATTUNE_ATTRIBUTION_WINDOW_MS'], 'an event without a recommendationId is credited to the last list shown to its session within this many ms', int(1000, 7 * 86_400_000), (o, v) => (o.online = { ...o.online, attributionWindowMs: v })),
   option<number>('online-metrics-flush-ms', ['ATTUNE_ONLINE_METRICS_FLUSH_MS'], 'ms between a node\'s additions of its online-metrics counts to the shared store', int(10, 600_000), (o, v) => (o.online = { ...o.online, flushMs: v })),
+  option<boolean>('live-updates', ['ATTUNE_LIVE_UPDATES'], 'learn between retrains: content neighbours of new items, co-occurrences from events, exploration (false: the model alone)', bool, (o, v) => (o.live = { ...o.live, enabled: v })),
+  option<number>('live-share-ms', ['ATTUNE_LIVE_SHARE_MS'], 'ms between batches of this node\'s co-occurrences sent to the other nodes', int(10, 60_000), (o, v) => (o.live = { ...o.live, shareMs: v })),
+  option<number>('live-known-weight', ['ATTUNE_LIVE_KNOWN_WEIGHT'], 'weight of live neighbours in the scores of items the model knows (0: the model\'s scores stay)', decimal(0, 100), (o, v) => (o.live = { ...o.live, knownWeight: v })),
+  option<number>('live-weak-below', ['ATTUNE_LIVE_WEAK_BELOW'], 'items the model was trained on fewer than this many interactions of get their live neighbour scores in full, as new items do (0: none)', int(0, 1_000_000_000), (o, v) => (o.live = { ...o.live, weakBelow: v })),
+  option<number>('explore-share', ['ATTUNE_EXPLORE_SHARE'], 'at most this share (0..1) of a list\'s slots goes to new or under-exposed items (0: off)', decimal(0, 1), (o, v) => (o.live = { ...o.live, exploreShare: v })),
+  option<number>('explore-seed', ['ATTUNE_EXPLORE_SEED'], 'seeds which items and slots exploration picks for a list', int(0, 2 ** 31 - 1), (o, v) => (o.live = { ...o.live, exploreSeed: v })),
   option<boolean>('dev', ['ATTUNE_DEV'], 'development mode: a generated key printed at start, bare sessionIds on sockets, made-up secrets', bool, (o, v) => (o.security = { ...o.security, dev: v })),
   option<string>('master-key', ['ATTUNE_MASTER_KEY'], 'a key with every role, kept only in config (at least 32 characters)', secret(32), (o, v) => (o.security = { ...o.security, masterKey: v })),
   option<string>('token-secret', ['ATTUNE_TOKEN_SECRET'], 'signs socket tokens, the same on every node (at least 32 characters)', secret(32), (o, v) => (o.security = { ...o.security, tokenSecret: v })),

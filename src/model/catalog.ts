@@ -7,6 +7,7 @@ import type { CatalogItem } from '../store/types.js';
 export class CatalogIndex {
   private readonly items = new Map<string, CatalogItem>();
   private outOfStock = 0;
+  private readonly listeners = new Set<(items: readonly CatalogItem[]) => void>();
 
   constructor(items: readonly CatalogItem[] = []) {
     this.apply(items);
@@ -22,7 +23,17 @@ export class CatalogIndex {
       if (previous && previous.inStock !== item.inStock) stockChanged.push(item.itemId);
       this.items.set(item.itemId, item);
     }
+    for (const listener of this.listeners) listener(items);
     return stockChanged;
+  }
+
+  /**
+   * Calls `listener` with every batch of items applied from now on (writes through this node,
+   * imports, and other nodes' writes the catalog sync reads). Returns the unsubscribe.
+   */
+  onApply(listener: (items: readonly CatalogItem[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   get(itemId: string): CatalogItem | undefined {

@@ -22,6 +22,12 @@ export interface ListScorer {
   readonly itemCount: number;
   scoreOrFallback(input: ModelInput, k: number): Promise<{ items: ScoredItem[]; fallback: FallbackReason | null }>;
   popular(k: number): ScoredItem[];
+  /**
+   * When set, gives some of a finished list's slots to items the scorer cannot rank yet
+   * (exploration, src/model/live-scorer.ts); `input` is what the list was scored for (null:
+   * popular items), `allows` the list's filter.
+   */
+  explore?(items: readonly RecommendedItem[], n: number, input: ModelInput | null, allows: (itemId: string) => boolean): RecommendedItem[];
 }
 
 export interface RecommendedItem extends ScoredItem {
@@ -162,6 +168,7 @@ async function rankedList(
     const regular = filterTopN(ranked, n - picks.length, { allows: (id) => filter.allows(id) && !picked.has(id), maxExcluded: null });
     items = interleavePromoted<RecommendedItem>(regular, picks.map((p) => ({ ...p, promotionName: promotion.name })), n);
   }
+  if (scorer.explore !== undefined) items = scorer.explore(items, n, input, (id) => filter.allows(id));
   return {
     items: relativeToBest(items, scored.items[0]?.score),
     recommendationId: randomUUID(),

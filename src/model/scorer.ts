@@ -91,6 +91,8 @@ export class Scorer {
   private readonly indexOf: ReadonlyMap<string, number>;
   /** The training data's items, most popular first, scored by their share of the top item's count. */
   private readonly popularity: readonly ScoredItem[];
+  /** The training data's interactions per item (from the bundle's popularity list). */
+  private readonly counts: ReadonlyMap<string, number>;
   private readonly options: Required<ScorerOptions>;
   private readonly counters: ScorerStats = { runs: 0, rows: 0, maxBatch: 0, failedInARow: 0 };
   private queue: PendingRow[] = [];
@@ -136,6 +138,7 @@ export class Scorer {
     this.itemIds = Object.freeze([...bundle.items]);
     this.indexOf = new Map(bundle.items.map((id, i) => [id, i] as const));
     this.popularity = popularityShares(bundle.popularity);
+    this.counts = new Map(bundle.popularity.map(({ itemId, count }) => [itemId, count]));
   }
 
   get stats(): Readonly<ScorerStats> {
@@ -144,6 +147,11 @@ export class Scorer {
 
   hasItem(itemId: string): boolean {
     return this.indexOf.has(itemId);
+  }
+
+  /** How many interactions with the item the model was trained on: 0 for an item it never saw or does not know. */
+  interactionCount(itemId: string): number {
+    return this.counts.get(itemId) ?? 0;
   }
 
   /** The k most popular items of the training data; score is the item's share of the top item's interaction count (0..1). */

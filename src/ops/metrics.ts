@@ -38,6 +38,17 @@ export function createMetrics() {
       labelNames: ['role', 'outcome'] as const,
       registers: [registry],
     }),
+    livePairs: new Counter({
+      name: 'attune_live_pairs_total',
+      help: 'Co-occurrence pair increments added to this node\'s live table (README "Live updates"), by source: local (its own events) or peer (sent by another node).',
+      labelNames: ['source'] as const,
+      registers: [registry],
+    }),
+    liveNewItems: new Gauge({
+      name: 'attune_live_new_items',
+      help: 'Items the served model does not know that live updates have (from the catalog or from events): what live neighbours and exploration can add to lists.',
+      registers: [registry],
+    }),
     eventToPush: new Histogram({
       name: 'attune_event_to_push_seconds',
       help: 'From receiving an event to emitting the recommendations it changed.',

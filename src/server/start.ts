@@ -22,6 +22,7 @@ import { PeerForwarder } from '../transport/peers.js';
 import type { AttuneSocketServer } from '../transport/socket.js';
 import { createClusterPart, type ClusterPart } from './cluster.js';
 import { createImportJobs } from './imports.js';
+import { createLivePart } from './live.js';
 import { openListCaches } from './lists.js';
 import { followNodeBus } from './node-bus.js';
 import { followModelRegistry, loadModelPart } from './model.js';
@@ -105,16 +106,21 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     purchaseEventType: () => model.get().reducer.purchaseEventType,
     onError: reportError,
   });
+  // Created before the catalog is loaded, so the content index sees every item.
+  const live = await createLivePart(config, { catalog, bus: stores.bus, shared: cluster.shared, nodeId, metrics, onError: reportError });
   const host = new ActorHost({
     ...(forwarder === null ? {} : { forwardToOwner: forwarder.forward }),
     placement: cluster.placement,
     config,
     stores,
     catalog,
-    model: () => model.get(),
+    model: () => live.serving(model.get(), model.scorer),
     metrics,
     onError: reportError,
-    onAccepted: (entry, reducer) => trends.record(entry, eventWeight(entry.eventType, reducer)),
+    onAccepted: (entry, reducer) => {
+      trends.record(entry, eventWeight(entry.eventType, reducer));
+      live.onAccepted(entry);
+    },
   });
   // Item updates made through other nodes reach this node's filters through the store's change log.
   const catalogSync = await CatalogSync.load({
@@ -140,7 +146,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const security = createSecurityPart(config, secrets, stores);
   const importJobs = createImportJobs({ config, stores, catalog, model, trends, host, pseudonyms, consent, metrics, onError: reportError });
   const unsubscribeBus = await followNodeBus(stores.bus, { host, consent, authenticator: security.authenticator, nodeId, rebalanceNow: () => cluster.rebalanceNow(), onError: reportError });
-  const serving = createServing({ host, consent, catalog, scorer: () => model.scorer, lists, sessionLimiter: security.sessionLimiter, metrics, onShown: (shown) => online.listShown(shown), onEventsAccepted: (entries) => online.eventsAccepted(entries) });
+  const serving = createServing({ host, consent, catalog, scorer: () => live.scorer(model.scorer), lists, sessionLimiter: security.sessionLimiter, metrics, onShown: (shown) => online.listShown(shown), onEventsAccepted: (entries) => online.eventsAccepted(entries) });
   /** Started by drain() (SIGTERM: see close()); while set, readiness fails and new sockets are refused. */
   let drained: Promise<void> | null = null;
   const transport = await serveTransport(
@@ -239,6 +245,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       (closing ??= (async () => {
         await drain();
         await catalogSync.stop();
+        await live.close();
         // Only now are the sockets closed: their clients reconnect to nodes that already own the shards.
         await transport.close();
         forwarder?.close();

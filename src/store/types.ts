@@ -182,7 +182,12 @@ export type BusMessage =
   /** A node handed its shards back and left the membership: take them over now, not at the next lease round. */
   | { type: 'node-left'; nodeId: string }
   /** The model registry changed (a promote, rollback, register or retire): `live` is the live version now. */
-  | { type: 'models-changed'; live: string | null };
+  | { type: 'models-changed'; live: string | null }
+  /**
+   * Co-occurrences a node observed in its own events since its last batch (src/model/co-occurrence.ts):
+   * [from, to, weight, at] each. The others add them, so every node's table converges.
+   */
+  | { type: 'live-pairs'; nodeId: string; pairs: [string, string, number, number][] };
 
 export interface NodeBus {
   /** Delivers to every subscriber on every node, the publisher's own included. */

@@ -104,7 +104,22 @@ export function parseBusMessage(raw: string): BusMessage | null {
       return typeof m.nodeId === 'string' ? { type: 'node-left', nodeId: m.nodeId } : null;
     case 'models-changed':
       return typeof m.live === 'string' || m.live === null ? { type: 'models-changed', live: m.live } : null;
+    case 'live-pairs':
+      return typeof m.nodeId === 'string' && Array.isArray(m.pairs) && m.pairs.every(isPair) ? { type: 'live-pairs', nodeId: m.nodeId, pairs: m.pairs as [string, string, number, number][] } : null;
     default:
       return null;
   }
+}
+
+function isPair(value: unknown): boolean {
+  return (
+    Array.isArray(value) &&
+    value.length === 4 &&
+    typeof value[0] === 'string' &&
+    typeof value[1] === 'string' &&
+    typeof value[2] === 'number' &&
+    Number.isFinite(value[2]) &&
+    typeof value[3] === 'number' &&
+    Number.isFinite(value[3])
+  );
 }
