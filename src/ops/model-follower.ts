@@ -119,10 +119,9 @@ export class ModelFollower {
     } catch (err) {
       if (!isCode(err, 'ATTUNE_ERR_MODEL_EXISTS')) throw err;
     }
-    // Another node starting at the same time may have promoted its own first: then that one is live.
-    if ((await registry.live()) !== null) return;
     try {
-      const { live } = await registry.promote(version, this.deps.now());
+      // Another node starting at the same time may have promoted its own first: then that one stays live.
+      const { live } = await registry.promote(version, this.deps.now(), { ifNoneLive: true });
       this.deps.onBootstrapped(live);
       await this.deps.bus.publish({ type: 'models-changed', live: version });
     } catch (err) {
