@@ -9,6 +9,19 @@ import type { Interaction } from '../model/types.js';
  * state, not events, and are skipped. Sorted by user, then time, then log order.
  */
 export async function logInteractions(stores: Pick<Stores, 'log' | 'identities'>, onProgress?: (keys: number, total: number) => void): Promise<Interaction[]> {
+  return (await logDataset(stores, onProgress)).interactions;
+}
+
+/** The log's interactions (as logInteractions) and the window read: its first and last event ids (null: no interaction). */
+export interface LogDataset {
+  interactions: Interaction[];
+  firstEventId: string | null;
+  lastEventId: string | null;
+}
+
+export async function logDataset(stores: Pick<Stores, 'log' | 'identities'>, onProgress?: (keys: number, total: number) => void): Promise<LogDataset> {
+  let firstEventId: string | null = null;
+  let lastEventId: string | null = null;
   const keys = [...(await stores.log.keys('u:')), ...(await stores.log.keys('s:'))].sort();
   const out: Array<Interaction & { order: number }> = [];
   let order = 0;
@@ -16,6 +29,8 @@ export async function logInteractions(stores: Pick<Stores, 'log' | 'identities'>
     const userId = key.startsWith('u:') ? key.slice(2) : ((await stores.identities.userOf(key.slice(2))) ?? key);
     for (const entry of await stores.log.read(key, null)) {
       if (entry.kind !== 'interaction') continue;
+      if (firstEventId === null || compareEventIds(entry.eventId, firstEventId) < 0) firstEventId = entry.eventId;
+      if (lastEventId === null || compareEventIds(entry.eventId, lastEventId) > 0) lastEventId = entry.eventId;
       const interaction: Interaction & { order: number } = { userId, itemId: entry.itemId, timestamp: entry.sentAt, eventType: entry.eventType, order: order++ };
       if (entry.eventValue !== undefined) interaction.eventValue = entry.eventValue;
       out.push(interaction);
@@ -23,5 +38,12 @@ export async function logInteractions(stores: Pick<Stores, 'log' | 'identities'>
     if (onProgress !== undefined && ((done + 1) % 1000 === 0 || done + 1 === keys.length)) onProgress(done + 1, keys.length);
   }
   out.sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : a.timestamp - b.timestamp || a.order - b.order));
-  return out.map(({ order: _, ...interaction }) => interaction);
+  return { interactions: out.map(({ order: _, ...interaction }) => interaction), firstEventId, lastEventId };
+}
+
+/** Log ids are `<ms>-<seq>` (Redis stream ids, and the memory log's alike): by time, then sequence. */
+export function compareEventIds(a: string, b: string): number {
+  const [aMs, aSeq] = a.split('-').map(Number);
+  const [bMs, bSeq] = b.split('-').map(Number);
+  return aMs - bMs || aSeq - bSeq;
 }

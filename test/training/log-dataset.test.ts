@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { initialState } from '../../src/session/state.js';
 import { readBundle } from '../../src/model/bundle.js';
-import { logInteractions } from '../../src/training/log-dataset.js';
+import { compareEventIds, logDataset, logInteractions } from '../../src/training/log-dataset.js';
 import { runTrain } from '../../src/cli/train.js';
 import { createMemoryStores } from '../../src/store/memory.js';
 import { createRedisStores } from '../../src/store/redis/index.js';
@@ -30,6 +30,22 @@ t.test('the event log as training data: sessions count for the user they were id
     { userId: 's:anon', itemId: 'z', timestamp: 500, eventType: 'view' },
   ]);
   t.strictSame(progress, ['3/3']);
+});
+
+t.test('the log read as a data set names its window: the first and last interaction ids', async (t) => {
+  let now = 5000;
+  const stores = createMemoryStores({ now: () => now });
+  t.strictSame(await logDataset(stores), { interactions: [], firstEventId: null, lastEventId: null });
+  const first = await stores.log.append('s:b', view('b', 'x', 1));
+  now = 6000;
+  await stores.log.append('s:a', view('a', 'y', 2));
+  const last = await stores.log.append('s:a', view('a', 'z', 3));
+  await stores.log.append('s:a', { kind: 'merge', fromKey: 's:c', receivedAt: 7000, state: initialState() });
+  const dataset = await logDataset(stores);
+  t.equal(dataset.interactions.length, 3);
+  t.strictSame([dataset.firstEventId, dataset.lastEventId], [first.eventId, last.eventId]);
+  t.strictSame([first.eventId, last.eventId], ['5000-0', '6000-1']);
+  t.ok(compareEventIds('999-5', '1000-0') < 0 && compareEventIds('1000-2', '1000-10') < 0 && compareEventIds('7-1', '7-1') === 0);
 });
 
 t.test('attune train --redis trains a bundle from a cluster\'s log and catalog', async (t) => {
