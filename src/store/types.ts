@@ -181,7 +181,11 @@ export type BusMessage =
   /** A node handed its shards back and left the membership: take them over now, not at the next lease round. */
   | { type: 'node-left'; nodeId: string }
   /** The model registry changed (a promote, rollback, register or retire): `live` is the live version now. */
-  | { type: 'models-changed'; live: string | null };
+  | { type: 'models-changed'; live: string | null }
+  /** A node took this many events since it last said so: the retraining leader counts them (--retrain-after-events). */
+  | { type: 'events-accepted'; nodeId: string; count: number }
+  /** A retraining run started (on a schedule or asked for): the leader counts the next one from here. */
+  | { type: 'retrain-started'; nodeId: string; jobId: string; at: number };
 
 export interface NodeBus {
   /** Delivers to every subscriber on every node, the publisher's own included. */

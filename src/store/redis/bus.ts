@@ -104,6 +104,10 @@ export function parseBusMessage(raw: string): BusMessage | null {
       return typeof m.nodeId === 'string' ? { type: 'node-left', nodeId: m.nodeId } : null;
     case 'models-changed':
       return typeof m.live === 'string' || m.live === null ? { type: 'models-changed', live: m.live } : null;
+    case 'events-accepted':
+      return typeof m.nodeId === 'string' && Number.isSafeInteger(m.count) && (m.count as number) > 0 ? { type: 'events-accepted', nodeId: m.nodeId, count: m.count as number } : null;
+    case 'retrain-started':
+      return typeof m.nodeId === 'string' && typeof m.jobId === 'string' && Number.isFinite(m.at) ? { type: 'retrain-started', nodeId: m.nodeId, jobId: m.jobId, at: m.at as number } : null;
     default:
       return null;
   }
