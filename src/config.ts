@@ -13,6 +13,11 @@ export interface AttuneConfig {
   port: number;
   /** A model bundle directory; null trains the demo model at start into `dataDir`. */
   modelDir: string | null;
+  /**
+   * How often a node asks the model registry for the live version (the node bus tells it at
+   * once; this catches what the bus lost).
+   */
+  modelPollMs: number;
   /** Where generated files (the demo model bundle) go. */
   dataDir: string;
   /** Load the demo catalog at start. */
@@ -140,6 +145,7 @@ export const defaultConfig: AttuneConfig = {
   host: '0.0.0.0',
   port: 8080,
   modelDir: null,
+  modelPollMs: 3000,
   dataDir: 'var',
   demoCatalog: true,
   importDir: null,
@@ -352,6 +358,7 @@ export const OPTIONS: readonly Option<ConfigOverrides>[] = [
   option<number>('port', ['ATTUNE_PORT', 'PORT'], 'HTTP and socket port (0 picks a free one)', int(0, 65535), (o, v) => (o.port = v)),
   option<string>('host', ['ATTUNE_HOST'], 'interface to listen on (default 0.0.0.0; 127.0.0.1 with --dev)', text, (o, v) => (o.host = v)),
   option<string>('model', ['ATTUNE_MODEL_DIR'], 'model bundle directory (default: train the demo model)', text, (o, v) => (o.modelDir = v)),
+  option<number>('model-poll-ms', ['ATTUNE_MODEL_POLL_MS'], 'ms between checks of the model registry\'s live version (changes are announced at once; this is the safety net)', int(100, 3_600_000), (o, v) => (o.modelPollMs = v)),
   option<string>('data-dir', ['ATTUNE_DATA_DIR'], 'directory for generated files', text, (o, v) => (o.dataDir = v)),
   option<string>('import-dir', ['ATTUNE_IMPORT_DIR'], 'import jobs (POST /v1/import-jobs) read files only under this directory (default <data-dir>/imports)', text, (o, v) => (o.importDir = v)),
   option<boolean>('demo-catalog', ['ATTUNE_DEMO_CATALOG'], 'load the demo catalog at start', bool, (o, v) => (o.demoCatalog = v)),

@@ -6,7 +6,8 @@ import type { RetrainRunOutcome, Metrics } from './metrics.js';
 import type { ReducerConfig } from '../session/state.js';
 import { RESERVED_LEASES, type Lease } from '../store/leases.js';
 import type { AuditEntry, LiveChange, ModelEntry, Stores } from '../store/types.js';
-import { logDataset } from '../training/log-dataset.js';
+import { lineageOf } from '../model/lineage.js';
+import { logTrainingData } from '../training/log-dataset.js';
 import { gateDecision, type GateDecision } from '../training/retrain-gate.js';
 import type { RetrainOutcome } from '../training/retrain-run.js';
 import { retrainInThread, type RetrainThread } from '../training/retrain-thread.js';
@@ -259,16 +260,16 @@ export class RetrainJobs {
       );
     try {
       await audit('retrain.started', job.jobId, 'ok', { liveVersion: served.version });
-      const dataset = await logDataset(stores);
+      const dataset = await logTrainingData(stores);
       this.deps.log?.(`retraining ${job.jobId}: ${dataset.interactions.length} interactions read from the log`);
       state.thread = retrainInThread(
-        { interactions: dataset.interactions, liveModelDir: served.dir, outDir, holdout: config.holdout, trainBudgetMs: config.budgetS * 1000 * TRAIN_SHARE, reducerDefaults: this.deps.reducerDefaults },
+        { interactions: dataset.interactions, liveModelDir: served.dir, outDir, holdout: config.holdout, lineage: { firstEventId: dataset.firstEventId, lastEventId: dataset.lastEventId, parentVersion: served.version }, trainBudgetMs: config.budgetS * 1000 * TRAIN_SHARE, reducerDefaults: this.deps.reducerDefaults },
         { budgetMs: config.budgetS * 1000, log: (message) => this.deps.log?.(`retraining ${job.jobId}: ${message}`) },
       );
       const outcome = await state.thread.result;
       job.candidateVersion = outcome.manifest.version;
       job.metrics = { candidate: outcome.candidate, live: outcome.live, cases: outcome.cases };
-      registered = await this.register(outcome, served.version, dataset);
+      registered = await this.register(outcome);
       await audit('retrain.trained', outcome.manifest.version, 'ok', {
         parentVersion: served.version,
         trainSessions: outcome.trainSessions,
@@ -304,27 +305,12 @@ export class RetrainJobs {
     }
   }
 
-  /** Registers the candidate with its lineage; a version registered before (the same model again) is reused. */
-  private async register(outcome: RetrainOutcome, parentVersion: string, dataset: { firstEventId: string | null; lastEventId: string | null }): Promise<ModelEntry> {
+  /** Registers the candidate with its lineage (from its manifest); a version registered before (the same model again) is reused. */
+  private async register(outcome: RetrainOutcome): Promise<ModelEntry> {
     const { manifest } = outcome;
     const existing = await this.deps.stores.models.get(manifest.version);
     if (existing !== null) return existing;
-    return this.deps.stores.models.register({
-      version: manifest.version,
-      dir: outcome.candidateDir,
-      registeredAt: this.now(),
-      lineage: {
-        dataHash: manifest.trainingDataHash,
-        parentVersion,
-        source: 'event log',
-        firstEventId: dataset.firstEventId,
-        lastEventId: dataset.lastEventId,
-        rows: manifest.interactions,
-        trainedAt: manifest.createdAt,
-        parameters: { ...manifest.parameters, 'retrain.trainedFrom': new Date(outcome.window.from).toISOString(), 'retrain.trainedTo': new Date(outcome.window.to).toISOString() },
-      },
-      metrics: prefixed('holdout', outcome.candidate),
-    });
+    return this.deps.stores.models.register({ version: manifest.version, dir: outcome.candidateDir, registeredAt: this.now(), lineage: lineageOf(manifest), metrics: { ...manifest.metrics } });
   }
 
   private finish(job: RetrainJob, status: RetrainRunOutcome, error: string | null): void {

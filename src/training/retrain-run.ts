@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { compareIds } from '../model/item-item.js';
 import { Scorer } from '../model/scorer.js';
 import { servingModel } from '../model/serving-model.js';
+import type { ManifestLineage } from '../model/lineage.js';
 import type { Interaction, ModelManifest } from '../model/types.js';
 import type { ReducerConfig } from '../session/state.js';
 import { writeBundle } from './bundle-writer.js';
@@ -27,6 +28,8 @@ export interface RetrainInput {
   trainBudgetMs: number;
   /** The server's reducer settings, under each bundle's own (as a node serves them). */
   reducerDefaults: ReducerConfig;
+  /** Recorded in the candidate's manifest: the log window read and the version it is to replace. */
+  lineage: Pick<ManifestLineage, 'firstEventId' | 'lastEventId' | 'parentVersion'>;
 }
 
 /** The candidate and both models' held-out metrics (SESSION_METRICS: HR@20, MRR@20). */
@@ -86,17 +89,24 @@ export async function runRetrain(input: RetrainInput, log: Log = () => {}): Prom
   const catalog = catalogOf(input.interactions);
   // Tuned as `attune train` tunes on the log (leave-one-out per user, half-life tuned too).
   const trained = await trainForData(trainInteractions, { protocol: 'leave-one-out', tuneHalfLife: true, budgetMs: input.trainBudgetMs, catalog, log });
-  const candidateManifest = await writeBundle(input.outDir, trained.model, bundleMeta(trained, {}));
-  const candidate = await heldOutMetrics(input.outDir, groups, input.reducerDefaults, catalog.length);
-  const live = await heldOutMetrics(input.liveModelDir, groups, input.reducerDefaults, catalog.length);
-  // The held-out numbers go into the manifest, as `attune train` records its validation numbers.
-  const manifest = await writeBundle(input.outDir, trained.model, { ...bundleMeta(trained, candidate.metrics), createdAt: new Date(candidateManifest.createdAt) });
   let from = Infinity;
   let to = -Infinity;
   for (const { timestamp } of trainInteractions) {
     from = Math.min(from, timestamp);
     to = Math.max(to, timestamp);
   }
+  const meta = bundleMeta(trained, {});
+  const written = {
+    ...meta,
+    parameters: { ...meta.parameters, dataset: 'event log', format: 'log', protocol: 'leave-one-out', heldOutShare: input.holdout, trainedFrom: new Date(from).toISOString(), trainedTo: new Date(to).toISOString() },
+    lineage: { source: 'event log', rows: trainInteractions.length, ...input.lineage },
+  };
+  const candidateManifest = await writeBundle(input.outDir, trained.model, written);
+  const candidate = await heldOutMetrics(input.outDir, groups, input.reducerDefaults, catalog.length);
+  const live = await heldOutMetrics(input.liveModelDir, groups, input.reducerDefaults, catalog.length);
+  // The held-out numbers go into the manifest, as `attune train` records its validation numbers.
+  const heldOut = Object.fromEntries(Object.entries(candidate.metrics).map(([name, value]) => [`holdout.${name}`, value]));
+  const manifest = await writeBundle(input.outDir, trained.model, { ...written, metrics: heldOut, createdAt: new Date(candidateManifest.createdAt) });
   return {
     manifest,
     candidateDir: input.outDir,

@@ -14,6 +14,7 @@ import { trainForData } from '../../src/training/train-for-data.js';
 import { userHistories } from '../../src/training/trainer.js';
 import { ringSessions } from '../support/retrain-data.js';
 
+const lineage = { firstEventId: '1-0', lastEventId: '9-3', parentVersion: 'item-item-parent' };
 const at = (userId: string, timestamp: number): Interaction => ({ userId, itemId: 'x', timestamp, eventType: 'view' });
 
 t.test('the held-out sessions are the latest by their first event, ties by id', async (t) => {
@@ -37,7 +38,7 @@ t.test('a run in a worker thread trains a candidate and scores it beside the liv
   const log = [...ringSessions({ sessions: 270, step: 1 }), ...ringSessions({ sessions: 30, step: 7, prefix: 'new', startAt: 1_800_000_000_000 })];
   const logged: string[] = [];
   const thread = retrainInThread(
-    { interactions: log, liveModelDir: join(dir, 'live'), outDir: join(dir, 'candidate'), holdout: 0.1, trainBudgetMs: 3000, reducerDefaults: defaultReducerConfig },
+    { interactions: log, liveModelDir: join(dir, 'live'), outDir: join(dir, 'candidate'), holdout: 0.1, trainBudgetMs: 3000, reducerDefaults: defaultReducerConfig, lineage },
     { budgetMs: 300_000, log: (message) => logged.push(message) },
   );
   const outcome = await thread.result;
@@ -47,7 +48,9 @@ t.test('a run in a worker thread trains a candidate and scores it beside the liv
   t.strictSame(outcome.window, { from: 1_700_000_000_000, to: 1_700_000_000_000 + 269 * 60_000 + 5000 }, 'trained on the older sessions only');
   t.equal(outcome.liveVersion, (await readBundle(join(dir, 'live'))).manifest.version);
   t.strictSame((await readBundle(join(dir, 'candidate'))).manifest, outcome.manifest, 'the candidate bundle is written');
-  t.strictSame(outcome.manifest.metrics, outcome.candidate, 'its manifest records its held-out metrics');
+  t.strictSame(outcome.manifest.metrics, { 'holdout.HR@20': outcome.candidate['HR@20'], 'holdout.MRR@20': outcome.candidate['MRR@20'] }, 'its manifest records its held-out metrics');
+  t.strictSame(outcome.manifest.lineage, { source: 'event log', rows: 1620, ...lineage }, 'and its lineage');
+  t.match(outcome.manifest.parameters, { dataset: 'event log', heldOutShare: 0.1, trainedFrom: new Date(1_700_000_000_000).toISOString(), trainedTo: new Date(1_700_000_000_000 + 269 * 60_000 + 5000).toISOString() });
   t.strictSame(Object.keys(outcome.candidate).sort(), ['HR@20', 'MRR@20']);
   t.ok(outcome.live['HR@20'] > outcome.candidate['HR@20'] + 0.5, `the live model knows the latest sessions' step (live ${outcome.live['HR@20']}, candidate ${outcome.candidate['HR@20']})`);
   t.equal(gateDecision({ candidate: outcome.candidate, live: outcome.live, cases: outcome.cases, margin: 0.01 }).promote, false, 'so the gate refuses the candidate');
@@ -56,7 +59,7 @@ t.test('a run in a worker thread trains a candidate and scores it beside the liv
 
 t.test('a run past its budget is stopped', async (t) => {
   const thread = retrainInThread(
-    { interactions: ringSessions({ sessions: 300, step: 1 }), liveModelDir: '/nonexistent', outDir: '/nonexistent', holdout: 0.1, trainBudgetMs: 3000, reducerDefaults: defaultReducerConfig },
+    { interactions: ringSessions({ sessions: 300, step: 1 }), liveModelDir: '/nonexistent', outDir: '/nonexistent', holdout: 0.1, trainBudgetMs: 3000, reducerDefaults: defaultReducerConfig, lineage },
     { budgetMs: 1 },
   );
   await t.rejects(thread.result, RetrainBudgetError);
@@ -64,7 +67,7 @@ t.test('a run past its budget is stopped', async (t) => {
 
 t.test('a run that cannot train fails with the reason', async (t) => {
   const thread = retrainInThread(
-    { interactions: ringSessions({ sessions: 20, step: 1 }), liveModelDir: '/nonexistent', outDir: '/nonexistent', holdout: 0.1, trainBudgetMs: 3000, reducerDefaults: defaultReducerConfig },
+    { interactions: ringSessions({ sessions: 20, step: 1 }), liveModelDir: '/nonexistent', outDir: '/nonexistent', holdout: 0.1, trainBudgetMs: 3000, reducerDefaults: defaultReducerConfig, lineage },
     { budgetMs: 300_000 },
   );
   await t.rejects(thread.result, new RetrainFailedError('InsufficientDataError', '108 interactions; training needs at least 1000'));
