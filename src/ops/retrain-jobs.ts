@@ -89,6 +89,8 @@ export class RetrainJobs {
   /** Events this node took since it last reported them. */
   private unreported = 0;
   private running: { job: RetrainJob; thread: RetrainThread | null; done: Promise<void> } | null = null;
+  /** Set from a run's first step until it is running: the run lease is re-entrant for its holder, so a second start here must be refused before it re-acquires (and fences off) the first. */
+  private starting = false;
   private timer: NodeJS.Timeout | null = null;
   private round: Promise<void> | null = null;
   private unsubscribe: (() => Promise<void>) | null = null;
@@ -143,14 +145,19 @@ export class RetrainJobs {
    */
   async run(trigger: RetrainTrigger, actor: string): Promise<{ job: RetrainJob; done: Promise<void> }> {
     if (this.stopped) throw new Error('retraining is stopped on this node');
-    if (this.running !== null) throw new RetrainBusyError(this.deps.nodeId);
+    if (this.running !== null || this.starting) throw new RetrainBusyError(this.deps.nodeId);
+    this.starting = true;
+    try {
+      return await this.begin(trigger, actor);
+    } finally {
+      this.starting = false;
+    }
+  }
+
+  private async begin(trigger: RetrainTrigger, actor: string): Promise<{ job: RetrainJob; done: Promise<void> }> {
     const { leases } = this.deps.stores;
     const lease = await leases.acquire(RESERVED_LEASES.retrainRun, this.deps.nodeId, this.deps.leaseTtlMs);
     if (lease === null) throw new RetrainBusyError((await leases.holder(RESERVED_LEASES.retrainRun))?.nodeId ?? null);
-    if (this.running !== null) {
-      // Another call on this node got in between (the lease is re-entrant for its holder).
-      throw new RetrainBusyError(this.deps.nodeId);
-    }
     const startedAt = this.now();
     const served = this.deps.served();
     const job: RetrainJob = {
@@ -261,6 +268,7 @@ export class RetrainJobs {
     try {
       await audit('retrain.started', job.jobId, 'ok', { liveVersion: served.version });
       const dataset = await logTrainingData(stores);
+      if (this.stopped) throw new Error('the node is shutting down');
       this.deps.log?.(`retraining ${job.jobId}: ${dataset.interactions.length} interactions read from the log`);
       state.thread = retrainInThread(
         { interactions: dataset.interactions, liveModelDir: served.dir, outDir, holdout: config.holdout, lineage: { firstEventId: dataset.firstEventId, lastEventId: dataset.lastEventId, parentVersion: served.version }, trainBudgetMs: config.budgetS * 1000 * TRAIN_SHARE, reducerDefaults: this.deps.reducerDefaults },

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { ActorHost } from '../actors/actor-host.js';
 import type { SharedLayer } from '../cache/shared-layer.js';
@@ -11,6 +12,7 @@ import { Segmenter } from '../model/segmenter.js';
 import { createNodeLogger } from '../ops/log.js';
 import { createServing, strangerToCatalog } from '../serving/index.js';
 import { createMetrics, recordServedModel, type Metrics } from '../ops/metrics.js';
+import { RetrainJobs } from '../ops/retrain-jobs.js';
 import type { Pseudonyms } from '../privacy/pseudonyms.js';
 import type { UserErasure } from '../privacy/user-erasure.js';
 import { resolveSecrets } from '../security/secrets.js';
@@ -38,6 +40,8 @@ export interface RunningServer {
   catalog: CatalogIndex;
   metrics: Metrics;
   model: ModelSlot;
+  /** Retraining from the log: this node's runs, and whether it is the elected scheduler. */
+  retrain: RetrainJobs;
   nodeId: string;
   /** The shards this node leases; null in the embedded mode, where this node owns every shard. */
   ownership: Pick<ClusterPart, 'ownedShards'> | null;
@@ -91,6 +95,25 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     peerSecret === null
       ? null
       : new PeerForwarder({ nodeId, assignedNode: (key) => cluster.assignedNode(key), directory: stores.peers, secret: peerSecret, timeoutMs: config.cluster.forwardTimeoutMs, metrics, onError: reportError });
+  const retrain = new RetrainJobs({
+    config: config.retrain,
+    nodeId,
+    stores,
+    modelsDir: join(config.dataDir, 'models'),
+    served: () => ({ dir: model.dir, version: model.manifest.version }),
+    // This node serves the promoted version at once; the others follow the registry.
+    serve: async (change) => {
+      if (model.manifest.version === change.live.version) return;
+      const { current } = await model.swap(change.live.dir);
+      metrics.modelSwaps.inc();
+      recordServedModel(metrics, current);
+    },
+    reducerDefaults: config.reducer,
+    metrics,
+    leaseTtlMs: config.cluster.leaseTtlMs,
+    log,
+    onError: reportError,
+  });
   const host = new ActorHost({
     ...(forwarder === null ? {} : { forwardToOwner: forwarder.forward }),
     placement: cluster.placement,
@@ -100,7 +123,10 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     model: () => model.get(),
     metrics,
     onError: reportError,
-    onAccepted: (entry, reducer) => trends.record(entry, eventWeight(entry.eventType, reducer)),
+    onAccepted: (entry, reducer) => {
+      trends.record(entry, eventWeight(entry.eventType, reducer));
+      retrain.noteEvents(1);
+    },
   });
   // Item updates made through other nodes reach this node's filters through the store's change log.
   const catalogSync = await CatalogSync.load({
@@ -155,6 +181,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       segmenter,
       metrics,
       importJobs,
+      retrain,
       lists,
       now: Date.now,
       notReadyReason: () => {
@@ -186,6 +213,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   if (cluster.shared) await stores.peers.announce(nodeId, config.cluster.peerUrl ?? transport.url);
   cluster.start({ adopt: (shard) => host.adoptShard(shard), drop: (shard, flush) => host.dropShard(shard, flush), wake: (key) => host.onWake(key) });
   if (cluster.shared) catalogSync.start();
+  await retrain.start();
   log(`serving ${catalog.size} items with model ${model.manifest.version} on ${transport.url}`);
   // Printed whatever the log level: the generated key is the only way in.
   for (const notice of secrets.notices) console.log(`attune: ${notice}`);
@@ -194,6 +222,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const drain = (): Promise<void> =>
     (drained ??= (async () => {
       await importJobs.close();
+      await retrain.stop();
       await erasure.settle();
       await unsubscribeBus();
       await cluster.stop();
@@ -209,6 +238,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     catalog,
     metrics,
     model,
+    retrain,
     nodeId,
     ownership: cluster.shared ? cluster : null,
     masterKey: secrets.masterKey,

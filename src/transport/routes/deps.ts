@@ -7,6 +7,7 @@ import type { ModelSlot } from '../../model/model-slot.js';
 import type { Segmenter } from '../../model/segmenter.js';
 import type { ImportJobs } from '../../ops/import-jobs.js';
 import type { Metrics } from '../../ops/metrics.js';
+import type { RetrainJobs } from '../../ops/retrain-jobs.js';
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { ConsentGate } from '../../privacy/consent-gate.js';
 import type { Pseudonyms } from '../../privacy/pseudonyms.js';
@@ -52,6 +53,8 @@ export interface HttpDeps {
   metrics: Metrics;
   /** Bulk imports (POST /v1/import-jobs) running in the background on this node's stores. */
   importJobs: ImportJobs;
+  /** Retraining from the log (POST /v1/admin/models/retrain), scheduled by the elected node. */
+  retrain: RetrainJobs;
   /** Cached lists for keys with no live actor here and for related items; null when caching is off. */
   lists: { recommendations: ListCache; related: ListCache } | null;
   webDir: string;
