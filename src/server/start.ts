@@ -24,7 +24,7 @@ import { createClusterPart, type ClusterPart } from './cluster.js';
 import { createImportJobs } from './imports.js';
 import { openListCaches } from './lists.js';
 import { followNodeBus } from './node-bus.js';
-import { loadModelPart } from './model.js';
+import { followModelRegistry, loadModelPart } from './model.js';
 import { createPrivacyPart } from './privacy.js';
 import { createSecurityPart } from './security.js';
 import { openStorage, usesRedis } from './stores.js';
@@ -79,6 +79,8 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const nodeId = config.cluster.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const { catalog, model, trends } = await loadModelPart(config, stores, log);
   recordServedModel(metrics, model.manifest);
+  // Before anything serves: the node starts on the registry's live version where there is one.
+  const registry = await followModelRegistry(config, stores, model, metrics, logger, reportError);
   metrics.shardCount.set(stores.shardCount);
   const cluster = await createClusterPart({
     config,
@@ -101,13 +103,8 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     stores,
     modelsDir: join(config.dataDir, 'models'),
     served: () => ({ dir: model.dir, version: model.manifest.version }),
-    // This node serves the promoted version at once; the others follow the registry.
-    serve: async (change) => {
-      if (model.manifest.version === change.live.version) return;
-      const { current } = await model.swap(change.live.dir);
-      metrics.modelSwaps.inc();
-      recordServedModel(metrics, current);
-    },
+    // The run announced the promotion on the bus (every node's follower swaps); this node swaps before the run ends.
+    serve: () => registry.follower.sync(),
     reducerDefaults: config.reducer,
     metrics,
     leaseTtlMs: config.cluster.leaseTtlMs,
@@ -177,6 +174,8 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       catalogStore: stores.catalog,
       stores,
       model,
+      modelAdmin: registry.admin,
+      modelFollower: registry.follower,
       trends,
       segmenter,
       metrics,
@@ -221,6 +220,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   let closing: Promise<void> | null = null;
   const drain = (): Promise<void> =>
     (drained ??= (async () => {
+      await registry.follower.stop();
       await importJobs.close();
       await retrain.stop();
       await erasure.settle();

@@ -79,7 +79,7 @@ t.test('POST /v1/admin/models/retrain: a run trains on the log, registers the ca
 
   const entry = await server.stores.models.get(version);
   const manifest = (await readBundle(join(dataDir, 'models', jobId))).manifest;
-  t.match(entry, { version, state: 'live', dir: join(dataDir, 'models', jobId), previousLive: null });
+  t.match(entry, { version, state: 'live', dir: join(dataDir, 'models', jobId), previousLive: liveVersion });
   t.strictSame(entry?.lineage, {
     dataHash: manifest.trainingDataHash,
     parentVersion: liveVersion,
@@ -99,7 +99,7 @@ t.test('POST /v1/admin/models/retrain: a run trains on the log, registers the ca
   t.match(audit[1], { target: version, detail: { parentVersion: liveVersion, trainSessions: 270, holdoutSessions: 30, cases: 150, dataHash: manifest.trainingDataHash } });
   t.match(audit[2], {
     target: version,
-    detail: { 'candidate.HR@20': job.metrics?.candidate['HR@20'], 'live.HR@20': job.metrics?.live['HR@20'], 'candidate.MRR@20': job.metrics?.candidate['MRR@20'], 'live.MRR@20': job.metrics?.live['MRR@20'], gateMetric: 'HR@20', margin: 0.01, previousVersion: '' },
+    detail: { 'candidate.HR@20': job.metrics?.candidate['HR@20'], 'live.HR@20': job.metrics?.live['HR@20'], 'candidate.MRR@20': job.metrics?.candidate['MRR@20'], 'live.MRR@20': job.metrics?.live['MRR@20'], gateMetric: 'HR@20', margin: 0.01, previousVersion: liveVersion },
   });
 
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
