@@ -76,17 +76,10 @@ export class ModelAdmin {
   }
 
   /**
-   * Registers the bundle in `dir` unless its version is registered already, and makes it live
-   * unless it is: what `POST /v1/admin/model` does, now for every node. `changed` is false when
-   * it was live already.
+   * Registers a bundle already loaded and checked (its manifest as loaded) unless its version is
+   * registered already, and makes it live unless it is: what `POST /v1/admin/model` does, now for
+   * every node. `changed` is false when it was live already.
    */
-  async swapTo(dir: string, fits?: CatalogFit): Promise<{ entry: ModelEntry; previous: ModelEntry | null; registered: boolean; changed: boolean }> {
-    const bundle = await bundleOf(dir);
-    if (fits !== undefined) await fits(bundle.items);
-    return this.makeLive(dir, bundle.manifest);
-  }
-
-  /** As swapTo, for a bundle already loaded and checked (its manifest as loaded). */
   async makeLive(dir: string, manifest: ModelManifest): Promise<{ entry: ModelEntry; previous: ModelEntry | null; registered: boolean; changed: boolean }> {
     let registered = false;
     try {
