@@ -146,6 +146,19 @@ export interface AttuneConfig {
     /** A deletion erases, waits this long for writes in flight on other nodes, and erases again. */
     deletionGraceMs: number;
   };
+  /** Scheduled retraining from the event log (src/ops/retrain-jobs.ts), by one node at a time. */
+  retrain: {
+    /** Retrain this long after the last run; 0: never on a schedule. */
+    everyMs: number;
+    /** Retrain once this many events came in since the last run; 0: not by events. */
+    afterEvents: number;
+    /** Share of sessions, the latest, held out to compare the candidate with the live model. */
+    holdout: number;
+    /** How much lower than the live model's the candidate's HR@20 may be and still be promoted (absolute). */
+    margin: number;
+    /** A run still going after this many seconds is stopped (failed). */
+    budgetS: number;
+  };
   reducer: ReducerConfig;
 }
 
@@ -187,11 +200,13 @@ export const defaultConfig: AttuneConfig = {
     tlsKey: null,
     deletionGraceMs: 1000,
   },
+  retrain: { everyMs: 7 * 86_400_000, afterEvents: 0, holdout: 0.1, margin: 0.01, budgetS: 240 },
   reducer: defaultReducerConfig,
 };
 
 /** A partial config, as tests and embedders pass it; nested groups merge key by key. */
-export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 'http' | 'redis' | 'cluster' | 'trends' | 'segments' | 'cache' | 'online' | 'live' | 'security' | 'reducer'>> & {
+export type ConfigOverrides = Partial<Omit<AttuneConfig, 'actors' | 'scoring' | 'http' | 'redis' | 'cluster' | 'trends' | 'segments' | 'cache' | 'online' | 'live' | 'security' | 'retrain' | 'reducer'>> & {
+  retrain?: Partial<AttuneConfig['retrain']>;
   redis?: Partial<AttuneConfig['redis']>;
   cluster?: Partial<AttuneConfig['cluster']>;
   actors?: Partial<AttuneConfig['actors']>;
@@ -236,6 +251,7 @@ export function mergeConfig(overrides: ConfigOverrides = {}): AttuneConfig {
     online: { ...base.online, ...overrides.online },
     live: { ...base.live, ...overrides.live },
     security: { ...base.security, ...overrides.security },
+    retrain: { ...base.retrain, ...overrides.retrain },
     reducer: { ...base.reducer, ...overrides.reducer },
   };
   checkConfig(config);
@@ -304,6 +320,23 @@ const peerUrl: Parser = (raw, source) => {
   }
   return raw.replace(/\/$/, '');
 };
+
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+/** A duration with its unit (`7d`, `12h`, `30m`, `45s`, `500ms`) in ms; `0` or `off` is 0 (never). */
+export const duration: Parser = (raw, source) => {
+  if (raw === '0' || raw === 'off') return 0;
+  const match = /^(\d+)(ms|s|m|h|d)$/.exec(raw);
+  const ms = match === null ? Number.NaN : Number(match[1]) * DURATION_UNITS_MS[match[2]];
+  if (!Number.isSafeInteger(ms) || ms < 1 || ms > 3650 * 86_400_000) throw new ConfigError(`${source} must be a duration such as 7d, 12h, 30m, 45s or 500ms (at most 3650d), or 0 / off, got "${raw}"`);
+  return ms;
+};
+const share =
+  (min: number, max: number, minInclusive: boolean): Parser =>
+  (raw, source) => {
+    const n = raw.trim() === '' ? Number.NaN : Number(raw);
+    if (!Number.isFinite(n) || n > max || (minInclusive ? n < min : n <= min)) throw new ConfigError(`${source} must be a number from ${min}${minInclusive ? '' : ' (exclusive)'} to ${max}, got "${raw}"`);
+    return n;
+  };
 
 export const bool: Parser = (raw, source) => {
   if (TRUE_WORDS.includes(raw)) return true;
@@ -416,6 +449,11 @@ export const OPTIONS: readonly Option<ConfigOverrides>[] = [
   option<string>('tls-cert', ['ATTUNE_TLS_CERT'], 'PEM certificate (chain) file: serve HTTPS and WSS (with --tls-key)', readablePath, (o, v) => (o.security = { ...o.security, tlsCert: v })),
   option<string>('tls-key', ['ATTUNE_TLS_KEY'], 'PEM private key file for --tls-cert', readablePath, (o, v) => (o.security = { ...o.security, tlsKey: v })),
   option<number>('deletion-grace-ms', ['ATTUNE_DELETION_GRACE_MS'], 'ms a deletion waits for writes in flight before erasing again', int(0, 60_000), (o, v) => (o.security = { ...o.security, deletionGraceMs: v })),
+  option<number>('retrain-every', ['ATTUNE_RETRAIN_EVERY'], 'retrain from the event log this long after the last run (7d, 12h, 30m; 0 or off: never on a schedule)', duration, (o, v) => (o.retrain = { ...o.retrain, everyMs: v })),
+  option<number>('retrain-after-events', ['ATTUNE_RETRAIN_AFTER_EVENTS'], 'retrain once this many events came in since the last run (0: not by events)', int(0, 1_000_000_000_000), (o, v) => (o.retrain = { ...o.retrain, afterEvents: v })),
+  option<number>('retrain-holdout', ['ATTUNE_RETRAIN_HOLDOUT'], 'share of sessions, the latest, held out to compare a retrained model with the live one', share(0, 0.5, false), (o, v) => (o.retrain = { ...o.retrain, holdout: v })),
+  option<number>('retrain-margin', ['ATTUNE_RETRAIN_MARGIN'], 'how much lower (absolute) a retrained model\'s held-out HR@20 may be than the live model\'s and still be promoted', share(0, 1, true), (o, v) => (o.retrain = { ...o.retrain, margin: v })),
+  option<number>('retrain-budget-s', ['ATTUNE_RETRAIN_BUDGET_S'], 'seconds a retraining run may take before it is stopped', int(1, 86_400), (o, v) => (o.retrain = { ...o.retrain, budgetS: v })),
   option<string>('redis-tls-ca', ['ATTUNE_REDIS_TLS_CA'], 'PEM file of the CA that signed Redis\'s certificate (rediss://)', readablePath, (o, v) => (o.redis = { ...o.redis, tlsCa: v })),
 ];
 

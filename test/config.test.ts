@@ -81,3 +81,21 @@ t.test('--model turns the demo catalog off unless it is asked for', async (t) =>
   t.equal(loadConfig(['--model', '/models/x', '--demo-catalog'], {}).demoCatalog, true, 'asked for: loaded');
   t.equal(loadConfig(['--model', '/models/x'], { ATTUNE_DEMO_CATALOG: 'true' }).demoCatalog, true);
 });
+
+t.test('retraining options: durations with units, shares, margins', async (t) => {
+  t.strictSame(loadConfig([], {}).retrain, { everyMs: 7 * 86_400_000, afterEvents: 0, holdout: 0.1, margin: 0.01, budgetS: 240 });
+  t.equal(loadConfig(['--retrain-every', '12h'], {}).retrain.everyMs, 12 * 3_600_000);
+  t.equal(loadConfig(['--retrain-every=30m'], {}).retrain.everyMs, 30 * 60_000);
+  t.equal(loadConfig([], { ATTUNE_RETRAIN_EVERY: '7d' }).retrain.everyMs, 7 * 86_400_000);
+  t.equal(loadConfig(['--retrain-every', '500ms'], {}).retrain.everyMs, 500);
+  t.equal(loadConfig(['--retrain-every', 'off'], {}).retrain.everyMs, 0);
+  t.equal(loadConfig(['--retrain-every', '0'], {}).retrain.everyMs, 0);
+  t.throws(() => loadConfig(['--retrain-every', '7'], {}), new ConfigError('--retrain-every must be a duration such as 7d, 12h, 30m, 45s or 500ms (at most 3650d), or 0 / off, got "7"'));
+  t.throws(() => loadConfig(['--retrain-every', '1w'], {}), ConfigError);
+  t.strictSame(
+    loadConfig(['--retrain-after-events', '5000', '--retrain-holdout', '0.2', '--retrain-margin', '0', '--retrain-budget-s', '60'], {}).retrain,
+    { everyMs: 7 * 86_400_000, afterEvents: 5000, holdout: 0.2, margin: 0, budgetS: 60 },
+  );
+  t.throws(() => loadConfig(['--retrain-holdout', '0'], {}), new ConfigError('--retrain-holdout must be a number from 0 (exclusive) to 0.5, got "0"'));
+  t.throws(() => loadConfig(['--retrain-margin', '-0.1'], {}), new ConfigError('--retrain-margin must be a number from 0 to 1, got "-0.1"'));
+});

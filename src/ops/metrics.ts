@@ -161,10 +161,22 @@ export function createMetrics() {
       registers: [registry],
     }),
     ...onlineCounters(registry),
+    retrainRuns: new Counter({
+      name: 'attune_retrain_runs_total',
+      help: 'Retraining runs finished on this node, by outcome (promoted, refused by the gate, failed).',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    retrainLastRun: new Gauge({
+      name: 'attune_retrain_last_run_timestamp_seconds',
+      help: 'When the latest retraining run on this node finished (epoch seconds), whatever its outcome.',
+      registers: [registry],
+    }),
   };
   // Exposed at 0 from the start: Prometheus's increase() cannot see a series' first increment, so
   // without this a node's first failed import job would raise no alert (ops/prometheus/alerts.yml).
   for (const outcome of ['succeeded', 'failed']) metrics.importJobs.inc({ outcome }, 0);
+  for (const outcome of RETRAIN_OUTCOMES) metrics.retrainRuns.inc({ outcome }, 0);
   return metrics;
 }
 
@@ -189,6 +201,9 @@ function onlineCounters(registry: Registry) {
     }),
   };
 }
+/** How a retraining run ends (src/ops/retrain-jobs.ts). */
+export const RETRAIN_OUTCOMES = ['promoted', 'refused', 'failed'] as const;
+export type RetrainRunOutcome = (typeof RETRAIN_OUTCOMES)[number];
 
 /** Publishes the served bundle's creation time, replacing the previous bundle's series (after a start or a swap). */
 export function recordServedModel(metrics: Metrics, manifest: { version: string; createdAt: string }): void {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { ActorHost } from '../actors/actor-host.js';
 import type { SharedLayer } from '../cache/shared-layer.js';
@@ -13,6 +14,7 @@ import { createServing, strangerToCatalog } from '../serving/index.js';
 import { createMetrics, recordServedModel, type Metrics } from '../ops/metrics.js';
 import { LIVE_ARM } from '../ops/attribution.js';
 import { OnlineMetrics } from '../ops/online-metrics.js';
+import { RetrainJobs } from '../ops/retrain-jobs.js';
 import type { Pseudonyms } from '../privacy/pseudonyms.js';
 import type { UserErasure } from '../privacy/user-erasure.js';
 import { resolveSecrets } from '../security/secrets.js';
@@ -41,6 +43,8 @@ export interface RunningServer {
   catalog: CatalogIndex;
   metrics: Metrics;
   model: ModelSlot;
+  /** Retraining from the log: this node's runs, and whether it is the elected scheduler. */
+  retrain: RetrainJobs;
   nodeId: string;
   /** The shards this node leases; null in the embedded mode, where this node owns every shard. */
   ownership: Pick<ClusterPart, 'ownedShards'> | null;
@@ -108,6 +112,20 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   });
   // Created before the catalog is loaded, so the content index sees every item.
   const live = await createLivePart(config, { catalog, bus: stores.bus, shared: cluster.shared, nodeId, metrics, onError: reportError });
+  const retrain = new RetrainJobs({
+    config: config.retrain,
+    nodeId,
+    stores,
+    modelsDir: join(config.dataDir, 'models'),
+    served: () => ({ dir: model.dir, version: model.manifest.version }),
+    // The run announced the promotion on the bus (every node's follower swaps); this node swaps before the run ends.
+    serve: () => registry.follower.sync(),
+    reducerDefaults: config.reducer,
+    metrics,
+    leaseTtlMs: config.cluster.leaseTtlMs,
+    log,
+    onError: reportError,
+  });
   const host = new ActorHost({
     ...(forwarder === null ? {} : { forwardToOwner: forwarder.forward }),
     placement: cluster.placement,
@@ -120,6 +138,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     onAccepted: (entry, reducer) => {
       trends.record(entry, eventWeight(entry.eventType, reducer));
       live.onAccepted(entry);
+      retrain.noteEvents(1);
     },
   });
   // Item updates made through other nodes reach this node's filters through the store's change log.
@@ -178,6 +197,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       metrics,
       onlineMetrics: online,
       importJobs,
+      retrain,
       lists,
       now: Date.now,
       notReadyReason: () => {
@@ -211,6 +231,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   cluster.start({ adopt: (shard) => host.adoptShard(shard), drop: (shard, flush) => host.dropShard(shard, flush), wake: (key) => host.onWake(key) });
   if (cluster.shared) catalogSync.start();
   online.start();
+  await retrain.start();
   log(`serving ${catalog.size} items with model ${model.manifest.version} on ${transport.url}`);
   // Printed whatever the log level: the generated key is the only way in.
   for (const notice of secrets.notices) console.log(`attune: ${notice}`);
@@ -220,6 +241,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     (drained ??= (async () => {
       await registry.follower.stop();
       await importJobs.close();
+      await retrain.stop();
       await erasure.settle();
       await unsubscribeBus();
       await cluster.stop();
@@ -235,6 +257,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     catalog,
     metrics,
     model,
+    retrain,
     nodeId,
     ownership: cluster.shared ? cluster : null,
     masterKey: secrets.masterKey,

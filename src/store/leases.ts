@@ -1,3 +1,5 @@
+import { assertShard } from './shard.js';
+
 /**
  * Membership and shard ownership. A node proves it is alive with heartbeats and owns a shard by
  * holding its lease. Every acquisition gets a fencing epoch larger than any before it for that
@@ -27,6 +29,7 @@ export interface LeaseStore {
    * lease stops acting as owner before anyone else starts. Epochs are not consecutive then.
    */
   acquire(shard: number, nodeId: string, ttlMs: number): Promise<Lease | null>;
+  // `shard` in these calls may also be one of RESERVED_LEASES.
   /** Extends the lease to `ttlMs` from now; false (and no change) unless `nodeId` holds it at `epoch`. */
   renew(shard: number, nodeId: string, epoch: number, ttlMs: number): Promise<boolean>;
   /** Gives the lease up at once; false (and no change) unless `nodeId` holds it at `epoch`. */
@@ -44,6 +47,24 @@ export interface LeaseHolder {
   epoch: number;
   /** Epoch ms by the store's clock. */
   expiresAt: number;
+}
+
+/**
+ * Leases that are not shards, below the shard range: a cluster-wide job that one node at a time
+ * may run takes one of these, fenced by its epoch as a shard is (e.g. the retraining leader).
+ */
+export const RESERVED_LEASES = {
+  /** Whoever holds it schedules retraining (src/ops/retrain-jobs.ts). */
+  retrainLeader: -1,
+  /** Held for the whole of one retraining run, scheduled or asked for: one runs at a time. */
+  retrainRun: -2,
+} as const;
+
+const reservedIds: ReadonlySet<number> = new Set(Object.values(RESERVED_LEASES));
+
+/** A shard of the deployment or a reserved lease; anything else is a bug. */
+export function assertLeaseId(id: number, shardCount: number): void {
+  if (!reservedIds.has(id)) assertShard(id, shardCount);
 }
 
 export function assertTtl(ttlMs: number): void {

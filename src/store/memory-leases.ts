@@ -1,5 +1,4 @@
-import { assertNodeId, assertTtl, type Lease, type LeaseHolder, type LeaseStore } from './leases.js';
-import { assertShard } from './shard.js';
+import { assertLeaseId, assertNodeId, assertTtl, type Lease, type LeaseHolder, type LeaseStore } from './leases.js';
 
 /** Leases within one process: the embedded default, and the model the Redis store must match. */
 export class MemoryLeaseStore implements LeaseStore {
@@ -30,7 +29,7 @@ export class MemoryLeaseStore implements LeaseStore {
   }
 
   async acquire(shard: number, nodeId: string, ttlMs: number): Promise<Lease | null> {
-    assertShard(shard, this.shardCount);
+    assertLeaseId(shard, this.shardCount);
     assertNodeId(nodeId);
     assertTtl(ttlMs);
     const held = this.live(shard);
@@ -42,7 +41,7 @@ export class MemoryLeaseStore implements LeaseStore {
   }
 
   async renew(shard: number, nodeId: string, epoch: number, ttlMs: number): Promise<boolean> {
-    assertShard(shard, this.shardCount);
+    assertLeaseId(shard, this.shardCount);
     assertTtl(ttlMs);
     const held = this.live(shard);
     if (!held || held.nodeId !== nodeId || held.epoch !== epoch) return false;
@@ -51,7 +50,7 @@ export class MemoryLeaseStore implements LeaseStore {
   }
 
   async release(shard: number, nodeId: string, epoch: number): Promise<boolean> {
-    assertShard(shard, this.shardCount);
+    assertLeaseId(shard, this.shardCount);
     const held = this.live(shard);
     if (!held || held.nodeId !== nodeId || held.epoch !== epoch) return false;
     this.leases.delete(shard);
@@ -59,7 +58,7 @@ export class MemoryLeaseStore implements LeaseStore {
   }
 
   async holder(shard: number): Promise<LeaseHolder | null> {
-    assertShard(shard, this.shardCount);
+    assertLeaseId(shard, this.shardCount);
     const held = this.live(shard);
     return held ? { ...held } : null;
   }

@@ -187,7 +187,11 @@ export type BusMessage =
    * Co-occurrences a node observed in its own events since its last batch (src/model/co-occurrence.ts):
    * [from, to, weight, at] each. The others add them, so every node's table converges.
    */
-  | { type: 'live-pairs'; nodeId: string; pairs: [string, string, number, number][] };
+  | { type: 'live-pairs'; nodeId: string; pairs: [string, string, number, number][] }
+  /** A node took this many events since it last said so: the retraining leader counts them (--retrain-after-events). */
+  | { type: 'events-accepted'; nodeId: string; count: number }
+  /** A retraining run started (on a schedule or asked for): the leader counts the next one from here. */
+  | { type: 'retrain-started'; nodeId: string; jobId: string; at: number };
 
 export interface NodeBus {
   /** Delivers to every subscriber on every node, the publisher's own included. */

@@ -16,6 +16,7 @@ import type { HttpDeps } from './routes/deps.js';
 import { replayRoutes } from './routes/replay.js';
 import { importJobRoutes } from './routes/import-jobs.js';
 import { cacheAdminRoutes } from './routes/cache-admin.js';
+import { retrainRoutes } from './routes/retrain.js';
 import { catalogRoutes } from './routes/catalog.js';
 import { eventRoutes } from './routes/events.js';
 import { onlineMetricsRoutes } from './routes/online-metrics.js';
@@ -122,6 +123,7 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   onlineMetricsRoutes(app, deps);
   importJobRoutes(app, deps);
   cacheAdminRoutes(app, deps);
+  retrainRoutes(app, deps);
   tokenRoutes(app, deps);
   privacyRoutes(app, deps);
   adminKeyRoutes(app, deps);

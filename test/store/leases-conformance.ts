@@ -1,6 +1,6 @@
 import type { Test } from 'tap';
 import { shardOf } from '../../src/store/shard.js';
-import type { Lease, LeaseStore } from '../../src/store/leases.js';
+import { RESERVED_LEASES, type Lease, type LeaseStore } from '../../src/store/leases.js';
 import { FencedError, type Stores } from '../../src/store/types.js';
 import { waitFor } from '../helpers.js';
 
@@ -49,6 +49,19 @@ export function leaseConformance(t: Test, name: string, createStores: () => Prom
     t.strictSame(await leases.acquire(3, 'node-b', LONG), { epoch: epoch + 1 }, 'the next acquisition gets the next epoch, with no quarantine');
     t.equal(await leases.holder(4), null, 'shards are independent');
     t.ok((await claim(leases, 4, 'node-a')) >= 1);
+  });
+
+  withStores('reserved leases (cluster-wide jobs) work like shards and apart from them', async (t, { leases }) => {
+    const leader = RESERVED_LEASES.retrainLeader;
+    const epoch = await claim(leases, leader, 'node-a');
+    t.equal(await leases.acquire(leader, 'node-b', LONG), null, 'one holder at a time');
+    t.match(await leases.holder(leader), { nodeId: 'node-a', epoch });
+    t.equal(await leases.holder(RESERVED_LEASES.retrainRun), null, 'each reserved lease is its own');
+    t.equal(await leases.holder(0), null, 'and no shard is taken with it');
+    t.equal(await leases.renew(leader, 'node-a', epoch, LONG), true);
+    t.equal(await leases.release(leader, 'node-a', epoch), true);
+    t.strictSame(await leases.acquire(leader, 'node-b', LONG), { epoch: epoch + 1 }, 'the next holder gets a larger epoch');
+    await t.rejects(leases.acquire(-3, 'node-a', LONG), RangeError, 'an id neither a shard nor reserved is refused');
   });
 
   withStores('a held lease cannot be taken, renewed or released by another node', async (t, { leases }) => {
@@ -101,7 +114,7 @@ export function leaseConformance(t: Test, name: string, createStores: () => Prom
 
   withStores('bad arguments are refused before they reach the store', async (t, { leases, shardCount }) => {
     await t.rejects(leases.acquire(shardCount, 'node-a', LONG), RangeError);
-    await t.rejects(leases.acquire(-1, 'node-a', LONG), RangeError);
+    await t.rejects(leases.acquire(-3, 'node-a', LONG), RangeError);
     await t.rejects(leases.acquire(0, '', LONG), RangeError);
     await t.rejects(leases.acquire(0, 'node-a', 0), RangeError);
     await t.rejects(leases.heartbeat('node-a', 1.5), RangeError);

@@ -307,6 +307,11 @@ t.test('bus: malformed messages on the channel are ignored', async (t) => {
   t.strictSame(parseBusMessage('{"type":"models-changed","live":"m-1"}'), { type: 'models-changed', live: 'm-1' });
   t.strictSame(parseBusMessage('{"type":"models-changed","live":null}'), { type: 'models-changed', live: null });
   t.equal(parseBusMessage('{"type":"models-changed","live":3}'), null);
+  t.strictSame(parseBusMessage('{"type":"events-accepted","nodeId":"n1","count":12}'), { type: 'events-accepted', nodeId: 'n1', count: 12 });
+  t.equal(parseBusMessage('{"type":"events-accepted","nodeId":"n1","count":0}'), null);
+  t.equal(parseBusMessage('{"type":"events-accepted","nodeId":"n1","count":1.5}'), null);
+  t.strictSame(parseBusMessage('{"type":"retrain-started","nodeId":"n1","jobId":"j","at":5}'), { type: 'retrain-started', nodeId: 'n1', jobId: 'j', at: 5 });
+  t.equal(parseBusMessage('{"type":"retrain-started","nodeId":"n1","at":5}'), null);
 });
 
 t.test('deletion jobs and the audit stream: the job expires by PX, the audit stream is capped', async (t) => {

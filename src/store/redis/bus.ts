@@ -106,6 +106,10 @@ export function parseBusMessage(raw: string): BusMessage | null {
       return typeof m.live === 'string' || m.live === null ? { type: 'models-changed', live: m.live } : null;
     case 'live-pairs':
       return typeof m.nodeId === 'string' && Array.isArray(m.pairs) && m.pairs.every(isPair) ? { type: 'live-pairs', nodeId: m.nodeId, pairs: m.pairs as [string, string, number, number][] } : null;
+    case 'events-accepted':
+      return typeof m.nodeId === 'string' && Number.isSafeInteger(m.count) && (m.count as number) > 0 ? { type: 'events-accepted', nodeId: m.nodeId, count: m.count as number } : null;
+    case 'retrain-started':
+      return typeof m.nodeId === 'string' && typeof m.jobId === 'string' && Number.isFinite(m.at) ? { type: 'retrain-started', nodeId: m.nodeId, jobId: m.jobId, at: m.at as number } : null;
     default:
       return null;
   }

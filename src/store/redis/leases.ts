@@ -1,5 +1,4 @@
-import { assertNodeId, assertTtl, type Lease, type LeaseHolder, type LeaseStore } from '../leases.js';
-import { assertShard } from '../shard.js';
+import { assertLeaseId, assertNodeId, assertTtl, type Lease, type LeaseHolder, type LeaseStore } from '../leases.js';
 import type { RedisConnection } from './connection.js';
 import type { RedisKeyspace } from './keyspace.js';
 import { LuaScript } from './lua-script.js';
@@ -132,7 +131,7 @@ export class RedisLeaseStore implements LeaseStore {
   }
 
   private assertShard(shard: number): void {
-    assertShard(shard, this.keyspace.shardCount);
+    assertLeaseId(shard, this.keyspace.shardCount);
   }
 }
 

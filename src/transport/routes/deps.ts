@@ -10,6 +10,7 @@ import type { Metrics } from '../../ops/metrics.js';
 import type { ModelAdmin } from '../../ops/model-admin.js';
 import type { FollowStatus } from '../../ops/model-follower.js';
 import type { OnlineMetrics } from '../../ops/online-metrics.js';
+import type { RetrainJobs } from '../../ops/retrain-jobs.js';
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { ConsentGate } from '../../privacy/consent-gate.js';
 import type { Pseudonyms } from '../../privacy/pseudonyms.js';
@@ -61,6 +62,8 @@ export interface HttpDeps {
   onlineMetrics: Pick<OnlineMetrics, 'report'>;
   /** Bulk imports (POST /v1/import-jobs) running in the background on this node's stores. */
   importJobs: ImportJobs;
+  /** Retraining from the log (POST /v1/admin/models/retrain), scheduled by the elected node. */
+  retrain: RetrainJobs;
   /** Cached lists for keys with no live actor here and for related items; null when caching is off. */
   lists: { recommendations: ListCache; related: ListCache } | null;
   webDir: string;
