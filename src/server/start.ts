@@ -6,6 +6,7 @@ import type { SharedLayer } from '../cache/shared-layer.js';
 import type { AttuneConfig } from '../config.js';
 import { CatalogIndex } from '../model/catalog.js';
 import { CatalogSync } from '../model/catalog-sync.js';
+import type { ModelArms } from '../model/model-arms.js';
 import { ModelSlot } from '../model/model-slot.js';
 import { Segmenter } from '../model/segmenter.js';
 import { createNodeLogger } from '../ops/log.js';
@@ -38,6 +39,8 @@ export interface RunningServer {
   catalog: CatalogIndex;
   metrics: Metrics;
   model: ModelSlot;
+  /** The models by experiment arm: `model` for everyone, and a candidate for a share of the keys during an experiment. */
+  arms: ModelArms;
   nodeId: string;
   /** The shards this node leases; null in the embedded mode, where this node owns every shard. */
   ownership: Pick<ClusterPart, 'ownedShards'> | null;
@@ -73,7 +76,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const storage = await openStorage(config, metrics, reportError, options);
   const { stores } = storage;
   const nodeId = config.cluster.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const { catalog, model, trends } = await loadModelPart(config, stores, log);
+  const { catalog, model, arms, trends } = await loadModelPart(config, stores, metrics, log);
   recordServedModel(metrics, model.manifest);
   metrics.shardCount.set(stores.shardCount);
   const cluster = await createClusterPart({
@@ -97,7 +100,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     config,
     stores,
     catalog,
-    model: () => model.get(),
+    model: (key) => arms.modelFor(key),
     metrics,
     onError: reportError,
     onAccepted: (entry, reducer) => trends.record(entry, eventWeight(entry.eventType, reducer)),
@@ -124,9 +127,9 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const { lists } = caches;
   const { pseudonyms, consent, erasure } = createPrivacyPart({ config, pseudonymKey: secrets.pseudonymKey, stores, forgetCached: caches.forget, onError: reportError });
   const security = createSecurityPart(config, secrets, stores);
-  const importJobs = createImportJobs({ config, stores, catalog, model, trends, host, pseudonyms, consent, metrics, onError: reportError });
+  const importJobs = createImportJobs({ config, stores, catalog, model, arms, trends, host, pseudonyms, consent, metrics, onError: reportError });
   const unsubscribeBus = await followNodeBus(stores.bus, { host, consent, authenticator: security.authenticator, nodeId, rebalanceNow: () => cluster.rebalanceNow(), onError: reportError });
-  const serving = createServing({ host, consent, catalog, scorer: () => model.scorer, lists, sessionLimiter: security.sessionLimiter, metrics });
+  const serving = createServing({ host, consent, catalog, modelFor: (key) => arms.scorerFor(key), lists, sessionLimiter: security.sessionLimiter, metrics });
   /** Started by drain() (SIGTERM: see close()); while set, readiness fails and new sockets are refused. */
   let drained: Promise<void> | null = null;
   const transport = await serveTransport(
@@ -151,6 +154,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       catalogStore: stores.catalog,
       stores,
       model,
+      arms,
       trends,
       segmenter,
       metrics,
@@ -209,6 +213,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     catalog,
     metrics,
     model,
+    arms,
     nodeId,
     ownership: cluster.shared ? cluster : null,
     masterKey: secrets.masterKey,
@@ -223,6 +228,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
         await transport.close();
         forwarder?.close();
         await host.stop();
+        await arms.close();
         await model.close();
         await caches.close();
         await cluster.close();

@@ -27,7 +27,7 @@ export interface ServingDeps {
   host: ActorHost;
   consent: ConsentGate;
   catalog: CatalogIndex;
-  scorer: RecommendationsDeps['scorer'];
+  modelFor: RecommendationsDeps['modelFor'];
   lists: { recommendations: ListCache; related: ListCache } | null;
   /** Events (and socket connects and identify) per session. */
   sessionLimiter: RateLimiter;
@@ -39,12 +39,12 @@ export function createServing(deps: ServingDeps): Serving {
   return {
     sessionLimits,
     ingest: new Ingest({ host: deps.host, consent: deps.consent, limits: sessionLimits, metrics: deps.metrics }),
-    recommendations: new Recommendations({ host: deps.host, consent: deps.consent, catalog: deps.catalog, scorer: deps.scorer, lists: deps.lists }),
+    recommendations: new Recommendations({ host: deps.host, consent: deps.consent, catalog: deps.catalog, modelFor: deps.modelFor, lists: deps.lists }),
   };
 }
 
 export { Ingest, type Accepted, type EventSource } from './ingest.js';
-export { missingIdentity, RANKING_FILTER, Recommendations, UnknownItemError, type ListRequest, type OptionsForState, type RankRequest, type RelatedRequest, type ServedList } from './recommendations.js';
+export { missingIdentity, RANKING_FILTER, Recommendations, type ArmedServedList, type ArmScorer, UnknownItemError, type ListRequest, type OptionsForState, type RankRequest, type RelatedRequest, type ServedList } from './recommendations.js';
 export { SessionLimits, SessionRateLimited, type Transport } from './session-limits.js';
 export type { Visitor } from './visitor.js';
 export { strangerToCatalog } from './model-fit.js';

@@ -1,3 +1,4 @@
+import type { Arm } from '../lib/experiment.js';
 import type { LogEntry, NewLogEntry } from '../session/events.js';
 import type { StoredSnapshot } from '../session/snapshot.js';
 import type { ShardMailbox } from './mailbox.js';
@@ -230,6 +231,8 @@ export interface PushRecord {
   cause: string | null;
   items: string[];
   modelVersion: string;
+  /** The experiment arm that served it; absent in pushes recorded before experiments (live). */
+  arm?: Arm;
   recommendationId: string;
 }
 

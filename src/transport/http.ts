@@ -13,6 +13,7 @@ import { personalizeRoutes } from './personalize/routes.js';
 import { AttuneError, ErrorCodes, errorBody, fromStoreFailure, type ErrorKind } from '../errors.js';
 import type { HttpDeps } from './routes/deps.js';
 import { replayRoutes } from './routes/replay.js';
+import { experimentRoutes } from './routes/experiment.js';
 import { importJobRoutes } from './routes/import-jobs.js';
 import { cacheAdminRoutes } from './routes/cache-admin.js';
 import { catalogRoutes } from './routes/catalog.js';
@@ -116,6 +117,7 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   segmentRoutes(app, deps);
   operationRoutes(app, deps);
   replayRoutes(app, deps);
+  experimentRoutes(app, deps);
   importJobRoutes(app, deps);
   cacheAdminRoutes(app, deps);
   tokenRoutes(app, deps);

@@ -18,7 +18,10 @@ export function operationRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.get('/readyz', { config: { access: 'public' } }, async (_request, reply) => {
     const reason = deps.notReadyReason();
     if (reason !== null) return reply.status(503).send({ error: errorBody(new AttuneError('NOT_READY', reason)) });
-    return { status: 'ready', modelVersion: deps.model.manifest.version };
+    const experiment = deps.arms.view();
+    // A candidate that failed to load leaves the node ready (everyone gets the live model), and says so.
+    if (experiment.configuredShare === null) return { status: 'ready', modelVersion: deps.model.manifest.version };
+    return { status: 'ready', modelVersion: deps.model.manifest.version, experiment: { running: experiment.running, candidateVersion: experiment.salt, problem: experiment.problem } };
   });
 
   app.get('/metrics', { config: { access: 'public' } }, async (_request, reply) => {
