@@ -14,6 +14,11 @@ export interface AttuneConfig {
   port: number;
   /** A model bundle directory; null trains the demo model at start into `dataDir`. */
   modelDir: string | null;
+  /**
+   * How often a node asks the model registry for the live version (the node bus tells it at
+   * once; this catches what the bus lost).
+   */
+  modelPollMs: number;
   /** Where generated files (the demo model bundle) go. */
   dataDir: string;
   /**
@@ -135,6 +140,7 @@ export const defaultConfig: AttuneConfig = {
   host: '0.0.0.0',
   port: 8080,
   modelDir: null,
+  modelPollMs: 3000,
   dataDir: 'var',
   experiment: null,
   candidateModelDir: null,
@@ -337,6 +343,7 @@ export const OPTIONS: readonly Option<ConfigOverrides>[] = [
   option<string>('model', ['ATTUNE_MODEL_DIR'], 'model bundle directory (default: train the demo model)', text, (o, v) => (o.modelDir = v)),
   option<{ candidateShare: number }>('experiment', ['ATTUNE_EXPERIMENT'], 'candidate=N%: serve N% of the users (by a stable hash) with the candidate model, the rest with the live one', experiment, (o, v) => (o.experiment = v)),
   option<string>('candidate-model', ['ATTUNE_CANDIDATE_MODEL_DIR'], 'the candidate\'s bundle directory for --experiment (default: the model registry\'s newest candidate)', text, (o, v) => (o.candidateModelDir = v)),
+  option<number>('model-poll-ms', ['ATTUNE_MODEL_POLL_MS'], 'ms between checks of the model registry\'s live version (changes are announced at once; this is the safety net)', int(100, 3_600_000), (o, v) => (o.modelPollMs = v)),
   option<string>('data-dir', ['ATTUNE_DATA_DIR'], 'directory for generated files', text, (o, v) => (o.dataDir = v)),
   option<string>('import-dir', ['ATTUNE_IMPORT_DIR'], 'import jobs (POST /v1/import-jobs) read files only under this directory (default <data-dir>/imports)', text, (o, v) => (o.importDir = v)),
   option<boolean>('demo-catalog', ['ATTUNE_DEMO_CATALOG'], 'load the demo catalog at start', bool, (o, v) => (o.demoCatalog = v)),

@@ -14,7 +14,8 @@ import {
 } from '../training/datasets.js';
 import { createRedisStores } from '../store/redis/index.js';
 import { redisOptions, redisStoresOptions } from './cluster-flags.js';
-import { logInteractions } from '../training/log-dataset.js';
+import { logTrainingData } from '../training/log-dataset.js';
+import type { ManifestLineage } from '../model/lineage.js';
 import type { Interaction } from '../model/types.js';
 import type { Protocol } from '../training/eval-cases.js';
 import { bundleMeta } from '../training/trained-model.js';
@@ -30,6 +31,7 @@ interface TrainFlags extends CommandFlags {
   out?: string;
   items?: string;
   budget?: number;
+  parent?: string;
   embeddings: boolean;
   json: boolean;
 }
@@ -41,6 +43,7 @@ const TRAIN_OPTIONS: readonly Option<TrainFlags>[] = [
   option<string, TrainFlags>('out', [], 'bundle directory (created; existing bundle files are replaced)', text, (f, v) => (f.out = v), 'DIR'),
   option<string, TrainFlags>('items', [], 'items CSV (ITEM_ID[, CATEGORY_L1|CATEGORY|GENRES...]): items without\ninteractions join the vocabulary; categories go to categories.json', text, (f, v) => (f.items = v), 'FILE'),
   option<number, TrainFlags>('budget', [], 'time budget for tuning and training (default 240)', positiveNumber, (f, v) => (f.budget = v), 'SECONDS'),
+  option<string, TrainFlags>('parent', [], 'the model version this one is trained to replace (recorded in the\nmanifest\'s lineage, and so in the model registry)', text, (f, v) => (f.parent = v), 'VERSION'),
   option<boolean, TrainFlags>('no-embeddings', [], 'item-item only (no low-rank embedding part)', bool, (f, v) => (f.embeddings = !v)),
   option<boolean, TrainFlags>('json', [], 'print the manifest as JSON on stdout', bool, (f, v) => (f.json = v)),
   HELP,
@@ -94,11 +97,14 @@ async function train(argv: readonly string[], env: Environment): Promise<number>
   const started = performance.now();
   let interactions: Interaction[];
   let items: CatalogEntry[];
+  let window: Pick<ManifestLineage, 'firstEventId' | 'lastEventId'> = { firstEventId: null, lastEventId: null };
   if (dataPath === null) {
     const stores = await createRedisStores(redisStoresOptions(config, 'or --data FILE'));
     try {
       log('reading the event log');
-      interactions = await logInteractions(stores, (done, total) => log(`read ${done} of ${total} keys`));
+      const fromTheLog = await logTrainingData(stores, (done, total) => log(`read ${done} of ${total} keys`));
+      interactions = fromTheLog.interactions;
+      window = { firstEventId: fromTheLog.firstEventId, lastEventId: fromTheLog.lastEventId };
       items = (await stores.catalog.list()).map((item) => ({ itemId: item.itemId, category: item.category }));
       log(`read ${interactions.length} interactions and ${items.length} catalog items`);
     } finally {
@@ -130,6 +136,7 @@ async function train(argv: readonly string[], env: Environment): Promise<number>
     ...meta,
     parameters: { ...meta.parameters, dataset: dataPath === null ? 'event log' : basename(dataPath), format: dataPath === null ? 'log' : format, protocol },
     categories,
+    lineage: { source: dataPath === null ? 'event log' : basename(dataPath), ...window, rows: interactions.length, parentVersion: flags.parent ?? null },
   });
   log(`settings: ${describeSettings(trained.settings)}`);
   log(

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { lineageProblem } from './lineage.js';
 import { MODEL_CONTRACT, type ModelManifest } from './types.js';
 
 export const BUNDLE_FORMAT = 'attune-bundle/1';
@@ -80,6 +81,8 @@ function parseManifest(dir: string, raw: unknown): ModelManifest {
     fail(`field contract does not match ${JSON.stringify(MODEL_CONTRACT)}`);
   }
   if (raw.reducer !== undefined) checkReducerOverrides(raw.reducer, fail);
+  const lineage = lineageProblem(raw.lineage);
+  if (lineage !== null) fail(`field lineage: ${lineage}`);
   // Every field checked above; the cast only restores the literal types.
   return raw as unknown as ModelManifest;
 }

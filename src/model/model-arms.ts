@@ -80,15 +80,21 @@ export class ModelArms {
   }
 
   /**
-   * Serves the bundle in `dir` as the candidate (replacing the one before). A bundle that fails to
-   * load ends the candidate's share (everyone gets live) and is counted; the error is rethrown.
+   * Serves the bundle in `dir` as the candidate (replacing the one before); `version`, when given,
+   * must be the one its manifest names. A bundle that fails to load or names another version ends
+   * the candidate's share (everyone gets live) and is counted; the error is rethrown.
    */
-  setCandidate(dir: string): Promise<void> {
+  setCandidate(dir: string, version?: string): Promise<void> {
     return this.change(async () => {
-      if (this.candidate?.dir === dir) return;
+      if (this.candidate?.dir === dir && (version === undefined || this.candidate.manifest.version === version)) return;
       let next: ModelSlot;
       try {
         next = await ModelSlot.load(dir, this.options, this.reducerDefaults);
+        if (version !== undefined && next.manifest.version !== version) {
+          await next.close();
+          // A directory rewritten since it was registered is not the version every push would name.
+          throw new Error(`the bundle is now version ${next.manifest.version}, not ${version}`);
+        }
       } catch (err) {
         await this.dropCandidate();
         this.problem = `the candidate bundle ${dir} failed to load: ${err instanceof Error ? err.message : String(err)}`;

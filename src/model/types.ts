@@ -1,4 +1,5 @@
 import type { ReducerConfig } from '../session/state.js';
+import type { ManifestLineage } from './lineage.js';
 
 /** One interaction used for training: what a user did with an item, when. */
 export interface Interaction {
@@ -63,4 +64,6 @@ export interface ModelManifest {
    * (half-life, position decay, event weights...). Absent fields use the server's defaults.
    */
   reducer?: Partial<ReducerConfig>;
+  /** What it was trained from (training window, rows, parent version); absent in older bundles. */
+  lineage?: ManifestLineage;
 }

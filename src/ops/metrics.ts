@@ -89,6 +89,16 @@ export function createMetrics() {
       help: 'Candidate model bundles this node failed to load for an experiment (everyone gets the live model meanwhile).',
       registers: [registry],
     }),
+    modelLoadFailures: new Counter({
+      name: 'attune_model_load_failures_total',
+      help: 'Attempts to load the model registry\'s live version that failed: the node went on serving the model it had.',
+      registers: [registry],
+    }),
+    modelBehindRegistry: new Gauge({
+      name: 'attune_model_behind_registry',
+      help: '1 while this node serves another version than the model registry\'s live one (its bundle failed to load), else 0.',
+      registers: [registry],
+    }),
     modelCreated: new Gauge({
       name: 'attune_model_created_timestamp_seconds',
       help: 'When the model bundle this node serves was trained (its manifest createdAt), by bundle version: its age is time() minus this.',

@@ -23,7 +23,7 @@ import { createClusterPart, type ClusterPart } from './cluster.js';
 import { createImportJobs } from './imports.js';
 import { openListCaches } from './lists.js';
 import { followNodeBus } from './node-bus.js';
-import { loadModelPart } from './model.js';
+import { followCandidates, followModelRegistry, loadModelPart } from './model.js';
 import { createPrivacyPart } from './privacy.js';
 import { createSecurityPart } from './security.js';
 import { openStorage, usesRedis } from './stores.js';
@@ -78,6 +78,9 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const nodeId = config.cluster.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const { catalog, model, arms, trends } = await loadModelPart(config, stores, metrics, log);
   recordServedModel(metrics, model.manifest);
+  // Before anything serves: the node starts on the registry's live version where there is one.
+  const registry = await followModelRegistry(config, stores, model, metrics, logger, reportError);
+  const candidates = await followCandidates(config, stores, arms, logger, reportError);
   metrics.shardCount.set(stores.shardCount);
   const cluster = await createClusterPart({
     config,
@@ -155,6 +158,8 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       stores,
       model,
       arms,
+      modelAdmin: registry.admin,
+      modelFollower: registry.follower,
       trends,
       segmenter,
       metrics,
@@ -197,6 +202,8 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   let closing: Promise<void> | null = null;
   const drain = (): Promise<void> =>
     (drained ??= (async () => {
+      await registry.follower.stop();
+      await candidates?.stop();
       await importJobs.close();
       await erasure.settle();
       await unsubscribeBus();

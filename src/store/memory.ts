@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { LogEntry, NewLogEntry } from '../session/events.js';
 import { MemoryShardMailbox } from './mailbox.js';
 import { MemoryLeaseStore } from './memory-leases.js';
+import { MemoryModelRegistry } from './models.js';
 import { DEFAULT_SHARD_COUNT, assertFenceShard, assertShardCount } from './shard.js';
 import {
   compareEventIds,
@@ -513,6 +514,7 @@ export function createMemoryStores(options: MemoryStoresOptions = {}): Stores {
     shardCount,
     mailbox: new MemoryShardMailbox(),
     peers: new MemoryPeerDirectory(),
+    models: new MemoryModelRegistry(),
     sharedByNodes: options.sharedByNodes ?? false,
     unavailableReason: () => null,
     close: async () => {},

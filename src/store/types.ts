@@ -180,7 +180,9 @@ export type BusMessage =
   /** These sessions' links were removed (a user's erasure). */
   | { type: 'identities-unlinked'; sessionIds: string[] }
   /** A node handed its shards back and left the membership: take them over now, not at the next lease round. */
-  | { type: 'node-left'; nodeId: string };
+  | { type: 'node-left'; nodeId: string }
+  /** The model registry changed (a promote, rollback, register or retire): `live` is the live version now. */
+  | { type: 'models-changed'; live: string | null };
 
 export interface NodeBus {
   /** Delivers to every subscriber on every node, the publisher's own included. */
@@ -268,6 +270,77 @@ export interface PeerDirectory {
   secret(): Promise<string>;
 }
 
+/** Where a registered model stands: tried out, served by every node, or put aside. */
+export const MODEL_STATES = ['candidate', 'live', 'retired'] as const;
+export type ModelState = (typeof MODEL_STATES)[number];
+
+/** What a model was made from: enough to retrain it, or to tell which data a metric speaks for. */
+export interface ModelLineage {
+  /** SHA-256 of the training data (the manifest's trainingDataHash). */
+  dataHash: string;
+  /** The version this one was trained to replace (`attune train --parent`); null for none. */
+  parentVersion: string | null;
+  /** What it was trained on: `event log`, or a dataset file's name; null when the bundle does not say. */
+  source: string | null;
+  /** The training window in the event log: its first and last event ids; null when trained on a file. */
+  firstEventId: string | null;
+  lastEventId: string | null;
+  /** Interactions trained on (a dataset's rows, the log's interactions). */
+  rows: number;
+  /** ISO time the bundle was written. */
+  trainedAt: string;
+  parameters: Record<string, number | string>;
+}
+
+/** A registered model: a bundle every node can load from `dir`. */
+export interface ModelEntry {
+  version: string;
+  /** The bundle's location: a directory every node reads (a shared volume, or the same path on each). */
+  dir: string;
+  state: ModelState;
+  registeredAt: number;
+  /** When it last became live; null while it never was. */
+  promotedAt: number | null;
+  /** When it last left the live state or was retired as a candidate; null while it never did. */
+  retiredAt: number | null;
+  /** The version that was live when this one was promoted: where a rollback from this one goes. */
+  previousLive: string | null;
+  lineage: ModelLineage;
+  /** Offline evaluation results from the bundle's manifest (e.g. `validation.hr@20`). */
+  metrics: Record<string, number>;
+}
+
+export type NewModelEntry = Pick<ModelEntry, 'version' | 'dir' | 'registeredAt' | 'lineage' | 'metrics'>;
+
+/** A change of the live version: the one live now, and the one it replaced (null when none was). */
+export interface LiveChange {
+  live: ModelEntry;
+  previous: ModelEntry | null;
+}
+
+/**
+ * The deployment's models and which one is live: every node serves the live one. Transitions:
+ * candidate -> live (promote), retired -> live (promote, rollback), live -> retired (when another
+ * becomes live), candidate -> retired (retire). Each is one atomic step, so two admins promoting
+ * at once leave exactly one live version. Refusals are AttuneErrors: MODEL_NOT_FOUND,
+ * MODEL_EXISTS, MODEL_STAGE (a transition the entry's state does not allow).
+ */
+export interface ModelRegistry {
+  /** Adds a candidate; MODEL_EXISTS when the version is registered already (whatever its state). */
+  register(entry: NewModelEntry): Promise<ModelEntry>;
+  get(version: string): Promise<ModelEntry | null>;
+  /** Every entry, oldest registration first (ties by version). */
+  list(): Promise<ModelEntry[]>;
+  /** The live entry; null while none was ever promoted. */
+  live(): Promise<ModelEntry | null>;
+  /** Makes the version live; the one live before becomes retired and the new one's `previousLive`. MODEL_STAGE when it is live already. */
+  promote(version: string, at: number): Promise<LiveChange>;
+  /** Makes the live entry's `previousLive` live again and retires the live one; MODEL_STAGE when there is none to go back to. */
+  rollback(at: number): Promise<LiveChange>;
+  /** Puts a candidate aside; MODEL_STAGE for the live one (promote another, or roll back) or one already retired. */
+  retire(version: string, at: number): Promise<ModelEntry>;
+}
+
 export interface Stores {
   log: EventLog;
   pushes: PushLog;
@@ -288,6 +361,8 @@ export interface Stores {
   /** Tells a shard's owner that a key has new log entries. */
   mailbox: ShardMailbox;
   peers: PeerDirectory;
+  /** The model registry: which bundles exist and which one every node serves. */
+  models: ModelRegistry;
   /**
    * True when other nodes may append to the same log (Redis): an owner then catches up from the
    * log instead of trusting that its own appends are the only ones.

@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ReducerConfig } from '../session/state.js';
 import { BUNDLE_FILES, BUNDLE_FORMAT, OPTIONAL_BUNDLE_FILES, type PopularityEntry } from '../model/bundle.js';
+import type { ManifestLineage } from '../model/lineage.js';
 import { MODEL_CONTRACT, type ModelManifest } from '../model/types.js';
 import { ITEM_ITEM_ALGORITHM, ITEM_ITEM_EMBEDDING_ALGORITHM, compareIds, type ItemItemModel, type ItemItemParams } from '../model/item-item.js';
 import { buildItemItemOnnx } from './onnx-graph.js';
@@ -23,6 +24,8 @@ export interface BundleMeta {
   parameters?: Record<string, number | string>;
   /** Item categories to write to categories.json (see OPTIONAL_BUNDLE_FILES). */
   categories?: ReadonlyMap<string, string>;
+  /** Where the training data came from and which version this one follows (the model registry copies it). */
+  lineage?: ManifestLineage;
 }
 
 export function sha256Hex(bytes: Uint8Array | string): string {
@@ -83,6 +86,7 @@ export async function writeBundle(dir: string, model: ItemItemModel, meta: Bundl
     metrics: meta.metrics ?? {},
     contract: MODEL_CONTRACT,
     ...(meta.reducer === undefined ? {} : { reducer: meta.reducer }),
+    ...(meta.lineage === undefined ? {} : { lineage: meta.lineage }),
   };
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, BUNDLE_FILES.model), onnxBytes);

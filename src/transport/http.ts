@@ -9,6 +9,7 @@ import { adminKeyRoutes } from './routes/admin-keys.js';
 import { privacyRoutes } from './routes/privacy.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { filterAdminRoutes } from './routes/filters-admin.js';
+import { modelRegistryRoutes } from './routes/models-admin.js';
 import { personalizeRoutes } from './personalize/routes.js';
 import { AttuneError, ErrorCodes, errorBody, fromStoreFailure, type ErrorKind } from '../errors.js';
 import type { HttpDeps } from './routes/deps.js';
@@ -116,6 +117,7 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   catalogRoutes(app, deps);
   segmentRoutes(app, deps);
   operationRoutes(app, deps);
+  modelRegistryRoutes(app, deps);
   replayRoutes(app, deps);
   experimentRoutes(app, deps);
   importJobRoutes(app, deps);

@@ -4,6 +4,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MODEL_CONTRACT } from '../../src/model/types.js';
 import { BUNDLE_FILES, readBundle } from '../../src/model/bundle.js';
+import { lineageOf } from '../../src/model/lineage.js';
 import { writeBundle } from '../../src/training/bundle-writer.js';
 import { hashInteractions, trainItemItem } from '../../src/training/trainer.js';
 import { syntheticInteractions } from '../../src/training/synthetic.js';
@@ -109,4 +110,32 @@ t.test('readBundle names the file at fault', async (t) => {
   await t.rejects(readBundle(dir), /manifest\.json field historyLength must be a positive integer/);
   await writeFile(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, contract: { inputs: {}, outputs: {} } }));
   await t.rejects(readBundle(dir), /manifest\.json field contract does not match/);
+});
+
+t.test('lineage: written into the manifest, checked on read, and what the registry copies', async (t) => {
+  const dir = t.testdir();
+  const recorded = { source: 'events.csv', firstEventId: null, lastEventId: null, rows: 3000, parentVersion: 'item-item-0123456789ab' };
+  const manifest = await writeBundle(dir, model, { createdAt, metrics: { 'recall@20': 0.25 }, lineage: recorded });
+  t.strictSame((await readBundle(dir)).manifest.lineage, recorded);
+  t.strictSame(lineageOf(manifest), {
+    dataHash: hashInteractions(interactions),
+    parentVersion: 'item-item-0123456789ab',
+    source: 'events.csv',
+    firstEventId: null,
+    lastEventId: null,
+    rows: 3000,
+    trainedAt: '2025-01-02T03:04:05.000Z',
+    parameters: manifest.parameters,
+  });
+  const { lineage: _, ...older } = manifest;
+  t.strictSame(lineageOf(older), { dataHash: manifest.trainingDataHash, parentVersion: null, source: null, firstEventId: null, lastEventId: null, rows: 3000, trainedAt: manifest.createdAt, parameters: manifest.parameters }, 'a bundle without lineage');
+  for (const [lineage, why] of [
+    [[], 'must be an object'],
+    [{ ...recorded, source: 3 }, 'source must be a string'],
+    [{ ...recorded, parentVersion: 7 }, 'parentVersion must be a string or null'],
+    [{ ...recorded, rows: -1 }, 'rows must be a non-negative integer'],
+  ] as const) {
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify({ ...manifest, lineage }));
+    await t.rejects(readBundle(dir), { message: `bundle ${dir}: manifest.json field lineage: ${why}` });
+  }
 });

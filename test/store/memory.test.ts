@@ -2,8 +2,10 @@ import t from 'tap';
 import { createMemoryStores, MemoryCatalogStore, MemoryPushLog } from '../../src/store/memory.js';
 import { compareEventIds, DELETION_JOB_TTL_MS } from '../../src/store/types.js';
 import { storeConformance } from './conformance.js';
+import { modelRegistryConformance } from './models-conformance.js';
 
 storeConformance(t, 'memory', async () => createMemoryStores());
+modelRegistryConformance(t, 'memory', async () => createMemoryStores(), async (stores) => stores);
 
 t.test('event ids compare as (ms, seq) numbers, not strings', async (t) => {
   t.ok(compareEventIds('9-0', '10-0') < 0);

@@ -13,6 +13,7 @@ import { freePort } from '../../scripts/harness/ports.js';
 import { startRedis } from '../../scripts/harness/redis-server.js';
 import { storeConformance } from './conformance.js';
 import { leaseConformance } from './leases-conformance.js';
+import { modelRegistryConformance } from './models-conformance.js';
 
 // Each store set gets its own key prefix, so cases never see each other's keys or epochs.
 let prefixes = 0;
@@ -45,6 +46,7 @@ t.teardown(() => server.stop());
 storeConformance(t, 'redis', fresh({ url: server.url }), { peer });
 storeConformance(t, 'redis encrypted', fresh({ url: server.url, cipher: newCipher('k1') }), { peer });
 leaseConformance(t, 'redis', fresh({ url: server.url }));
+modelRegistryConformance(t, 'redis', fresh({ url: server.url }), peer);
 
 t.test('key layout', async (t) => {
   const keyspace = new RedisKeyspace('attune', 256);
@@ -59,6 +61,7 @@ t.test('key layout', async (t) => {
   t.equal(keyspace.optOut('ann'), `attune:{${userShard}}:optout:ann`);
   t.equal(keyspace.apiKeys, 'attune:apikeys');
   t.equal(keyspace.filters, 'attune:filters');
+  t.strictSame([keyspace.modelEntries, keyspace.modelStates, keyspace.modelLive], ['attune:{models}:entries', 'attune:{models}:states', 'attune:{models}:live'], 'the registry\'s keys share a slot');
   t.equal(keyspace.audit, 'attune:audit');
   t.equal(keyspace.bus, 'attune:bus');
   t.equal(keyspace.deletionJob('j1'), 'attune:deletion-job:j1');
@@ -301,6 +304,9 @@ t.test('bus: malformed messages on the channel are ignored', async (t) => {
   t.strictSame(got, [{ type: 'key-revoked', keyId: 'k1' }], 'only the well-formed one, with its known fields only');
   t.strictSame(parseBusMessage('{"type":"forget","keys":["u:a"]}'), { type: 'forget', keys: ['u:a'] });
   t.strictSame(parseBusMessage('{"type":"consent","userId":"u","optedOut":false}'), { type: 'consent', userId: 'u', optedOut: false });
+  t.strictSame(parseBusMessage('{"type":"models-changed","live":"m-1"}'), { type: 'models-changed', live: 'm-1' });
+  t.strictSame(parseBusMessage('{"type":"models-changed","live":null}'), { type: 'models-changed', live: null });
+  t.equal(parseBusMessage('{"type":"models-changed","live":3}'), null);
 });
 
 t.test('deletion jobs and the audit stream: the job expires by PX, the audit stream is capped', async (t) => {

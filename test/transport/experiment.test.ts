@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -8,7 +8,7 @@ import type { RunningServer } from '../../src/server/start.js';
 import { sessionKey } from '../../src/session/events.js';
 import { writeBundle } from '../../src/training/bundle-writer.js';
 import { trainItemItem } from '../../src/training/trainer.js';
-import { authHeaders, connectClient, startLocalServer, testSecurity, type TestClient } from '../helpers.js';
+import { authHeaders, connectClient, startLocalServer, testSecurity, waitFor, type TestClient } from '../helpers.js';
 
 /** A second bundle beside the demo model: the same data, other parameters, so another version. */
 async function candidateBundle(t: Test): Promise<{ dir: string; version: string }> {
@@ -163,4 +163,76 @@ t.test('no experiment: /readyz and lists as before, every list live', async (t) 
   t.strictSame((await getJson(server, '/readyz')).body, { status: 'ready', modelVersion: server.model.manifest.version });
   t.equal((await getJson(server, '/v1/recommendations?sessionId=plain')).body.arm, 'live');
   t.match((await getJson(server, '/v1/admin/experiment')).body, { configuredShare: null, running: false, problem: null });
+});
+
+async function postJson(server: RunningServer, path: string, body: unknown = {}): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${server.url}${path}`, { method: 'POST', headers: { ...authHeaders, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** A server in an experiment that follows the registry, with a candidate registered and serving its share. */
+async function registryExperiment(t: Test) {
+  const candidate = await candidateBundle(t);
+  const server = await startLocalServer({ security: testSecurity, experiment: { candidateShare: 0.5 } });
+  t.teardown(() => server.close());
+  const live = server.model.manifest.version;
+  t.equal((await getJson(server, '/v1/admin/experiment')).body.running, false, 'no candidate registered yet: no split');
+  t.equal((await postJson(server, '/v1/admin/models', { dir: candidate.dir })).status, 201);
+  await waitFor('the registered candidate serving its share', () => server.arms.candidateVersion === candidate.version);
+  const candidateKeys = sessionsIn('candidate', candidate.version, 0.5, 'reg', 3);
+  const clients: TestClient[] = [];
+  for (const sessionId of candidateKeys) {
+    const client = await connectClient(server.url, { sessionId });
+    t.teardown(() => client.close());
+    t.strictSame([(await client.push()).arm, (await viewAndPush(client, 'books-001')).modelVersion], ['candidate', candidate.version], `${sessionId}: the candidate's`);
+    clients.push(client);
+  }
+  return { server, live, candidate, candidateKeys, clients };
+}
+
+/** Every list of these keys, pushed and fetched, is the live arm's and names `version`. */
+async function allLive(t: Test, server: RunningServer, keys: readonly string[], clients: readonly TestClient[], version: string): Promise<void> {
+  for (const client of clients) {
+    const pushed = await viewAndPush(client, 'coffee-003');
+    t.strictSame([pushed.arm, pushed.modelVersion], ['live', version], 'the next push');
+  }
+  for (const sessionId of [...keys, ...sessionsIn('candidate', 'any-salt', 0.5, 'more', 5)]) {
+    const list = (await getJson(server, `/v1/recommendations?sessionId=${sessionId}`)).body;
+    t.strictSame([list.arm, list.modelVersion], ['live', version], `${sessionId}: GET /v1/recommendations`);
+  }
+  t.match((await getJson(server, '/v1/admin/experiment')).body, { running: false, arms: [{ arm: 'live', share: 1, modelVersion: version }, { arm: 'candidate', share: 0 }] });
+}
+
+t.test('the candidate arm follows the registry: promoting the candidate ends the experiment, every list live on the new version', async (t) => {
+  const { server, candidate, candidateKeys, clients } = await registryExperiment(t);
+  t.equal((await postJson(server, `/v1/admin/models/${candidate.version}/promote`)).status, 200);
+  await waitFor('the experiment ended', () => server.arms.candidateVersion === null);
+  t.equal(server.model.manifest.version, candidate.version, 'the candidate is the live model now');
+  await allLive(t, server, candidateKeys, clients, candidate.version);
+});
+
+t.test('retiring the candidate ends the experiment: every list live on the live version', async (t) => {
+  const { server, live, candidate, candidateKeys, clients } = await registryExperiment(t);
+  t.equal((await postJson(server, `/v1/admin/models/${candidate.version}/retire`)).status, 200);
+  await waitFor('the experiment ended', () => server.arms.candidateVersion === null);
+  t.equal(server.model.manifest.version, live, 'the live model stays');
+  await allLive(t, server, candidateKeys, clients, live);
+});
+
+t.test('a registry candidate whose bundle cannot be loaded: everyone live, /readyz and the metrics say so', async (t) => {
+  const candidate = await candidateBundle(t);
+  // Its manifest reads (so it registers) but its ONNX graph does not load.
+  await writeFile(join(candidate.dir, 'model.onnx'), 'not an onnx graph');
+  const server = await startLocalServer({ security: testSecurity, experiment: { candidateShare: 0.5 } });
+  t.teardown(() => server.close());
+  const live = server.model.manifest.version;
+  t.equal((await postJson(server, '/v1/admin/models', { dir: candidate.dir })).status, 201);
+  await waitFor('the failure counted', async () => (await metricValue(server, 'attune_experiment_candidate_load_failures_total')) === 1);
+  t.equal(server.arms.candidateVersion, null, 'no candidate serves');
+  t.match((await getJson(server, '/readyz')).body, { status: 'ready', modelVersion: live, experiment: { running: false, candidateVersion: null, problem: `the candidate bundle ${candidate.dir} failed to load` } });
+  t.equal(await metricValue(server, 'attune_experiment_arm_share{arm="candidate"}'), 0);
+  for (const sessionId of sessionsIn('candidate', candidate.version, 0.5, 'broken', 5)) {
+    const list = (await getJson(server, `/v1/recommendations?sessionId=${sessionId}`)).body;
+    t.strictSame([list.arm, list.modelVersion], ['live', live], `${sessionId}, a candidate key: live`);
+  }
 });

@@ -102,6 +102,8 @@ export function parseBusMessage(raw: string): BusMessage | null {
       return Array.isArray(m.sessionIds) && m.sessionIds.every((id) => typeof id === 'string') ? { type: 'identities-unlinked', sessionIds: m.sessionIds as string[] } : null;
     case 'node-left':
       return typeof m.nodeId === 'string' ? { type: 'node-left', nodeId: m.nodeId } : null;
+    case 'models-changed':
+      return typeof m.live === 'string' || m.live === null ? { type: 'models-changed', live: m.live } : null;
     default:
       return null;
   }

@@ -15,6 +15,7 @@ import { RedisIdentityStore } from './identities.js';
 import { RedisKeyspace } from './keyspace.js';
 import { RedisLeaseStore } from './leases.js';
 import { RedisShardMailbox } from './mailbox.js';
+import { RedisModelRegistry } from './models.js';
 import { RedisPushLog } from './pushes.js';
 import { RedisPeerDirectory } from './peers.js';
 import { RedisUserStore } from './users.js';
@@ -33,6 +34,7 @@ export {
   RedisFilterStore,
   RedisIdentityStore,
   RedisLeaseStore,
+  RedisModelRegistry,
   RedisNodeBus,
   RedisSnapshotStore,
 };
@@ -109,6 +111,7 @@ export async function createRedisStores(options: RedisStoresOptions): Promise<Re
     shardCount: options.shardCount,
     mailbox,
     peers: new RedisPeerDirectory(redis, keyspace),
+    models: new RedisModelRegistry(redis, keyspace),
     sharedByNodes: true,
     unavailableReason: () => redis.unavailableReason(),
     duplicateClient,

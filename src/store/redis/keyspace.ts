@@ -24,6 +24,9 @@ import { assertShardCount, shardOf } from '../shard.js';
  *   <prefix>:{catalog}:items             hash: itemId -> item JSON
  *   <prefix>:{catalog}:version           counter, incremented by every catalog write
  *   <prefix>:{catalog}:changes           stream, entry id <version>-0 holds that write's item ids
+ *   <prefix>:{models}:entries            hash: model version -> JSON {version, dir, registeredAt, lineage, metrics} (never changes)
+ *   <prefix>:{models}:states             hash: model version -> JSON {state, promotedAt?, retiredAt?, previousLive?}
+ *   <prefix>:{models}:live               string: the live model version
  *   <prefix>:nodes                       sorted set: nodeId scored by heartbeat expiry (ms)
  *   <prefix>:peers                       hash: nodeId -> the URL its peers forward events to
  *   <prefix>:peer-secret                 string: the secret nodes show each other, set once (NX)
@@ -125,6 +128,19 @@ export class RedisKeyspace {
 
   get catalogChanges(): string {
     return `${this.prefix}:{catalog}:changes`;
+  }
+
+  /** The registry's three keys share a hash tag, so one script moves the live version atomically. */
+  get modelEntries(): string {
+    return `${this.prefix}:{models}:entries`;
+  }
+
+  get modelStates(): string {
+    return `${this.prefix}:{models}:states`;
+  }
+
+  get modelLive(): string {
+    return `${this.prefix}:{models}:live`;
   }
 
   get nodes(): string {

@@ -8,6 +8,8 @@ import type { ModelSlot } from '../../model/model-slot.js';
 import type { Segmenter } from '../../model/segmenter.js';
 import type { ImportJobs } from '../../ops/import-jobs.js';
 import type { Metrics } from '../../ops/metrics.js';
+import type { ModelAdmin } from '../../ops/model-admin.js';
+import type { FollowStatus } from '../../ops/model-follower.js';
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
 import type { ConsentGate } from '../../privacy/consent-gate.js';
 import type { Pseudonyms } from '../../privacy/pseudonyms.js';
@@ -50,6 +52,10 @@ export interface HttpDeps {
   model: ModelSlot;
   /** The models by experiment arm (GET /v1/admin/experiment, /readyz). */
   arms: ModelArms;
+  /** The model registry's admin operations (each announced to every node). */
+  modelAdmin: ModelAdmin;
+  /** This node following the registry's live version: whether it serves it, and a check now. */
+  modelFollower: { status(): FollowStatus; sync(): Promise<void> };
   trends: ItemTrends;
   segmenter: Segmenter;
   metrics: Metrics;

@@ -11,17 +11,19 @@ import type { HttpDeps } from './deps.js';
 const WEB_FILES: Readonly<Record<string, string>> = { '/': 'index.html', '/app.js': 'app.js', '/style.css': 'style.css', '/replay.html': 'replay.html', '/replay.js': 'replay.js', '/attune-client.js': '../clients/js/dist/browser/attune.js' };
 const CONTENT_TYPES: Readonly<Record<string, string>> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
 
-/** Health, metrics, the model admin API and the demo page. */
+/** Health, metrics, the single-bundle model admin API (through the registry: every node follows) and the demo page. */
 export function operationRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.get('/healthz', { config: { access: 'public' } }, async () => ({ status: 'ok', modelVersion: deps.model.manifest.version, liveActors: deps.host.liveActorCount }));
 
   app.get('/readyz', { config: { access: 'public' } }, async (_request, reply) => {
     const reason = deps.notReadyReason();
     if (reason !== null) return reply.status(503).send({ error: errorBody(new AttuneError('NOT_READY', reason)) });
+    // Still ready when the registry's live version failed to load here: the model it had keeps serving.
+    const follow = deps.modelFollower.status();
     const experiment = deps.arms.view();
-    // A candidate that failed to load leaves the node ready (everyone gets the live model), and says so.
-    if (experiment.configuredShare === null) return { status: 'ready', modelVersion: deps.model.manifest.version };
-    return { status: 'ready', modelVersion: deps.model.manifest.version, experiment: { running: experiment.running, candidateVersion: experiment.salt, problem: experiment.problem } };
+    // Still ready when a candidate failed to load: everyone gets the live model, and this says so.
+    const experimentStatus = experiment.configuredShare === null ? {} : { experiment: { running: experiment.running, candidateVersion: experiment.salt, problem: experiment.problem } };
+    return { status: 'ready', modelVersion: deps.model.manifest.version, ...(follow.wantedModelVersion === null ? {} : follow), ...experimentStatus };
   });
 
   app.get('/metrics', { config: { access: 'public' } }, async (_request, reply) => {
@@ -50,6 +52,15 @@ export function operationRoutes(app: FastifyInstance, deps: HttpDeps): void {
     request.log.info({ previous: previous.version, current: current.version }, 'model swapped');
     deps.metrics.modelSwaps.inc();
     recordServedModel(deps.metrics, current);
+    // Loaded here: now registered (when new) and promoted, so every node follows.
+    try {
+      await deps.modelAdmin.makeLive(request.body.dir, current);
+    } catch (err) {
+      await deps.audit(request, { action: 'model.swap', target: current.version, outcome: 'failed', detail: { dir: request.body.dir } });
+      // This node goes back to the registry's live version.
+      await deps.modelFollower.sync();
+      throw err;
+    }
     await deps.audit(request, { action: 'model.swap', target: current.version, outcome: 'ok', detail: { previousVersion: previous.version, dir: request.body.dir } });
     return { modelVersion: current.version, previousVersion: previous.version };
   });
