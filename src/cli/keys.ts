@@ -231,7 +231,7 @@ function serverApiKey(key: string | undefined): string {
 }
 
 /** The audit actor for changes made from this command: the OS account that ran it. */
-function cliActor(env: Environment): string {
+export function cliActor(env: Environment): string {
   let user: string | undefined;
   try {
     user = userInfo().username;

@@ -11,6 +11,7 @@ commands:
   replay    run a session's or user's logged events again beside its recorded pushes (attune replay --help)
   import    bulk-import interactions, items and users (CSV or JSONL) into the cluster's Redis (attune import --help)
   keys      create, list and revoke API keys, in Redis or through a running server (attune keys --help)
+  models    list, register, promote, roll back and retire models in the cluster's registry (attune models --help)
   help      show this help
 
 options (flag, environment variable, meaning):
@@ -33,6 +34,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return (await import('./import.js')).runImport(rest);
     case 'keys':
       return (await import('./keys.js')).runKeys(rest);
+    case 'models':
+      return (await import('./models.js')).runModels(rest);
     case undefined:
     case 'help':
     case '--help':

@@ -78,12 +78,19 @@ export function modelRegistryRoutes(app: FastifyInstance, deps: HttpDeps): void 
     return reply.status(201).send(entry);
   });
 
-  app.post<{ Params: { version: string }; Body: { force?: boolean } | undefined }>(
+  app.post<{ Params: { version: string }; Body: { force?: boolean } }>(
     '/v1/admin/models/:version/promote',
-    { schema: { params: versionParams, body: promoteSchema }, config: { access: 'admin' } },
+    {
+      schema: { params: versionParams, body: promoteSchema },
+      config: { access: 'admin' },
+      // A promote without a body (nothing to force) is the usual one.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+    },
     async (request) => {
       const { version } = request.params;
-      const force = request.body?.force;
+      const force = request.body.force;
       const change = await audited(request, { action: 'model.promote', target: version }, async () => {
         const entry = await deps.modelAdmin.get(version);
         if (entry.state === 'live') throw new AttuneError('MODEL_STAGE', `model ${version} is live already`);
