@@ -28,6 +28,8 @@ export interface ModelFollowerDeps {
   /** A live version's bundle that failed to load is tried again at most this often (default 30 s); a new live version at once. */
   retryFailedMs?: number;
   onSwapped: (change: { previous: ModelManifest; current: ModelManifest; entry: ModelEntry }) => void;
+  /** The node serves the live version (after a swap, or found so at a check): any earlier failure is over. */
+  onInStep?: () => void;
   /** The bundle of the live version did not load: the node goes on serving the model it has. */
   onLoadFailed: (entry: ModelEntry, err: unknown) => void;
   /** The empty registry took this node's bundle as its first live version. */
@@ -72,12 +74,11 @@ export class ModelFollower {
     this.timer.unref();
   }
 
+  /** Says so only once the live version failed to load here (not while it loads). */
   status(): FollowStatus {
-    const behind = this.wanted !== null && this.wanted !== this.deps.slot.manifest.version;
-    return {
-      wantedModelVersion: behind ? this.wanted : null,
-      modelLoadError: behind && this.failed?.version === this.wanted ? this.failed.message : null,
-    };
+    const failed = this.failed;
+    const behind = failed !== null && this.wanted === failed.version && this.wanted !== this.deps.slot.manifest.version;
+    return behind ? { wantedModelVersion: failed.version, modelLoadError: failed.message } : { wantedModelVersion: null, modelLoadError: null };
   }
 
   /** Brings the served model to the live version; resolves once a check begun after the call is done. Never rejects. */
@@ -118,10 +119,9 @@ export class ModelFollower {
     } catch (err) {
       if (!isCode(err, 'ATTUNE_ERR_MODEL_EXISTS')) throw err;
     }
-    // Another node starting at the same time may have promoted its own first: then that one is live.
-    if ((await registry.live()) !== null) return;
     try {
-      const { live } = await registry.promote(version, this.deps.now());
+      // Another node starting at the same time may have promoted its own first: then that one stays live.
+      const { live } = await registry.promote(version, this.deps.now(), { ifNoneLive: true });
       this.deps.onBootstrapped(live);
       await this.deps.bus.publish({ type: 'models-changed', live: version });
     } catch (err) {
@@ -133,7 +133,11 @@ export class ModelFollower {
     if (this.stopped) return;
     const live = await this.deps.registry.live();
     this.wanted = live?.version ?? null;
-    if (live === null || live.version === this.deps.slot.manifest.version) return;
+    if (live === null || live.version === this.deps.slot.manifest.version) {
+      this.failed = null;
+      this.deps.onInStep?.();
+      return;
+    }
     const failed = this.failed;
     if (failed !== null && failed.version === live.version && this.deps.now() - failed.at < (this.deps.retryFailedMs ?? DEFAULT_RETRY_FAILED_MS)) return;
     try {
@@ -143,6 +147,7 @@ export class ModelFollower {
       });
       this.failed = null;
       this.deps.onSwapped({ ...swapped, entry: live });
+      this.deps.onInStep?.();
     } catch (err) {
       this.failed = { version: live.version, at: this.deps.now(), message: err instanceof Error ? err.message : String(err) };
       this.deps.onLoadFailed(live, err);

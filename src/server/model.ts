@@ -81,10 +81,10 @@ export async function followModelRegistry(
     now: Date.now,
     onSwapped: ({ previous, current, entry }) => {
       metrics.modelSwaps.inc();
-      metrics.modelBehindRegistry.set(0);
       recordServedModel(metrics, current);
       logger?.info({ previous: previous.version, current: current.version, dir: entry.dir }, 'model swapped to the registry\'s live version');
     },
+    onInStep: () => metrics.modelBehindRegistry.set(0),
     onLoadFailed: (entry, err) => {
       metrics.modelLoadFailures.inc();
       metrics.modelBehindRegistry.set(1);

@@ -15,8 +15,9 @@ export function modelExists(version: string): AttuneError {
 }
 
 /** The refusal of a transition the entry's state does not allow, in words an operator can act on. */
-export function modelStage(what: 'promote' | 'retire' | 'rollback', version: string | null, state: ModelState | null): AttuneError {
+export function modelStage(what: 'promote' | 'retire' | 'rollback' | 'bootstrap', version: string | null, state: ModelState | null): AttuneError {
   if (what === 'promote') return new AttuneError('MODEL_STAGE', `model ${version} is live already`);
+  if (what === 'bootstrap') return new AttuneError('MODEL_STAGE', `a version is live already (${version})`);
   if (what === 'retire') {
     return state === 'live'
       ? new AttuneError('MODEL_STAGE', `model ${version} is live: promote another version or roll back instead`)
@@ -52,10 +53,11 @@ export class MemoryModelRegistry implements ModelRegistry {
     return this.liveVersion === null ? null : this.get(this.liveVersion);
   }
 
-  async promote(version: string, at: number): Promise<LiveChange> {
+  async promote(version: string, at: number, options: { ifNoneLive?: boolean } = {}): Promise<LiveChange> {
     const target = this.entries.get(version);
     if (target === undefined) throw modelNotFound(version);
     if (target.state === 'live') throw modelStage('promote', version, target.state);
+    if (options.ifNoneLive === true && this.liveVersion !== null) throw modelStage('bootstrap', this.liveVersion, 'live');
     const previous = this.demoteLive(at);
     Object.assign(target, { state: 'live', promotedAt: at, previousLive: previous?.version ?? null });
     this.liveVersion = version;

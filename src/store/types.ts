@@ -333,8 +333,12 @@ export interface ModelRegistry {
   list(): Promise<ModelEntry[]>;
   /** The live entry; null while none was ever promoted. */
   live(): Promise<ModelEntry | null>;
-  /** Makes the version live; the one live before becomes retired and the new one's `previousLive`. MODEL_STAGE when it is live already. */
-  promote(version: string, at: number): Promise<LiveChange>;
+  /**
+   * Makes the version live; the one live before becomes retired and the new one's `previousLive`.
+   * MODEL_STAGE when it is live already, or with `ifNoneLive` when any version is live (a new
+   * deployment's first nodes racing to bootstrap the registry: one wins, the others follow it).
+   */
+  promote(version: string, at: number, options?: { ifNoneLive?: boolean }): Promise<LiveChange>;
   /** Makes the live entry's `previousLive` live again and retires the live one; MODEL_STAGE when there is none to go back to. */
   rollback(at: number): Promise<LiveChange>;
   /** Puts a candidate aside; MODEL_STAGE for the live one (promote another, or roll back) or one already retired. */

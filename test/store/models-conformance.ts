@@ -102,6 +102,17 @@ export function modelRegistryConformance(t: Test, name: string, createStores: ()
     t.match((await models.promote('m-2', 5000)).live, { version: 'm-2', state: 'live', previousLive: 'm-1' }, 'a retired candidate can still be promoted');
   });
 
+  withStores('ifNoneLive: of nodes racing to bootstrap an empty registry, one promotes and the others are refused', async (t, { models }, other) => {
+    for (const [i, version] of ['m-1', 'm-2', 'm-3'].entries()) await models.register(newEntry(version, 1000 + i));
+    const outcomes = await Promise.allSettled(['m-1', 'm-2', 'm-3'].map((version, i) => (i === 1 ? other.models : models).promote(version, 2000, { ifNoneLive: true })));
+    const won = outcomes.filter((o) => o.status === 'fulfilled');
+    t.equal(won.length, 1, 'one promote');
+    const live = await models.live();
+    t.match(won[0], { value: { live: { version: live?.version, previousLive: null }, previous: null } });
+    for (const lost of outcomes.filter((o) => o.status === 'rejected')) t.match(lost, { reason: { ...STAGE, message: `a version is live already (${live?.version})` } });
+    t.strictSame((await models.list()).map((e) => e.state).sort(), ['candidate', 'candidate', 'live'], 'the others stay candidates');
+  });
+
   withStores('concurrent promotes from two nodes leave exactly one live version', async (t, { models }, other) => {
     const versions = ['m-1', 'm-2', 'm-3', 'm-4', 'm-5', 'm-6'];
     for (const [i, version] of versions.entries()) await models.register(newEntry(version, 1000 + i));

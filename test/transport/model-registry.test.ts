@@ -172,4 +172,5 @@ t.test('a live version whose bundle does not load: the node keeps serving the ol
   t.match(back, { status: 200, body: { live: { version: first }, nodeModelVersion: first, wantedModelVersion: null, modelLoadError: null } });
   t.strictSame(await (await fetch(`${server.url}/readyz`)).json(), { status: 'ready', modelVersion: first }, 'nothing more to say');
   t.equal(await loadFailures(server), 1);
+  t.equal((await server.metrics.modelBehindRegistry.get()).values[0]?.value, 0, 'in step again, with no swap needed');
 });

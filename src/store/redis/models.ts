@@ -30,8 +30,9 @@ return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}
 `);
 
 /**
- * KEYS: states, live. ARGV: version, at. The live one (if any) is retired and becomes the
- * target's previousLive. Returns {'ok', previous or ''}, {'not-found'} or {'live'}.
+ * KEYS: states, live. ARGV: version, at, '1' to promote only when none is live. The live one (if
+ * any) is retired and becomes the target's previousLive. Returns {'ok', previous or ''},
+ * {'not-found'}, {'live'} or {'other-live', version}.
  */
 const PROMOTE = new LuaScript(`
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -40,6 +41,7 @@ local target = cjson.decode(raw)
 if target.state == 'live' then return {'live'} end
 local at = tonumber(ARGV[2])
 local previous = redis.call('GET', KEYS[2])
+if previous and ARGV[3] == '1' then return {'other-live', previous} end
 if previous then
   local p = cjson.decode(redis.call('HGET', KEYS[1], previous))
   p.state = 'retired'
@@ -131,10 +133,12 @@ export class RedisModelRegistry implements ModelRegistry {
     return version === null ? null : this.get(version);
   }
 
-  async promote(version: string, at: number): Promise<LiveChange> {
-    const reply = (await this.redis.call('models promote', (client) => PROMOTE.run(client, [this.keyspace.modelStates, this.keyspace.modelLive], [version, at]))) as string[];
+  async promote(version: string, at: number, options: { ifNoneLive?: boolean } = {}): Promise<LiveChange> {
+    const onlyFirst = options.ifNoneLive === true ? '1' : '0';
+    const reply = (await this.redis.call('models promote', (client) => PROMOTE.run(client, [this.keyspace.modelStates, this.keyspace.modelLive], [version, at, onlyFirst]))) as string[];
     if (reply[0] === 'not-found') throw modelNotFound(version);
     if (reply[0] === 'live') throw modelStage('promote', version, 'live');
+    if (reply[0] === 'other-live') throw modelStage('bootstrap', reply[1], 'live');
     return this.change(version, reply[1] === '' ? null : reply[1]);
   }
 
