@@ -26,8 +26,10 @@ async function viewAndPush(client: TestClient, itemId: string) {
 t.test('attune models retire / promote end an experiment: every list after it is served by live', async (t) => {
   const redis = await startRedis();
   t.teardown(() => redis.stop());
-  const server = await startLocalServer({ security: testSecurity, redis: { url: redis.url }, experiment: { candidateShare: 0.5 } });
+  const server = await startLocalServer({ security: testSecurity, redis: { url: redis.url }, cluster: { nodeId: 'experiment', shardCount: 8, leaseTtlMs: 500 }, experiment: { candidateShare: 0.5 } });
   t.teardown(() => server.close());
+  // Events reach an actor, and so a push, once the node holds its shards' leases.
+  await waitFor('every shard owned', () => server.ownership?.ownedShards().length === 8, 10_000);
   const cli = (...args: string[]) => capture(() => runModels([...args, '--redis', redis.url]));
   const live = server.model.manifest.version;
 
