@@ -36,7 +36,7 @@ const ITEMS: RecommendationsPush['items'] = demoCatalog()
   .map((item, i) => ({ itemId: item.itemId, score: 1 / (i + 1.37) }));
 
 function push(cause: RecommendationsPush['cause']): RecommendationsPush {
-  return { items: ITEMS, recommendationId: randomUUID(), modelVersion: 'echo-baseline', cause };
+  return { items: ITEMS, recommendationId: randomUUID(), modelVersion: 'echo-baseline', arm: 'live', cause };
 }
 
 const http = createServer((req, res) => {

@@ -1,5 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
+import { parseExperiment } from './lib/experiment.js';
 import { EVENTS_PER_PUT_MAX } from './session/event-schema.js';
 import { defaultReducerConfig, type ReducerConfig } from './session/state.js';
 
@@ -20,6 +21,13 @@ export interface AttuneConfig {
   modelPollMs: number;
   /** Where generated files (the demo model bundle) go. */
   dataDir: string;
+  /**
+   * An experiment: this share (0..1) of the actor keys is served by the candidate model, the rest
+   * by the live one (src/model/model-arms.ts). Null: no experiment, everyone gets the live model.
+   */
+  experiment: { candidateShare: number } | null;
+  /** The candidate's bundle directory for --experiment; null: the model registry's newest candidate. */
+  candidateModelDir: string | null;
   /** Load the demo catalog at start. */
   demoCatalog: boolean;
   /** Import jobs read files only under this directory; null: `<dataDir>/imports` (see importDirOf). */
@@ -168,6 +176,8 @@ export const defaultConfig: AttuneConfig = {
   modelDir: null,
   modelPollMs: 3000,
   dataDir: 'var',
+  experiment: null,
+  candidateModelDir: null,
   demoCatalog: true,
   importDir: null,
   pushSize: 20,
@@ -266,6 +276,7 @@ function checkConfig(config: AttuneConfig): void {
   if (config.redis.tlsCa !== null && config.redis.url?.startsWith('redis://') === true) throw new ConfigError('--redis-tls-ca needs a rediss:// URL (TLS); the URL given is redis://');
   if (config.security.encryptionRequired && config.security.encryptionKeys.length === 0) throw new ConfigError('--encryption-required needs --encryption-keys');
   if ((config.security.tlsCert === null) !== (config.security.tlsKey === null)) throw new ConfigError('--tls-cert and --tls-key go together');
+  if (config.candidateModelDir !== null && config.experiment === null) throw new ConfigError('--candidate-model needs --experiment candidate=N% (the share of users it serves)');
 }
 
 export class ConfigError extends Error {
@@ -343,6 +354,11 @@ export const bool: Parser = (raw, source) => {
   if (FALSE_WORDS.includes(raw)) return false;
   throw new ConfigError(`${source} must be true or false, got "${raw}"`);
 };
+const experiment: Parser = (raw, source) => {
+  const parsed = parseExperiment(raw);
+  if ('error' in parsed) throw new ConfigError(`${source} ${parsed.error}, got "${raw}"`);
+  return parsed;
+};
 const oneOf =
   (values: readonly string[]): Parser =>
   (raw, source) => {
@@ -392,6 +408,8 @@ export const OPTIONS: readonly Option<ConfigOverrides>[] = [
   option<number>('port', ['ATTUNE_PORT', 'PORT'], 'HTTP and socket port (0 picks a free one)', int(0, 65535), (o, v) => (o.port = v)),
   option<string>('host', ['ATTUNE_HOST'], 'interface to listen on (default 0.0.0.0; 127.0.0.1 with --dev)', text, (o, v) => (o.host = v)),
   option<string>('model', ['ATTUNE_MODEL_DIR'], 'model bundle directory (default: train the demo model)', text, (o, v) => (o.modelDir = v)),
+  option<{ candidateShare: number }>('experiment', ['ATTUNE_EXPERIMENT'], 'candidate=N%: serve N% of the users (by a stable hash) with the candidate model, the rest with the live one', experiment, (o, v) => (o.experiment = v)),
+  option<string>('candidate-model', ['ATTUNE_CANDIDATE_MODEL_DIR'], 'the candidate\'s bundle directory for --experiment (default: the model registry\'s newest candidate)', text, (o, v) => (o.candidateModelDir = v)),
   option<number>('model-poll-ms', ['ATTUNE_MODEL_POLL_MS'], 'ms between checks of the model registry\'s live version (changes are announced at once; this is the safety net)', int(100, 3_600_000), (o, v) => (o.modelPollMs = v)),
   option<string>('data-dir', ['ATTUNE_DATA_DIR'], 'directory for generated files', text, (o, v) => (o.dataDir = v)),
   option<string>('import-dir', ['ATTUNE_IMPORT_DIR'], 'import jobs (POST /v1/import-jobs) read files only under this directory (default <data-dir>/imports)', text, (o, v) => (o.importDir = v)),

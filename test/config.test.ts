@@ -99,3 +99,16 @@ t.test('retraining options: durations with units, shares, margins', async (t) =>
   t.throws(() => loadConfig(['--retrain-holdout', '0'], {}), new ConfigError('--retrain-holdout must be a number from 0 (exclusive) to 0.5, got "0"'));
   t.throws(() => loadConfig(['--retrain-margin', '-0.1'], {}), new ConfigError('--retrain-margin must be a number from 0 to 1, got "-0.1"'));
 });
+
+t.test('--experiment candidate=N%: the candidate share, or a ConfigError that says the form', async (t) => {
+  t.equal(loadConfig([], {}).experiment, null, 'no experiment by default');
+  t.strictSame(loadConfig(['--experiment', 'candidate=10%'], {}).experiment, { candidateShare: 0.1 });
+  t.strictSame(loadConfig([], { ATTUNE_EXPERIMENT: 'candidate=2.5%' }).experiment, { candidateShare: 0.025 });
+  t.throws(
+    () => loadConfig(['--experiment', 'candidate=10'], {}),
+    new ConfigError('--experiment must be candidate=N% with N a percentage from 0 to 100 (at most two decimals), e.g. candidate=10%, got "candidate=10"'),
+  );
+  t.throws(() => loadConfig([], { ATTUNE_EXPERIMENT: 'candidate=150%' }), new ConfigError('ATTUNE_EXPERIMENT must give the candidate at most 100%, got "candidate=150%"'));
+  t.equal(loadConfig(['--experiment=candidate=5%', '--candidate-model', '/models/c'], {}).candidateModelDir, '/models/c');
+  t.throws(() => loadConfig(['--candidate-model', '/models/c'], {}), new ConfigError('--candidate-model needs --experiment candidate=N% (the share of users it serves)'));
+});

@@ -44,7 +44,7 @@ import { createAttune } from '/attune-client.js';
     const now = performance.now();
     pushCount += 1;
     $('push-count').textContent = String(pushCount);
-    $('model-version').textContent = push.modelVersion;
+    $('model-version').textContent = push.arm === 'candidate' ? push.modelVersion + ' (candidate)' : push.modelVersion;
     if (push.cause) {
       $('cause').textContent = push.cause.eventType + ' on ' + label(push.cause.itemId);
       const started = sentAt.get(push.cause.eventId);

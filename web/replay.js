@@ -39,7 +39,7 @@ function show() {
   }));
   const recorded = step.recorded;
   $('recorded').textContent =
-    recorded === null ? 'No push was recorded for this event.' : recorded.matches ? `Pushed: the same list (model ${recorded.modelVersion}).` : `Pushed a different list (model ${recorded.modelVersion}): ${recorded.items.join(', ')}`;
+    recorded === null ? 'No push was recorded for this event.' : recorded.matches ? `Pushed: the same list (model ${recorded.modelVersion}, arm ${recorded.arm}).` : `Pushed a different list (model ${recorded.modelVersion}, arm ${recorded.arm}): ${recorded.items.join(', ')}`;
 }
 
 $('replay-form').addEventListener('submit', async (event) => {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createActor, type Actor } from 'xstate';
 import type { AttuneConfig } from '../config.js';
+import type { Arm } from '../lib/experiment.js';
 import { AttuneError } from '../errors.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { CatalogIndex } from '../model/catalog.js';
@@ -20,6 +21,8 @@ export interface RecommendationsPush {
   items: Array<{ itemId: string; score: number }>;
   recommendationId: string;
   modelVersion: string;
+  /** The experiment arm whose model scored it ('live' outside an experiment). */
+  arm: Arm;
   /** The latest event this list reflects, so a client can time its event-to-push. */
   cause: { eventId: string; eventType: string; itemId: string } | null;
 }
@@ -89,8 +92,11 @@ export interface ActorHostDeps {
   config: AttuneConfig;
   stores: Stores;
   catalog: CatalogIndex;
-  /** The model being served now; read per use, so a hot swap takes effect at the next event. */
-  model: () => ServingModel;
+  /**
+   * The model serving a key now (its experiment arm's; null: a list for no one); read per use, so
+   * a hot swap or the end of an experiment takes effect at the next event.
+   */
+  model: (key: string | null) => ServingModel;
   metrics: Metrics;
   onError: (err: unknown, context: string) => void;
   /** Which shards are this node's; absent, it is the only node (the embedded mode). */
@@ -228,7 +234,7 @@ export class ActorHost {
         continue;
       }
       this.deps.metrics.eventsAccepted.inc();
-      this.deps.onAccepted?.(entry, this.deps.model().reducer);
+      this.deps.onAccepted?.(entry, this.deps.model(key).reducer);
       accepted.push(entry);
       if (live === null) continue;
       if (follows || !this.placement.sharedLog) this.apply(live, entry);
@@ -278,7 +284,7 @@ export class ActorHost {
   /** The list for a key: from its live actor, else from its stored state, else popular items. */
   async recommend(key: string, n: number, options: ListOptions = {}): Promise<RecommendationList> {
     const state = await this.currentState(key);
-    return recommendForState(this.deps.model().scorer, this.deps.catalog, state.eventCount === 0 ? null : state, n, options);
+    return recommendForState(this.deps.model(key).scorer, this.deps.catalog, state.eventCount === 0 ? null : state, n, options);
   }
 
   /**
@@ -288,14 +294,16 @@ export class ActorHost {
   async listOnConnect(key: string, userId: string | null): Promise<RecommendationsPush> {
     const state = await this.currentState(key);
     const live = state.eventCount > 0 ? (await this.lanes.run(key, () => this.activate(key)))?.live : undefined;
-    const list = await recommendForState(this.deps.model().scorer, this.deps.catalog, state.eventCount === 0 ? null : state, this.deps.config.pushSize);
+    const model = this.deps.model(key);
+    const list = await recommendForState(model.scorer, this.deps.catalog, state.eventCount === 0 ? null : state, this.deps.config.pushSize);
     if (live && live.lastPushedIds === null) live.lastPushedIds = list.items.map((i) => i.itemId);
-    return toPush(list, null);
+    return toPush(list, null, model.arm);
   }
 
   /** The list of a visitor with no history (an opted-out user's, whose behaviour is not used). */
   async anonymousList(): Promise<RecommendationsPush> {
-    return toPush(await recommendForState(this.deps.model().scorer, this.deps.catalog, null, this.deps.config.pushSize), null);
+    const model = this.deps.model(null);
+    return toPush(await recommendForState(model.scorer, this.deps.catalog, null, this.deps.config.pushSize), null, model.arm);
   }
 
   /**
@@ -408,7 +416,7 @@ export class ActorHost {
     const base = snapshot?.state ?? initialState();
     const replayed: LogEntry[] = await this.deps.stores.log.read(key, base.lastEventId);
     return {
-      state: replayed.reduce((s, e) => reduce(s, e, this.deps.model().reducer), base),
+      state: replayed.reduce((s, e) => reduce(s, e, this.deps.model(key).reducer), base),
       userId: snapshot?.userId ?? null,
       replayed,
     };
@@ -469,7 +477,7 @@ export class ActorHost {
   private fold(live: LiveActor, entry: LogEntry): boolean {
     // Exactly once: an entry already folded in (by activation or catch-up) is not applied again.
     if (compareEventIds(entry.eventId, live.state.lastEventId) <= 0) return false;
-    live.state = reduce(live.state, entry, this.deps.model().reducer);
+    live.state = reduce(live.state, entry, this.deps.model(live.key).reducer);
     return true;
   }
 
@@ -500,10 +508,10 @@ export class ActorHost {
         live.unscored = [];
         const state = live.state;
         const started = this.now();
-        const model = this.deps.model();
+        const model = this.deps.model(live.key);
         const list = await recommendForState(model.scorer, this.deps.catalog, state.eventCount === 0 ? null : state, this.deps.config.pushSize);
-        if (model !== this.deps.model()) {
-          // The model was swapped while scoring: nothing computed by the old one leaves after the swap.
+        if (model !== this.deps.model(live.key)) {
+          // The model (or the key's arm) changed while scoring: nothing computed by the old one leaves after the swap.
           live.unscored.unshift(...events);
           live.rescore = true;
           continue;
@@ -514,14 +522,14 @@ export class ActorHost {
         if (this.stopped || live.forgotten || sameList(ids, live.lastPushedIds)) continue;
         live.lastPushedIds = ids;
         const latest = events.at(-1);
-        const push = toPush(list, latest ?? null);
+        const push = toPush(list, latest ?? null, model.arm);
         for (const listener of this.pushListeners) listener(live.key, push);
-        this.deps.metrics.pushes.inc();
+        this.deps.metrics.pushes.inc({ arm: push.arm });
         const pushedAt = this.now();
         // Kept for replay, which compares its lists with what was actually pushed.
-        const record = { at: pushedAt, cause: latest?.eventId ?? null, items: ids, modelVersion: list.modelVersion, recommendationId: list.recommendationId };
+        const record = { at: pushedAt, cause: latest?.eventId ?? null, items: ids, modelVersion: list.modelVersion, arm: push.arm, recommendationId: list.recommendationId };
         this.deps.stores.pushes.record(live.key, record).catch((err: unknown) => this.deps.onError(err, `record a push of ${live.key}`));
-        for (const event of events) this.deps.metrics.eventToPush.observe((pushedAt - event.receivedAt) / 1000);
+        for (const event of events) this.deps.metrics.eventToPush.observe({ arm: push.arm }, (pushedAt - event.receivedAt) / 1000);
       } while (live.rescore);
     } catch (err) {
       this.deps.onError(err, `scoring ${live.key}`);
@@ -579,11 +587,12 @@ function sameList(a: readonly string[], b: readonly string[] | null): boolean {
   return b !== null && a.length === b.length && a.every((id, i) => id === b[i]);
 }
 
-function toPush(list: RecommendationList, cause: InteractionEntry | null): RecommendationsPush {
+function toPush(list: RecommendationList, cause: InteractionEntry | null, arm: Arm = 'live'): RecommendationsPush {
   return {
     items: list.items.map(({ itemId, score }) => ({ itemId, score })),
     recommendationId: list.recommendationId,
     modelVersion: list.modelVersion,
+    arm,
     cause: cause === null ? null : { eventId: cause.eventId, eventType: cause.eventType, itemId: cause.itemId },
   };
 }

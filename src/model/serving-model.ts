@@ -1,3 +1,4 @@
+import type { Arm } from '../lib/experiment.js';
 import type { ReducerConfig } from '../session/state.js';
 import type { ListScorer } from './recommend.js';
 import type { ModelManifest } from './types.js';
@@ -10,6 +11,8 @@ import type { ModelManifest } from './types.js';
 export interface ServingModel {
   scorer: ListScorer;
   reducer: ReducerConfig;
+  /** The experiment arm it serves (src/model/model-arms.ts); absent: the live model. */
+  arm?: Arm;
 }
 
 export function servingModel(scorer: ListScorer & { manifest: ModelManifest }, serverDefaults: ReducerConfig): ServingModel {

@@ -10,8 +10,8 @@ export function createMetrics() {
     registry,
     recommendationLatency: new Histogram({
       name: 'attune_recommendation_latency_seconds',
-      help: 'Time to compute a recommendation list (HTTP GET or socket connect).',
-      labelNames: ['route'],
+      help: 'Time to compute a recommendation list (HTTP GET or socket connect), by route and experiment arm (live, candidate).',
+      labelNames: ['route', 'arm'],
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
@@ -51,13 +51,15 @@ export function createMetrics() {
     }),
     eventToPush: new Histogram({
       name: 'attune_event_to_push_seconds',
-      help: 'From receiving an event to emitting the recommendations it changed.',
+      help: 'From receiving an event to emitting the recommendations it changed, by experiment arm (live, candidate).',
+      labelNames: ['arm'],
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
     pushes: new Counter({
       name: 'attune_pushes_total',
-      help: 'recommendations messages emitted because a top-N changed.',
+      help: 'recommendations messages emitted because a top-N changed, by experiment arm (live, candidate).',
+      labelNames: ['arm'],
       registers: [registry],
     }),
     inferenceLatency: new Histogram({
@@ -85,6 +87,17 @@ export function createMetrics() {
     modelSwaps: new Counter({
       name: 'attune_model_swaps_total',
       help: 'Model bundles hot-swapped in.',
+      registers: [registry],
+    }),
+    experimentArmShare: new Gauge({
+      name: 'attune_experiment_arm_share',
+      help: 'The share (0..1) of users each experiment arm serves on this node now: live 1 and candidate 0 when no experiment runs or its candidate failed to load.',
+      labelNames: ['arm'],
+      registers: [registry],
+    }),
+    experimentCandidateLoadFailures: new Counter({
+      name: 'attune_experiment_candidate_load_failures_total',
+      help: 'Candidate model bundles this node failed to load for an experiment (everyone gets the live model meanwhile).',
       registers: [registry],
     }),
     modelLoadFailures: new Counter({
@@ -177,6 +190,7 @@ export function createMetrics() {
   // without this a node's first failed import job would raise no alert (ops/prometheus/alerts.yml).
   for (const outcome of ['succeeded', 'failed']) metrics.importJobs.inc({ outcome }, 0);
   for (const outcome of RETRAIN_OUTCOMES) metrics.retrainRuns.inc({ outcome }, 0);
+  metrics.experimentCandidateLoadFailures.inc(0);
   return metrics;
 }
 

@@ -1,3 +1,4 @@
+import type { Arm } from '../lib/experiment.js';
 import type { LogEntry } from '../session/events.js';
 import { categoryWeights, initialState, itemWeights, reduce, type ReducerConfig, type SessionState } from '../session/state.js';
 import type { CatalogIndex } from '../model/catalog.js';
@@ -55,8 +56,11 @@ export interface ReplayStep {
   list: RankedItem[];
   /** Whether the list differs from the previous step's (when the server would push). */
   changed: boolean;
-  /** The push recorded for this event, if any, and whether the replayed list equals it. */
-  recorded: { items: string[]; modelVersion: string; matches: boolean } | null;
+  /**
+   * The push recorded for this event, if any: its list, the model version and experiment arm that
+   * served it, and whether the replayed list equals it.
+   */
+  recorded: { items: string[]; modelVersion: string; arm: Arm; matches: boolean } | null;
 }
 
 export interface ReplayTimeline {
@@ -97,7 +101,7 @@ export async function replayKey(input: ReplayInput): Promise<ReplayTimeline> {
       categories: featureChanges(categoryWeights(before), categoryWeights(state), top),
       list: list.items.map((item, rank) => ({ itemId: item.itemId, rank: rank + 1, previousRank: rankIn(previous, item.itemId), score: item.score })),
       changed: !sameIds(ids, previous),
-      recorded: recorded === undefined ? null : { items: recorded.items, modelVersion: recorded.modelVersion, matches: sameIds(recorded.items, ids) },
+      recorded: recorded === undefined ? null : { items: recorded.items, modelVersion: recorded.modelVersion, arm: recorded.arm ?? 'live', matches: sameIds(recorded.items, ids) },
     });
     previous = ids;
   }
@@ -140,7 +144,8 @@ export function formatTimeline(timeline: ReplayTimeline, listShown = 10): string
     const shown = step.list.slice(0, listShown).map((item) => `${item.rank}. ${item.itemId}${formatMove(item)}`);
     lines.push(`  list${step.changed ? '' : ' (unchanged)'}: ${shown.join('  ')}`);
     if (step.recorded !== null) {
-      lines.push(step.recorded.matches ? `  pushed: the same list (model ${step.recorded.modelVersion})` : `  pushed (model ${step.recorded.modelVersion}), differs: ${step.recorded.items.slice(0, listShown).join(' ')}`);
+      const source = `model ${step.recorded.modelVersion}, arm ${step.recorded.arm}`;
+      lines.push(step.recorded.matches ? `  pushed: the same list (${source})` : `  pushed (${source}), differs: ${step.recorded.items.slice(0, listShown).join(' ')}`);
     }
   }
   const { recorded, withEvent, reproduced } = timeline.pushes;

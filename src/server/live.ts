@@ -68,12 +68,13 @@ export async function createLivePart(config: AttuneConfig, deps: { catalog: Cata
     };
     loop();
   }
-  let servedModel: ModelScorer | null = null;
+  // An experiment serves two models side by side: each is counted when first seen, not at every switch.
+  const seenModels = new WeakSet<ModelScorer>();
   /** The live scorer for `scorer`; a newly served model recounts the items it does not know. */
   const liveScorerFor = (scorer: ModelScorer): ModelScorer => {
     const live = updates.scorerFor(scorer);
-    if (servedModel !== scorer) {
-      servedModel = scorer;
+    if (!seenModels.has(scorer)) {
+      seenModels.add(scorer);
       metrics.liveNewItems.set(updates.unknownCount);
     }
     return live;
@@ -82,7 +83,7 @@ export async function createLivePart(config: AttuneConfig, deps: { catalog: Cata
     updates,
     serving: (model, scorer) => {
       let served = wrapped.get(model);
-      if (served === undefined) wrapped.set(model, (served = { scorer: liveScorerFor(scorer), reducer: model.reducer }));
+      if (served === undefined) wrapped.set(model, (served = { ...model, scorer: liveScorerFor(scorer) }));
       return served;
     },
     scorer: liveScorerFor,

@@ -7,6 +7,7 @@ import type { SharedLayer } from '../cache/shared-layer.js';
 import type { AttuneConfig } from '../config.js';
 import { CatalogIndex } from '../model/catalog.js';
 import { CatalogSync } from '../model/catalog-sync.js';
+import type { ModelArms } from '../model/model-arms.js';
 import { ModelSlot } from '../model/model-slot.js';
 import { Segmenter } from '../model/segmenter.js';
 import { createNodeLogger } from '../ops/log.js';
@@ -27,7 +28,7 @@ import { createImportJobs } from './imports.js';
 import { createLivePart } from './live.js';
 import { openListCaches } from './lists.js';
 import { followNodeBus } from './node-bus.js';
-import { followModelRegistry, loadModelPart } from './model.js';
+import { followCandidates, followModelRegistry, loadModelPart } from './model.js';
 import { createPrivacyPart } from './privacy.js';
 import { createSecurityPart } from './security.js';
 import { openStorage, usesRedis } from './stores.js';
@@ -45,6 +46,8 @@ export interface RunningServer {
   model: ModelSlot;
   /** Retraining from the log: this node's runs, and whether it is the elected scheduler. */
   retrain: RetrainJobs;
+  /** The models by experiment arm: `model` for everyone, and a candidate for a share of the keys during an experiment. */
+  arms: ModelArms;
   nodeId: string;
   /** The shards this node leases; null in the embedded mode, where this node owns every shard. */
   ownership: Pick<ClusterPart, 'ownedShards'> | null;
@@ -80,10 +83,11 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const storage = await openStorage(config, metrics, reportError, options);
   const { stores } = storage;
   const nodeId = config.cluster.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const { catalog, model, trends } = await loadModelPart(config, stores, log);
+  const { catalog, model, arms, trends } = await loadModelPart(config, stores, metrics, log);
   recordServedModel(metrics, model.manifest);
   // Before anything serves: the node starts on the registry's live version where there is one.
   const registry = await followModelRegistry(config, stores, model, metrics, logger, reportError);
+  const candidates = await followCandidates(config, stores, arms, logger, reportError);
   metrics.shardCount.set(stores.shardCount);
   const cluster = await createClusterPart({
     config,
@@ -105,8 +109,8 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     metrics,
     windowMs: config.online.attributionWindowMs,
     flushMs: config.online.flushMs,
-    // Experiments (issue 13 point 4) name the arm of a session or user here.
-    armOf: () => LIVE_ARM,
+    // A list's model version names its arm: the candidate's version is served to the candidate arm only.
+    armOf: ({ modelVersion }) => (modelVersion === arms.candidateVersion ? 'candidate' : LIVE_ARM),
     purchaseEventType: () => model.get().reducer.purchaseEventType,
     onError: reportError,
   });
@@ -132,7 +136,9 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     config,
     stores,
     catalog,
-    model: () => live.serving(model.get(), model.scorer),
+    model: (key) => {
+      return live.serving(arms.modelFor(key), arms.scorerFor(key).scorer);
+    },
     metrics,
     onError: reportError,
     onAccepted: (entry, reducer) => {
@@ -163,9 +169,22 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const { lists } = caches;
   const { pseudonyms, consent, erasure } = createPrivacyPart({ config, pseudonymKey: secrets.pseudonymKey, stores, forgetCached: caches.forget, onError: reportError });
   const security = createSecurityPart(config, secrets, stores);
-  const importJobs = createImportJobs({ config, stores, catalog, model, trends, host, pseudonyms, consent, metrics, onError: reportError });
+  const importJobs = createImportJobs({ config, stores, catalog, model, arms, trends, host, pseudonyms, consent, metrics, onError: reportError });
   const unsubscribeBus = await followNodeBus(stores.bus, { host, consent, authenticator: security.authenticator, nodeId, rebalanceNow: () => cluster.rebalanceNow(), onError: reportError });
-  const serving = createServing({ host, consent, catalog, scorer: () => live.scorer(model.scorer), lists, sessionLimiter: security.sessionLimiter, metrics, onShown: (shown) => online.listShown(shown), onEventsAccepted: (entries) => online.eventsAccepted(entries) });
+  const serving = createServing({
+    host,
+    consent,
+    catalog,
+    modelFor: (key) => {
+      const { scorer, arm } = arms.scorerFor(key);
+      return { scorer: live.scorer(scorer), arm };
+    },
+    lists,
+    sessionLimiter: security.sessionLimiter,
+    metrics,
+    onShown: (shown) => online.listShown(shown),
+    onEventsAccepted: (entries) => online.eventsAccepted(entries),
+  });
   /** Started by drain() (SIGTERM: see close()); while set, readiness fails and new sockets are refused. */
   let drained: Promise<void> | null = null;
   const transport = await serveTransport(
@@ -190,6 +209,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
       catalogStore: stores.catalog,
       stores,
       model,
+      arms,
       modelAdmin: registry.admin,
       modelFollower: registry.follower,
       trends,
@@ -240,6 +260,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
   const drain = (): Promise<void> =>
     (drained ??= (async () => {
       await registry.follower.stop();
+      await candidates?.stop();
       await importJobs.close();
       await retrain.stop();
       await erasure.settle();
@@ -258,6 +279,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     metrics,
     model,
     retrain,
+    arms,
     nodeId,
     ownership: cluster.shared ? cluster : null,
     masterKey: secrets.masterKey,
@@ -274,6 +296,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
         forwarder?.close();
         await host.stop();
         await online.close().catch((err: unknown) => reportError(err, 'flush online metrics'));
+        await arms.close();
         await model.close();
         await caches.close();
         await cluster.close();

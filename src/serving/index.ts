@@ -28,7 +28,7 @@ export interface ServingDeps {
   host: ActorHost;
   consent: ConsentGate;
   catalog: CatalogIndex;
-  scorer: RecommendationsDeps['scorer'];
+  modelFor: RecommendationsDeps['modelFor'];
   lists: { recommendations: ListCache; related: ListCache } | null;
   /** Events (and socket connects and identify) per session. */
   sessionLimiter: RateLimiter;
@@ -43,12 +43,12 @@ export function createServing(deps: ServingDeps): Serving {
   return {
     sessionLimits,
     ingest: new Ingest({ host: deps.host, consent: deps.consent, limits: sessionLimits, metrics: deps.metrics, ...(deps.onEventsAccepted === undefined ? {} : { onAccepted: deps.onEventsAccepted }) }),
-    recommendations: new Recommendations({ host: deps.host, consent: deps.consent, catalog: deps.catalog, scorer: deps.scorer, lists: deps.lists, ...(deps.onShown === undefined ? {} : { onShown: deps.onShown }) }),
+    recommendations: new Recommendations({ host: deps.host, consent: deps.consent, catalog: deps.catalog, modelFor: deps.modelFor, lists: deps.lists, ...(deps.onShown === undefined ? {} : { onShown: deps.onShown }) }),
   };
 }
 
 export { Ingest, type Accepted, type EventSource } from './ingest.js';
-export { missingIdentity, RANKING_FILTER, Recommendations, UnknownItemError, type ListRequest, type OptionsForState, type RankRequest, type RelatedRequest, type ServedList } from './recommendations.js';
+export { missingIdentity, RANKING_FILTER, Recommendations, type ArmedServedList, type ArmScorer, UnknownItemError, type ListRequest, type OptionsForState, type RankRequest, type RelatedRequest, type ServedList } from './recommendations.js';
 export { SessionLimits, SessionRateLimited, type Transport } from './session-limits.js';
 export type { Visitor } from './visitor.js';
 export { strangerToCatalog } from './model-fit.js';

@@ -1,6 +1,7 @@
 import type { ActorHost } from '../actors/actor-host.js';
 import type { ListCache, ServedList } from '../cache/list-cache.js';
 import { AttuneError } from '../errors.js';
+import type { Arm } from '../lib/experiment.js';
 import type { CatalogIndex } from '../model/catalog.js';
 import { defaultFilter, type FilterOptions } from '../model/filters.js';
 import { rankItems, recommendForState, relatedItems, type ListOptions, type ListScorer, type RecommendationList } from '../model/recommend.js';
@@ -51,12 +52,24 @@ export class UnknownItemError extends AttuneError {
   }
 }
 
+/** The scorer serving a key and its experiment arm. */
+export interface ArmScorer {
+  scorer: ListScorer & { hasItem(itemId: string): boolean };
+  arm: Arm;
+}
+
+/** A list and the experiment arm whose model built it. */
+export type ArmedServedList = ServedList & { arm: Arm };
+
 export interface RecommendationsDeps {
   host: Pick<ActorHost, 'resolveKey' | 'isLive' | 'currentState'>;
   consent: ConsentGate;
   catalog: CatalogIndex;
-  /** The scorer being served now; read per list, so a hot swap takes effect at the next one. */
-  scorer: () => ListScorer & { hasItem(itemId: string): boolean };
+  /**
+   * The scorer serving a key now (its experiment arm's; null: a list for no one); read per list,
+   * so a hot swap or the end of an experiment takes effect at the next one.
+   */
+  modelFor: (key: string | null) => ArmScorer;
   /** Cached lists for keys with no live actor here and for anonymous related items; null when caching is off. */
   lists: { recommendations: ListCache; related: ListCache } | null;
   /** Hears every list returned to a visitor who tracks (online metrics); not those of opted-out users. */
@@ -78,86 +91,103 @@ export class Recommendations {
 
   /** The state lists are built for: none for no visitor, an opted-out user, or a key with no history. */
   async stateFor(who: Visitor): Promise<SessionState | null> {
-    if (await this.optedOut(who)) return null;
-    const key = await this.keyOf(who);
-    return key === null ? null : this.stateOfKey(key);
+    return (await this.visitorState(who)).state;
   }
 
-  /** Lists related to an item need the item in the catalog or in the model. */
-  knowsItem(itemId: string): boolean {
-    return this.deps.catalog.get(itemId) !== undefined || this.deps.scorer().hasItem(itemId);
+  /** Lists related to an item need the item in the catalog or in the model (the live one unless given). */
+  knowsItem(itemId: string, scorer: ArmScorer['scorer'] = this.deps.modelFor(null).scorer): boolean {
+    return this.deps.catalog.get(itemId) !== undefined || scorer.hasItem(itemId);
   }
 
-  async list(request: ListRequest): Promise<ServedList> {
+  async list(request: ListRequest): Promise<ArmedServedList> {
     const served = await this.computeList(request);
     await this.shown(request.who, 'recommendations', served.list);
     return served;
   }
 
-  async related(request: RelatedRequest): Promise<ServedList> {
+  async related(request: RelatedRequest): Promise<ArmedServedList> {
     const served = await this.computeRelated(request);
     await this.shown(request.who, 'related', served.list);
     return served;
   }
 
-  async rank(request: RankRequest): Promise<RecommendationList> {
+  async rank(request: RankRequest): Promise<RecommendationList & { arm: Arm }> {
     const list = await this.computeRanking(request);
     await this.shown(request.who, 'ranking', list);
     return list;
   }
 
-  private async computeList(request: ListRequest): Promise<ServedList> {
+  private async computeList(request: ListRequest): Promise<ArmedServedList> {
     const { who, n } = request;
     const cache = this.deps.lists?.recommendations ?? null;
     if (request.cache === 'none' || cache === null) {
       if (isAnonymous(who)) throw missingIdentity();
-      const state = await this.stateFor(who);
-      return { list: await recommendForState(this.deps.scorer(), this.deps.catalog, state, n, await optionsOf(request.options, state)), cache: 'bypass' };
+      const { key, state } = await this.visitorState(who);
+      const { scorer, arm } = this.deps.modelFor(key);
+      return { list: await recommendForState(scorer, this.deps.catalog, state, n, await optionsOf(request.options, state)), cache: 'bypass', arm };
     }
     const { options } = request;
     const key = await this.cachedListKeyOf(who);
     if (key === null) throw missingIdentity();
-    if (await this.optedOut(who)) return { list: await this.popular(n, options), cache: 'bypass' };
+    if (await this.optedOut(who)) {
+      const { scorer, arm } = this.deps.modelFor(null);
+      return { list: await popular(scorer, this.deps.catalog, n, options), cache: 'bypass', arm };
+    }
+    const model = this.deps.modelFor(key);
     // A live actor here is always current; only lists of keys without one are cached.
-    if (this.deps.host.isLive(key)) return { list: await this.listOfKey(key, n, options), cache: 'bypass' };
-    return this.cached(cache, key, n, options, (candidates) => this.listOfKey(key, candidates, options));
+    if (this.deps.host.isLive(key)) return { list: await this.listOfKey(model.scorer, key, n, options), cache: 'bypass', arm: model.arm };
+    return this.cached(cache, model, key, n, options, (candidates) => this.listOfKey(model.scorer, key, candidates, options));
   }
 
-  private async computeRelated(request: RelatedRequest): Promise<ServedList> {
+  private async computeRelated(request: RelatedRequest): Promise<ArmedServedList> {
     const { itemId, who, n } = request;
     const cache = this.deps.lists?.related ?? null;
     // Personalized related lists depend on the visitor's state: only the anonymous ones are shared.
     if (request.cache === 'shared' && cache !== null && isAnonymous(who)) {
-      if (!this.knowsItem(itemId)) throw new UnknownItemError(itemId);
+      const model = this.deps.modelFor(null);
+      if (!this.knowsItem(itemId, model.scorer)) throw new UnknownItemError(itemId);
       const { options } = request;
-      return this.cached(cache, itemId, n, options, (candidates) => relatedItems(this.deps.scorer(), this.deps.catalog, itemId, null, candidates, options));
+      return this.cached(cache, model, itemId, n, options, (candidates) => relatedItems(model.scorer, this.deps.catalog, itemId, null, candidates, options));
     }
-    const state = await this.stateFor(who);
+    const { key, state } = await this.visitorState(who);
+    const { scorer, arm } = this.deps.modelFor(key);
     // Options built from the state (a Personalize filter) are checked before the item.
     const options = await optionsOf(request.options, state);
-    if (!this.knowsItem(itemId)) throw new UnknownItemError(itemId);
-    return { list: await relatedItems(this.deps.scorer(), this.deps.catalog, itemId, state, n, options), cache: 'bypass' };
+    if (!this.knowsItem(itemId, scorer)) throw new UnknownItemError(itemId);
+    return { list: await relatedItems(scorer, this.deps.catalog, itemId, state, n, options), cache: 'bypass', arm };
   }
 
-  private async computeRanking(request: RankRequest): Promise<RecommendationList> {
-    const state = await this.stateFor(request.who);
+  private async computeRanking(request: RankRequest): Promise<RecommendationList & { arm: Arm }> {
+    const { key, state } = await this.visitorState(request.who);
+    const { scorer, arm } = this.deps.modelFor(key);
     const options = await optionsOf(request.options, state);
     const { inputList } = request;
-    return rankItems(this.deps.scorer(), this.deps.catalog, state, inputList, request.n ?? inputList.length, options.filter ?? RANKING_FILTER, options.allow);
+    return { ...(await rankItems(scorer, this.deps.catalog, state, inputList, request.n ?? inputList.length, options.filter ?? RANKING_FILTER, options.allow)), arm };
+  }
+
+  /**
+   * The key whose model serves the visitor's lists and the state they are built for: neither for
+   * no visitor or an opted-out user (whose lists are anyone's); no state for a key with no history.
+   */
+  private async visitorState(who: Visitor): Promise<{ key: string | null; state: SessionState | null }> {
+    if (await this.optedOut(who)) return { key: null, state: null };
+    const key = await this.keyOf(who);
+    return { key, state: key === null ? null : await this.stateOfKey(key) };
   }
 
   /**
    * A list of `subject` (an actor key, or an item for anonymous related lists) from the cache:
    * one per model version, length and options; popular items when it has none and cannot compute.
    */
-  private cached(cache: ListCache, subject: string, n: number, options: ListOptions, compute: (candidates: number) => Promise<RecommendationList>): Promise<ServedList> {
-    return cache.list({
-      key: `${subject}|${this.deps.scorer().version}|${n}|${JSON.stringify(options)}`,
+  private async cached(cache: ListCache, model: ArmScorer, subject: string, n: number, options: ListOptions, compute: (candidates: number) => Promise<RecommendationList>): Promise<ArmedServedList> {
+    const served = await cache.list({
+      key: `${subject}|${model.scorer.version}|${n}|${JSON.stringify(options)}`,
       n,
       excludeOutOfStock: options.filter?.excludeOutOfStock ?? true,
       compute,
-      fallback: (count) => this.popular(count, options),
+      fallback: (count) => popular(model.scorer, this.deps.catalog, count, options),
     });
+    return { ...served, arm: model.arm };
   }
 
   /** The key of a list that may come from the cache: with the stores down, a session's own cached list (or the fallback) beats an error. */
@@ -193,14 +223,14 @@ export class Recommendations {
     return state.eventCount === 0 ? null : state;
   }
 
-  private async listOfKey(key: string, n: number, options: ListOptions): Promise<RecommendationList> {
-    return recommendForState(this.deps.scorer(), this.deps.catalog, await this.stateOfKey(key), n, options);
+  private async listOfKey(scorer: ListScorer, key: string, n: number, options: ListOptions): Promise<RecommendationList> {
+    return recommendForState(scorer, this.deps.catalog, await this.stateOfKey(key), n, options);
   }
+}
 
-  /** The popularity list: an opted-out user's, and what a cache serves when it has nothing and cannot compute. */
-  private popular(n: number, options: ListOptions): Promise<RecommendationList> {
-    return recommendForState(this.deps.scorer(), this.deps.catalog, null, n, options);
-  }
+/** The popularity list: an opted-out user's, and what a cache serves when it has nothing and cannot compute. */
+function popular(scorer: ListScorer, catalog: CatalogIndex, n: number, options: ListOptions): Promise<RecommendationList> {
+  return recommendForState(scorer, catalog, null, n, options);
 }
 
 /** A list or a replay asked for no one. */

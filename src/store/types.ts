@@ -1,3 +1,4 @@
+import type { Arm } from '../lib/experiment.js';
 import type { LogEntry, NewLogEntry } from '../session/events.js';
 import type { StoredSnapshot } from '../session/snapshot.js';
 import type { ShardMailbox } from './mailbox.js';
@@ -242,6 +243,8 @@ export interface PushRecord {
   cause: string | null;
   items: string[];
   modelVersion: string;
+  /** The experiment arm that served it; absent in pushes recorded before experiments (live). */
+  arm?: Arm;
   recommendationId: string;
 }
 

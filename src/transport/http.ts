@@ -14,6 +14,7 @@ import { personalizeRoutes } from './personalize/routes.js';
 import { AttuneError, ErrorCodes, errorBody, fromStoreFailure, type ErrorKind } from '../errors.js';
 import type { HttpDeps } from './routes/deps.js';
 import { replayRoutes } from './routes/replay.js';
+import { experimentRoutes } from './routes/experiment.js';
 import { importJobRoutes } from './routes/import-jobs.js';
 import { cacheAdminRoutes } from './routes/cache-admin.js';
 import { retrainRoutes } from './routes/retrain.js';
@@ -121,6 +122,7 @@ export function createHttpApp(deps: HttpDeps): FastifyInstance {
   modelRegistryRoutes(app, deps);
   replayRoutes(app, deps);
   onlineMetricsRoutes(app, deps);
+  experimentRoutes(app, deps);
   importJobRoutes(app, deps);
   cacheAdminRoutes(app, deps);
   retrainRoutes(app, deps);

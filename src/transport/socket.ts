@@ -208,7 +208,7 @@ async function welcome(socket: AttuneSocket, deps: SocketDeps): Promise<void> {
 async function sendCurrentList(socket: AttuneSocket, key: string, deps: SocketDeps): Promise<void> {
   const stop = deps.metrics.recommendationLatency.startTimer({ route: 'socket' });
   const push = await deps.host.listOnConnect(key, socket.data.userId);
-  stop();
+  stop({ arm: push.arm });
   socket.emit('recommendations', push);
 }
 

@@ -42,10 +42,10 @@ t.test('the metrics move under a short load', async (t) => {
   const grew = (series: string, by = 1) => t.ok((after.get(series) ?? 0) - (before.get(series) ?? 0) >= by, `${series}: ${before.get(series) ?? 0} -> ${after.get(series) ?? 0}`);
   grew('attune_events_accepted_total', 3);
   grew('attune_put_events_requests_total{transport="socket",outcome="accepted"}', 3);
-  grew('attune_pushes_total', 1);
-  grew('attune_event_to_push_seconds_count', 1);
+  grew('attune_pushes_total{arm="live"}', 1);
+  grew('attune_event_to_push_seconds_count{arm="live"}', 1);
   grew('attune_inference_latency_seconds_count', 1);
-  grew('attune_recommendation_latency_seconds_count{route="recommendations"}', 4);
+  grew('attune_recommendation_latency_seconds_count{route="recommendations",arm="live"}', 4);
   grew('attune_cache_lookups_total{cache="recommendations",outcome="miss"}', 2);
   grew('attune_cache_lookups_total{cache="recommendations",outcome="hit_local"}', 1);
   grew('attune_cache_refreshes_total{cache="recommendations"}', 2);

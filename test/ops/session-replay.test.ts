@@ -62,6 +62,11 @@ t.test('a replay with the live model reproduces every recorded push exactly, and
   t.strictSame(again, timeline, 'deterministic');
   t.equal(formatTimeline(again), formatTimeline(timeline), 'the same text too');
   t.match(formatTimeline(timeline), /reproduced exactly: \d+/);
+  t.ok(timeline.steps.every((step) => step.recorded === null || step.recorded.arm === 'live'), 'no experiment: every push names the live arm');
+  t.match(formatTimeline(timeline), /pushed: the same list \(model \S+, arm live\)/, 'the text names the arm');
+  // A push recorded before experiments has no arm: it was the live model's.
+  const { arm: _dropped, ...older } = recorded[0];
+  t.equal((await replayKey({ key, entries: await server.stores.log.read(key, null), pushes: [older], scorer: server.model.scorer, catalog: server.catalog, reducer: server.model.get().reducer, listSize: 20 })).steps.find((s) => s.recorded !== null)?.recorded?.arm, 'live');
 
   // What-if: the same events with another filter give other lists, which no longer match the pushes.
   const whatIf = await replayOf(server, key, { filter: { ...defaultFilter, includeCategories: ['books'] } });

@@ -55,7 +55,7 @@ export function servingFixture(t: Test, options: { cache?: boolean; burst?: numb
     await host.stop();
     for (const cache of Object.values(lists ?? {})) await cache.close();
   });
-  const serving = createServing({ host, consent, catalog, scorer: () => scorer, lists, sessionLimiter, metrics });
+  const serving = createServing({ host, consent, catalog, modelFor: () => ({ scorer, arm: 'live' }), lists, sessionLimiter, metrics });
   /** Opts the user out, as the privacy route does (the store, then the node's consent cache). */
   const optOut = async (userId: string): Promise<void> => {
     await stores.consent.setOptedOut(userId, true);

@@ -108,7 +108,7 @@ t.test("list: with the stores down, a session's list is the cache's fallback rat
     host: { resolveKey: down, currentState: down, isLive: () => false },
     consent: new ConsentGate(createMemoryStores().consent),
     catalog,
-    scorer: servedScorer,
+    modelFor: () => ({ scorer: servedScorer(), arm: 'live' as const }),
   };
   const lists = { recommendations: new ListCache('recommendations', new MemorySharedLayer(), config.cache, metrics, catalog, () => {}), related: new ListCache('related', new MemorySharedLayer(), config.cache, metrics, catalog, () => {}) };
   const served = await new Recommendations({ ...deps, lists }).list({ who: { sessionId: 's1' }, n: 2, options: {}, cache: 'shared' });

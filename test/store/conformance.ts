@@ -306,7 +306,7 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
   withStores('pushes: recorded per key, read back oldest first', async (t, { pushes }) => {
     t.strictSame(await pushes.read('u:none'), []);
     const first = { at: 1000, cause: '1-0', items: ['a', 'b'], modelVersion: 'm1', recommendationId: 'r1' };
-    const second = { at: 2000, cause: null, items: ['b', 'a'], modelVersion: 'm1', recommendationId: 'r2' };
+    const second = { at: 2000, cause: null, items: ['b', 'a'], modelVersion: 'm2', arm: 'candidate' as const, recommendationId: 'r2' };
     await pushes.record('u:p', first);
     await pushes.record('u:other', { ...first, recommendationId: 'elsewhere' });
     await pushes.record('u:p', second);

@@ -192,5 +192,5 @@ t.test('GET recommendations: numResults, cold start and metrics', async (t) => {
     t.match(text, name);
   }
   t.match(text, /attune_put_events_requests_total\{transport="socket",outcome="accepted"\} [1-9]/);
-  t.match(text, /attune_event_to_push_seconds_count [1-9]/);
+  t.match(text, /attune_event_to_push_seconds_count\{arm="live"\} [1-9]/);
 });

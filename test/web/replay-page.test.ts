@@ -19,7 +19,7 @@ t.test('the replay page steps through a session: events, state, list moves, reco
   await client.emit('event', { eventType: 'view', itemId: 'coffee-001' });
   const metric = async (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(await (await fetch(`${server.url}/metrics`)).text())?.[1] ?? NaN);
   await waitFor('the second event scored', async () => (await metric('attune_inference_latency_seconds_count')) === 2);
-  t.equal(await metric('attune_pushes_total'), 1, 'only the first view pushed');
+  t.equal(await metric('attune_pushes_total\\{arm="live"\\}'), 1, 'only the first view pushed');
   t.equal(client.pushes.length, 2);
 
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] });

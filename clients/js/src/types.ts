@@ -3,6 +3,8 @@ export interface Recommendations {
   items: Array<{ itemId: string; score: number }>;
   recommendationId: string;
   modelVersion: string;
+  /** The experiment arm whose model built the list: 'candidate' for the users an experiment gives the candidate model, else 'live'. */
+  arm: 'live' | 'candidate';
   /** The latest event the list reflects (its log id, as in the event's ack); null for the list sent on connect. */
   cause: { eventId: string; eventType: string; itemId: string } | null;
 }

@@ -271,13 +271,13 @@ export function personalizeRoutes(app: FastifyInstance, deps: HttpDeps): void {
         return { ...filtered, promotion: { name: promotion.name, share: promotion.percentPromotedItems / 100, allows: promoted.allow ?? (() => true) } };
       };
       // Personalize lists are always computed: their filters differ per request.
-      const { list } =
+      const { list, arm } =
         body.itemId === undefined
           ? await deps.recommendations.list({ who, n, options, cache: 'none' })
           : await deps.recommendations.related({ itemId: body.itemId, who, n, options, cache: 'none' }).catch((err: unknown) => {
               throw err instanceof UnknownItemError ? invalidInput(err.message) : err;
             });
-      stop();
+      stop({ arm });
       return {
         itemList: list.items.map((item) => ({ itemId: item.itemId, score: item.score, ...(item.promotionName === undefined ? {} : { promotionName: item.promotionName }) })),
         recommendationId: list.recommendationId,

@@ -3,6 +3,7 @@ import type { ListCache } from '../../cache/list-cache.js';
 import type { AttuneConfig } from '../../config.js';
 import type { CatalogIndex } from '../../model/catalog.js';
 import type { ItemTrends } from '../../model/item-trends.js';
+import type { ModelArms } from '../../model/model-arms.js';
 import type { ModelSlot } from '../../model/model-slot.js';
 import type { Segmenter } from '../../model/segmenter.js';
 import type { ImportJobs } from '../../ops/import-jobs.js';
@@ -51,6 +52,8 @@ export interface HttpDeps {
   tokenSecret: string;
   audit: AuditRecorder;
   model: ModelSlot;
+  /** The models by experiment arm (GET /v1/admin/experiment, /readyz). */
+  arms: ModelArms;
   /** The model registry's admin operations (each announced to every node). */
   modelAdmin: ModelAdmin;
   /** This node following the registry's live version: whether it serves it, and a check now. */

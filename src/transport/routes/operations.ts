@@ -20,7 +20,10 @@ export function operationRoutes(app: FastifyInstance, deps: HttpDeps): void {
     if (reason !== null) return reply.status(503).send({ error: errorBody(new AttuneError('NOT_READY', reason)) });
     // Still ready when the registry's live version failed to load here: the model it had keeps serving.
     const follow = deps.modelFollower.status();
-    return { status: 'ready', modelVersion: deps.model.manifest.version, ...(follow.wantedModelVersion === null ? {} : follow) };
+    const experiment = deps.arms.view();
+    // Still ready when a candidate failed to load: everyone gets the live model, and this says so.
+    const experimentStatus = experiment.configuredShare === null ? {} : { experiment: { running: experiment.running, candidateVersion: experiment.salt, problem: experiment.problem } };
+    return { status: 'ready', modelVersion: deps.model.manifest.version, ...(follow.wantedModelVersion === null ? {} : follow), ...experimentStatus };
   });
 
   app.get('/metrics', { config: { access: 'public' } }, async (_request, reply) => {

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { Arm } from '../../lib/experiment.js';
 import type { RecommendationList } from '../../model/recommend.js';
 import { RANKING_FILTER, type Visitor } from '../../serving/index.js';
 import { filterFromQuery, filterQueryProperties, identityQueryProperties, listOptionsFromQuery, type FilterQuery } from '../list-options.js';
@@ -43,8 +44,8 @@ const trendQuerySchema = {
   properties: { numResults, category: filterQueryProperties.category, includeOutOfStock: { type: 'boolean' } },
 } as const;
 
-function toResponse(list: RecommendationList) {
-  return { items: list.items, recommendationId: list.recommendationId, modelVersion: list.modelVersion, source: list.source };
+function toResponse(list: RecommendationList, arm: Arm) {
+  return { items: list.items, recommendationId: list.recommendationId, modelVersion: list.modelVersion, arm, source: list.source };
 }
 
 /** Lists: personalized, related, re-ranked, popular and trending. */
@@ -52,9 +53,9 @@ export function recommendationRoutes(app: FastifyInstance, deps: HttpDeps): void
   app.get<{ Querystring: ListQuery }>('/v1/recommendations', { schema: { querystring: listQuerySchema() }, config: { access: 'recommend' } }, async (request, reply) => {
     const stop = deps.metrics.recommendationLatency.startTimer({ route: 'recommendations' });
     const served = await deps.recommendations.list({ who: request.query, n: request.query.numResults, options: listOptionsFromQuery(request.query), cache: 'shared' });
-    stop();
+    stop({ arm: served.arm });
     reply.header('x-attune-cache', served.cache);
-    return toResponse(served.list);
+    return toResponse(served.list, served.arm);
   });
 
   app.get<{ Params: { itemId: string }; Querystring: ListQuery }>(
@@ -69,9 +70,9 @@ export function recommendationRoutes(app: FastifyInstance, deps: HttpDeps): void
         options: listOptionsFromQuery(request.query),
         cache: 'shared',
       });
-      stop();
+      stop({ arm: served.arm });
       reply.header('x-attune-cache', served.cache);
-      return toResponse(served.list);
+      return toResponse(served.list, served.arm);
     },
   );
 
@@ -84,8 +85,8 @@ export function recommendationRoutes(app: FastifyInstance, deps: HttpDeps): void
       ...(numResults === undefined ? {} : { n: numResults }),
       options: { filter: filterFromQuery(filter ?? {}, RANKING_FILTER) },
     });
-    stop();
-    return { personalizedRanking: list.items, recommendationId: list.recommendationId, modelVersion: list.modelVersion, source: list.source };
+    stop({ arm: list.arm });
+    return { personalizedRanking: list.items, recommendationId: list.recommendationId, modelVersion: list.modelVersion, arm: list.arm, source: list.source };
   });
 
   for (const [route, counts] of [

@@ -15,7 +15,8 @@ const replayQuerySchema = {
 } as const;
 
 /**
- * GET /v1/admin/replay: a key's timeline (see src/ops/session-replay.ts) with the live model, or
+ * GET /v1/admin/replay: a key's timeline (see src/ops/session-replay.ts) with the model serving
+ * the key (its experiment arm's), or
  * what-if with the filter parameters of the list routes and/or another bundle (`modelDir`).
  */
 export function replayRoutes(app: FastifyInstance, deps: HttpDeps): void {
@@ -34,7 +35,8 @@ export function replayRoutes(app: FastifyInstance, deps: HttpDeps): void {
       }
     }
     try {
-      const model = (other ?? deps.model).get();
+      // By default the model that serves the key now: its experiment arm's.
+      const model = other?.get() ?? deps.arms.modelFor(key);
       return await replayKey({ key, entries, pushes, scorer: model.scorer, catalog: deps.catalog, reducer: model.reducer, listSize: deps.config.pushSize, options: listOptionsFromQuery(request.query) });
     } finally {
       await other?.close();
