@@ -55,6 +55,27 @@ export class OnlineMetrics {
 
   /** A list left this node (a list pushed to two sockets of a session on this node counts once). */
   listShown(shown: ListShown): void {
+    // Counting never fails what is counted (a socket's emit, an HTTP answer).
+    try {
+      this.countShown(shown);
+    } catch (err) {
+      this.deps.onError(err, 'count a list shown');
+    }
+  }
+
+  /**
+   * Events this node received are in the log, as their acknowledgement names them (a resend names
+   * the first one's log id, and is credited once).
+   */
+  eventsAccepted(entries: readonly InteractionEntry[]): void {
+    try {
+      this.attributeAll(entries);
+    } catch (err) {
+      this.deps.onError(err, 'attribute events');
+    }
+  }
+
+  private countShown(shown: ListShown): void {
     const { recipe, list } = shown;
     const sessionId = shown.sessionId ?? null;
     const userId = shown.userId ?? null;
@@ -63,11 +84,7 @@ export class OnlineMetrics {
     if (tracked !== null) this.count(tracked.at, tracked, served(tracked));
   }
 
-  /**
-   * Events this node received are in the log, as their acknowledgement names them (a resend names
-   * the first one's log id, and is credited once).
-   */
-  eventsAccepted(entries: readonly InteractionEntry[]): void {
+  private attributeAll(entries: readonly InteractionEntry[]): void {
     const purchaseEventType = this.deps.purchaseEventType();
     for (const entry of entries) {
       const engagement = engagementOf(entry.eventType, purchaseEventType);
