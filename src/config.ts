@@ -93,6 +93,8 @@ export interface AttuneConfig {
     attributionWindowMs: number;
     /** How often a node adds its counts to the shared store. */
     flushMs: number;
+    /** Lists a node remembers for attribution, and sessions (or users) whose latest lists it remembers: the least recently used are forgotten. */
+    maxLists: number;
   };
   security: {
     /**
@@ -147,7 +149,7 @@ export const defaultConfig: AttuneConfig = {
   trends: { popularHalfLifeMs: 7 * 24 * 3600_000, trendingHalfLifeMs: 3600_000 },
   segments: { count: 8, refreshMs: 60_000 },
   cache: { enabled: true, localMax: 10_000, freshMs: 2000, staleMs: 60_000, lockWaitMs: 250, catalogPollMs: 250 },
-  online: { attributionWindowMs: 30 * 60_000, flushMs: 5000 },
+  online: { attributionWindowMs: 30 * 60_000, flushMs: 5000, maxLists: 100_000 },
   security: {
     dev: false,
     masterKey: null,
@@ -363,6 +365,7 @@ export const OPTIONS: readonly Option<ConfigOverrides>[] = [
   option<number>('catalog-poll-ms', ['ATTUNE_CATALOG_POLL_MS'], 'ms between checks for catalog changes made through other nodes', int(10, 60_000), (o, v) => (o.cache = { ...o.cache, catalogPollMs: v })),
   option<number>('attribution-window-ms', ['ATTUNE_ATTRIBUTION_WINDOW_MS'], 'an event without a recommendationId is credited to the last list shown to its session within this many ms', int(1000, 7 * 86_400_000), (o, v) => (o.online = { ...o.online, attributionWindowMs: v })),
   option<number>('online-metrics-flush-ms', ['ATTUNE_ONLINE_METRICS_FLUSH_MS'], 'ms between a node\'s additions of its online-metrics counts to the shared store', int(10, 600_000), (o, v) => (o.online = { ...o.online, flushMs: v })),
+  option<number>('attribution-max-lists', ['ATTUNE_ATTRIBUTION_MAX_LISTS'], 'lists (and sessions) a node remembers for attribution, about 1 KB each; the least recently used are forgotten', int(100, 100_000_000), (o, v) => (o.online = { ...o.online, maxLists: v })),
   option<boolean>('dev', ['ATTUNE_DEV'], 'development mode: a generated key printed at start, bare sessionIds on sockets, made-up secrets', bool, (o, v) => (o.security = { ...o.security, dev: v })),
   option<string>('master-key', ['ATTUNE_MASTER_KEY'], 'a key with every role, kept only in config (at least 32 characters)', secret(32), (o, v) => (o.security = { ...o.security, masterKey: v })),
   option<string>('token-secret', ['ATTUNE_TOKEN_SECRET'], 'signs socket tokens, the same on every node (at least 32 characters)', secret(32), (o, v) => (o.security = { ...o.security, tokenSecret: v })),

@@ -4,10 +4,6 @@ import { attribute, credit, engagementOf, served, ServedLists, viewersOf, type R
 import type { Metrics } from './metrics.js';
 import { onlineReport } from './online-stats.js';
 
-/** Lists remembered by id, and sessions and users whose last list is remembered, per node. */
-export const SERVED_LISTS_MAX = 200_000;
-export const SERVED_KEYS_MAX = 200_000;
-
 /** A list leaving this node, as the socket gateway and the HTTP routes report it. */
 export interface ListShown {
   /** The session and (pseudonymized) user it is shown to, as far as known. */
@@ -28,7 +24,8 @@ export interface OnlineMetricsDeps {
   purchaseEventType: () => string;
   onError: (err: unknown, context: string) => void;
   now?: () => number;
-  limits?: { maxLists: number; maxKeys: number };
+  /** Lists remembered by id, and sessions (or users) whose latest lists are remembered. */
+  maxLists: number;
 }
 
 /**
@@ -50,7 +47,7 @@ export class OnlineMetrics {
 
   constructor(private readonly deps: OnlineMetricsDeps) {
     this.now = deps.now ?? Date.now;
-    this.lists = new ServedLists(deps.limits ?? { maxLists: SERVED_LISTS_MAX, maxKeys: SERVED_KEYS_MAX });
+    this.lists = new ServedLists({ maxLists: deps.maxLists, maxKeys: deps.maxLists });
   }
 
   /** A list left this node (a list pushed to two sockets of a session on this node counts once). */

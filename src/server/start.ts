@@ -98,6 +98,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     metrics,
     windowMs: config.online.attributionWindowMs,
     flushMs: config.online.flushMs,
+    maxLists: config.online.maxLists,
     // Experiments (issue 13 point 4) name the arm of a session or user here.
     armOf: () => LIVE_ARM,
     purchaseEventType: () => model.get().reducer.purchaseEventType,
