@@ -17,6 +17,7 @@ const online = new OnlineMetrics({
   metrics: createMetrics(),
   windowMs: 30 * 60_000,
   flushMs: 3600_000,
+  maxLists: 200_000,
   armOf: () => 'live',
   purchaseEventType: () => 'purchase',
   onError: (err) => {

@@ -106,6 +106,8 @@ export interface AttuneConfig {
     attributionWindowMs: number;
     /** How often a node adds its counts to the shared store. */
     flushMs: number;
+    /** Lists a node remembers for attribution, and sessions (or users) whose latest lists it remembers: the least recently used are forgotten. */
+    maxLists: number;
   };
   /** Live updates between retrains (README "Live updates"): content and co-occurrence neighbours, exploration. */
   live: {
@@ -190,7 +192,7 @@ export const defaultConfig: AttuneConfig = {
   trends: { popularHalfLifeMs: 7 * 24 * 3600_000, trendingHalfLifeMs: 3600_000 },
   segments: { count: 8, refreshMs: 60_000 },
   cache: { enabled: true, localMax: 10_000, freshMs: 2000, staleMs: 60_000, lockWaitMs: 250, catalogPollMs: 250 },
-  online: { attributionWindowMs: 30 * 60_000, flushMs: 5000 },
+  online: { attributionWindowMs: 30 * 60_000, flushMs: 5000, maxLists: 100_000 },
   live: { enabled: true, shareMs: 200, knownWeight: 0, weakBelow: 0, exploreShare: 0, exploreSeed: 0 },
   security: {
     dev: false,
@@ -451,6 +453,7 @@ export const OPTIONS: readonly Option<ConfigOverrides>[] = [
   option<number>('live-weak-below', ['ATTUNE_LIVE_WEAK_BELOW'], 'items the model was trained on fewer than this many interactions of get their live neighbour scores in full, as new items do (0: none)', int(0, 1_000_000_000), (o, v) => (o.live = { ...o.live, weakBelow: v })),
   option<number>('explore-share', ['ATTUNE_EXPLORE_SHARE'], 'at most this share (0..1) of a list\'s slots goes to new or under-exposed items (0: off)', decimal(0, 1), (o, v) => (o.live = { ...o.live, exploreShare: v })),
   option<number>('explore-seed', ['ATTUNE_EXPLORE_SEED'], 'seeds which items and slots exploration picks for a list', int(0, 2 ** 31 - 1), (o, v) => (o.live = { ...o.live, exploreSeed: v })),
+  option<number>('attribution-max-lists', ['ATTUNE_ATTRIBUTION_MAX_LISTS'], 'lists (and sessions) a node remembers for attribution, about 1 KB each; the least recently used are forgotten', int(100, 100_000_000), (o, v) => (o.online = { ...o.online, maxLists: v })),
   option<boolean>('dev', ['ATTUNE_DEV'], 'development mode: a generated key printed at start, bare sessionIds on sockets, made-up secrets', bool, (o, v) => (o.security = { ...o.security, dev: v })),
   option<string>('master-key', ['ATTUNE_MASTER_KEY'], 'a key with every role, kept only in config (at least 32 characters)', secret(32), (o, v) => (o.security = { ...o.security, masterKey: v })),
   option<string>('token-secret', ['ATTUNE_TOKEN_SECRET'], 'signs socket tokens, the same on every node (at least 32 characters)', secret(32), (o, v) => (o.security = { ...o.security, tokenSecret: v })),

@@ -57,7 +57,7 @@ export type UnattributedReason =
 export type Attribution = { list: TrackedList; via: 'recommendation-id' | 'last-list' } | { list: null; reason: UnattributedReason };
 
 /** A served list with what it has earned so far, which `credit` updates. */
-export interface TrackedList extends ServedList {
+export interface TrackedList extends Omit<ServedList, 'viewers'> {
   /** Per item, the engagements already counted (bits of ENGAGEMENT_BITS); created on the first credit. */
   engaged: Map<string, number> | null;
   /** The purchases whose value it was credited, so that a resend of one (the same log id) adds nothing. */
@@ -136,7 +136,7 @@ export function credit(list: TrackedList, event: Pick<EngagementEvent, 'eventId'
 }
 
 /** What serving a list adds to the counts. */
-export function served(list: ServedList): OnlineCounts {
+export function served(list: Pick<ServedList, 'items'>): OnlineCounts {
   return { ...zeroCounts(), lists: 1, impressions: list.items.length };
 }
 
@@ -149,6 +149,8 @@ export class ServedLists implements ListLookup {
   private readonly ids: LRUCache<string, TrackedList>;
   /** Per viewer, the latest few lists, oldest first. */
   private readonly latest: LRUCache<string, TrackedList[]>;
+  /** One dimensions object and key per distinct dimensions, shared by their lists. */
+  private readonly dimensions = new Map<string, { dims: ListDimensions; dimsKey: string }>();
 
   constructor(limits: { maxLists: number; maxKeys: number }) {
     this.ids = new LRUCache({ max: limits.maxLists });
@@ -161,18 +163,31 @@ export class ServedLists implements ListLookup {
    */
   add(list: ServedList): TrackedList | null {
     const known = this.ids.get(list.recommendationId);
-    const tracked: TrackedList = known ?? { ...list, engaged: null, paid: null, revenue: 0, dimsKey: dimensionsKey(list.dims) };
+    const tracked: TrackedList = known ?? { recommendationId: list.recommendationId, items: list.items, at: list.at, ...this.shared(list.dims), engaged: null, paid: null, revenue: 0 };
     if (known === undefined) this.ids.set(list.recommendationId, tracked);
     for (const viewer of list.viewers) {
-      const recent = (this.latest.get(viewer) ?? []).filter((other) => other !== tracked);
+      const recent = this.latest.get(viewer);
+      if (recent === undefined) {
+        this.latest.set(viewer, [tracked]);
+        continue;
+      }
+      const at = recent.indexOf(tracked);
+      if (at >= 0) recent.splice(at, 1);
       recent.push(tracked);
-      this.latest.set(viewer, recent.slice(-RECENT_PER_VIEWER));
+      if (recent.length > RECENT_PER_VIEWER) recent.shift();
     }
     return known === undefined ? tracked : null;
   }
 
   byId(recommendationId: string): TrackedList | undefined {
     return this.ids.get(recommendationId);
+  }
+
+  private shared(dims: ListDimensions): { dims: ListDimensions; dimsKey: string } {
+    const dimsKey = dimensionsKey(dims);
+    let entry = this.dimensions.get(dimsKey);
+    if (entry === undefined) this.dimensions.set(dimsKey, (entry = { dims, dimsKey }));
+    return entry;
   }
 
   /** The latest list shown to any of the viewers before `before` (epoch ms). */

@@ -4,10 +4,6 @@ import { attribute, credit, engagementOf, served, ServedLists, viewersOf, type R
 import type { Metrics } from './metrics.js';
 import { onlineReport } from './online-stats.js';
 
-/** Lists remembered by id, and sessions and users whose last list is remembered, per node. */
-export const SERVED_LISTS_MAX = 200_000;
-export const SERVED_KEYS_MAX = 200_000;
-
 /** A list leaving this node, as the socket gateway and the HTTP routes report it. */
 export interface ListShown {
   /** The session and (pseudonymized) user it is shown to, as far as known. */
@@ -28,7 +24,8 @@ export interface OnlineMetricsDeps {
   purchaseEventType: () => string;
   onError: (err: unknown, context: string) => void;
   now?: () => number;
-  limits?: { maxLists: number; maxKeys: number };
+  /** Lists remembered by id, and sessions (or users) whose latest lists are remembered. */
+  maxLists: number;
 }
 
 /**
@@ -50,11 +47,32 @@ export class OnlineMetrics {
 
   constructor(private readonly deps: OnlineMetricsDeps) {
     this.now = deps.now ?? Date.now;
-    this.lists = new ServedLists(deps.limits ?? { maxLists: SERVED_LISTS_MAX, maxKeys: SERVED_KEYS_MAX });
+    this.lists = new ServedLists({ maxLists: deps.maxLists, maxKeys: deps.maxLists });
   }
 
   /** A list left this node (a list pushed to two sockets of a session on this node counts once). */
   listShown(shown: ListShown): void {
+    // Counting never fails what is counted (a socket's emit, an HTTP answer).
+    try {
+      this.countShown(shown);
+    } catch (err) {
+      this.deps.onError(err, 'count a list shown');
+    }
+  }
+
+  /**
+   * Events this node received are in the log, as their acknowledgement names them (a resend names
+   * the first one's log id, and is credited once).
+   */
+  eventsAccepted(entries: readonly InteractionEntry[]): void {
+    try {
+      this.attributeAll(entries);
+    } catch (err) {
+      this.deps.onError(err, 'attribute events');
+    }
+  }
+
+  private countShown(shown: ListShown): void {
     const { recipe, list } = shown;
     const sessionId = shown.sessionId ?? null;
     const userId = shown.userId ?? null;
@@ -63,11 +81,7 @@ export class OnlineMetrics {
     if (tracked !== null) this.count(tracked.at, tracked, served(tracked));
   }
 
-  /**
-   * Events this node received are in the log, as their acknowledgement names them (a resend names
-   * the first one's log id, and is credited once).
-   */
-  eventsAccepted(entries: readonly InteractionEntry[]): void {
+  private attributeAll(entries: readonly InteractionEntry[]): void {
     const purchaseEventType = this.deps.purchaseEventType();
     for (const entry of entries) {
       const engagement = engagementOf(entry.eventType, purchaseEventType);

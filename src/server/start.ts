@@ -109,6 +109,7 @@ export async function startServer(config: AttuneConfig, options: { stores?: Stor
     metrics,
     windowMs: config.online.attributionWindowMs,
     flushMs: config.online.flushMs,
+    maxLists: config.online.maxLists,
     // A list's model version names its arm: the candidate's version is served to the candidate arm only.
     armOf: ({ modelVersion }) => (modelVersion === arms.candidateVersion ? 'candidate' : LIVE_ARM),
     purchaseEventType: () => model.get().reducer.purchaseEventType,

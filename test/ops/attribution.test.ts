@@ -16,6 +16,7 @@ function scripted() {
     metrics,
     windowMs: WINDOW_MS,
     flushMs: 3600_000,
+    maxLists: 200_000,
     armOf: () => 'live',
     purchaseEventType: () => 'purchase',
     onError: (err) => {

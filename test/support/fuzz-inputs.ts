@@ -369,6 +369,7 @@ export const ROUTES: readonly RouteTemplate[] = [
   { name: 'model-get', method: 'GET', access: 'admin', path: () => '/v1/admin/model' },
   { name: 'model-swap', method: 'POST', access: 'admin', path: () => '/v1/admin/model', body: (rng) => ({ dir: `fz-no-such-model-${rng.int(100)}` }) },
   { name: 'replay', method: 'GET', access: 'admin', path: () => '/v1/admin/replay', query: (rng, ids): Record<string, string> => (rng.chance(0.8) ? { sessionId: ids.session() } : { userId: ids.user() }) },
+  { name: 'online-metrics', method: 'GET', access: 'admin', path: () => '/v1/admin/online-metrics', query: (rng): Record<string, string> => (rng.chance(0.5) ? { since: String(rng.int(2_000_000_000_000)) } : { since: new Date(rng.int(2_000_000_000_000)).toISOString() }) },
   { name: 'import-start', method: 'POST', access: 'admin', path: () => '/v1/import-jobs', body: (rng) => ({ interactions: `fz-missing-${rng.int(100)}.csv` }) },
   { name: 'import-list', method: 'GET', access: 'admin', path: () => '/v1/import-jobs' },
   { name: 'import-get', method: 'GET', access: 'admin', path: (rng) => `/v1/import-jobs/fz-job-${rng.int(100)}` },

@@ -58,6 +58,7 @@ t.test('every route declares its access; the table is exactly this', async (t) =
     'GET /v1/admin/model admin',
     'GET /v1/admin/models admin',
     'GET /v1/admin/models/:version admin',
+    'GET /v1/admin/online-metrics admin',
     'GET /v1/admin/replay admin',
     'GET /v1/deletion-jobs/:jobId privacy',
     'GET /v1/import-jobs admin',
