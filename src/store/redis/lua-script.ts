@@ -26,8 +26,8 @@ export class LuaScript {
   /** As run(), with the reply's strings left as Buffers: run() decodes them as UTF-8, which would mangle binary values. */
   runBuffer(client: RedisClient, keys: readonly string[], args: readonly Arg[]): Promise<unknown> {
     return this.evaluate(
-      () => client.callBuffer('EVALSHA', this.sha, keys.length, ...keys, ...args),
-      () => client.callBuffer('EVAL', this.source, keys.length, ...keys, ...args),
+      () => bufferScripting(client).evalshaBuffer(this.sha, keys.length, ...keys, ...args),
+      () => bufferScripting(client).evalBuffer(this.source, keys.length, ...keys, ...args),
     );
   }
 
@@ -39,6 +39,21 @@ export class LuaScript {
       return bySource();
     }
   }
+}
+
+/** The Buffer-reply variants of EVALSHA and EVAL. */
+interface BufferScripting {
+  evalshaBuffer(...args: Arg[]): Promise<unknown>;
+  evalBuffer(...args: Arg[]): Promise<unknown>;
+}
+
+/**
+ * ioredis defines a Buffer variant of every command at runtime, but its types leave these out.
+ * Not callBuffer('EVALSHA', ...): with auto-pipelining ioredis 6 sends that as a command named
+ * by its first argument (the hash).
+ */
+function bufferScripting(client: RedisClient): BufferScripting {
+  return client as unknown as BufferScripting;
 }
 
 /** A duration as a script's PX/PEXPIRE argument: whole ms, at least 1 (Redis refuses 0). */
