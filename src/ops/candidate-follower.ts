@@ -1,4 +1,5 @@
 import type { ModelEntry, ModelRegistry, NodeBus } from '../store/types.js';
+import { RegistryWatch } from './registry-watch.js';
 
 /** The part of ModelArms the follower drives. */
 export interface CandidateArm {
@@ -39,55 +40,27 @@ export function newestCandidate(entries: readonly ModelEntry[]): ModelEntry | nu
  */
 export class CandidateFollower {
   private failed: { version: string; at: number } | null = null;
-  private running: Promise<void> | null = null;
-  private again = false;
-  private timer: NodeJS.Timeout | null = null;
-  private unsubscribe: (() => Promise<void>) | null = null;
-  private stopped = false;
+  private readonly watch: RegistryWatch;
 
-  constructor(private readonly deps: CandidateFollowerDeps) {}
+  constructor(private readonly deps: CandidateFollowerDeps) {
+    this.watch = new RegistryWatch({ bus: deps.bus, pollMs: deps.pollMs, check: () => this.follow(), onError: (err) => deps.onError(err, 'model registry: follow the newest candidate') });
+  }
 
   async start(): Promise<void> {
-    await this.sync();
-    this.unsubscribe = await this.deps.bus.subscribe((message) => {
-      if (message.type === 'models-changed') void this.sync();
-    });
-    this.timer = setInterval(() => void this.sync(), this.deps.pollMs);
-    this.timer.unref();
+    await this.watch.start();
   }
 
   /** Brings the candidate arm to the newest candidate; resolves once a check begun after the call is done. Never rejects. */
   sync(): Promise<void> {
-    if (this.running !== null) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        try {
-          await this.follow();
-        } catch (err) {
-          this.deps.onError(err, 'model registry: follow the newest candidate');
-        }
-      } while (this.again && !this.stopped);
-    })().finally(() => {
-      this.running = null;
-    });
-    return this.running;
+    return this.watch.sync();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
-    await this.unsubscribe?.();
-    this.unsubscribe = null;
-    await this.running;
+  stop(): Promise<void> {
+    return this.watch.stop();
   }
 
   private async follow(): Promise<void> {
-    if (this.stopped) return;
+    if (this.watch.isStopped) return;
     const { arm } = this.deps;
     const wanted = newestCandidate(await this.deps.registry.list());
     if (wanted === null) {

@@ -1,6 +1,7 @@
 import { AttuneError } from '../errors.js';
 import type { ModelManifest } from '../model/types.js';
 import type { ModelEntry, ModelRegistry, NodeBus } from '../store/types.js';
+import { RegistryWatch } from './registry-watch.js';
 import { registryEntryOf } from './model-admin.js';
 
 /** The part of ModelSlot the follower drives. */
@@ -48,13 +49,11 @@ const DEFAULT_RETRY_FAILED_MS = 30_000;
 export class ModelFollower {
   private failed: { version: string; at: number; message: string } | null = null;
   private wanted: string | null = null;
-  private running: Promise<void> | null = null;
-  private again = false;
-  private timer: NodeJS.Timeout | null = null;
-  private unsubscribe: (() => Promise<void>) | null = null;
-  private stopped = false;
+  private readonly watch: RegistryWatch;
 
-  constructor(private readonly deps: ModelFollowerDeps) {}
+  constructor(private readonly deps: ModelFollowerDeps) {
+    this.watch = new RegistryWatch({ bus: deps.bus, pollMs: deps.pollMs, check: () => this.follow(), onError: (err) => deps.onError(err, 'model registry: follow the live version') });
+  }
 
   /**
    * With no live version in the registry, registers and promotes the bundle this node serves (a
@@ -66,12 +65,7 @@ export class ModelFollower {
     } catch (err) {
       this.deps.onError(err, 'model registry: bootstrap');
     }
-    await this.sync();
-    this.unsubscribe = await this.deps.bus.subscribe((message) => {
-      if (message.type === 'models-changed') void this.sync();
-    });
-    this.timer = setInterval(() => void this.sync(), this.deps.pollMs);
-    this.timer.unref();
+    await this.watch.start();
   }
 
   /** Says so only once the live version failed to load here (not while it loads). */
@@ -83,32 +77,11 @@ export class ModelFollower {
 
   /** Brings the served model to the live version; resolves once a check begun after the call is done. Never rejects. */
   sync(): Promise<void> {
-    if (this.running !== null) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        try {
-          await this.follow();
-        } catch (err) {
-          this.deps.onError(err, 'model registry: follow the live version');
-        }
-      } while (this.again && !this.stopped);
-    })().finally(() => {
-      this.running = null;
-    });
-    return this.running;
+    return this.watch.sync();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
-    await this.unsubscribe?.();
-    this.unsubscribe = null;
-    await this.running;
+  stop(): Promise<void> {
+    return this.watch.stop();
   }
 
   private async bootstrap(): Promise<void> {
@@ -130,7 +103,7 @@ export class ModelFollower {
   }
 
   private async follow(): Promise<void> {
-    if (this.stopped) return;
+    if (this.watch.isStopped) return;
     const live = await this.deps.registry.live();
     this.wanted = live?.version ?? null;
     if (live === null || live.version === this.deps.slot.manifest.version) {

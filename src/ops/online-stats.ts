@@ -41,13 +41,7 @@ export function meanInterval(sum: number, sumSquares: number, n: number, z = Z95
 }
 
 /** Counts with the rates an operator compares lists by. */
-export interface OnlineSummary {
-  lists: number;
-  impressions: number;
-  clicks: number;
-  addToCarts: number;
-  purchases: number;
-  revenue: number;
+export interface OnlineSummary extends Omit<OnlineCounts, 'revenueSquares'> {
   /** Clicks per item shown. */
   ctr: Estimate | null;
   /** Add-to-carts per item shown. */
