@@ -1,5 +1,5 @@
 import type { LeaseStore } from '../store/leases.js';
-import { fnv1a32 } from '../store/shard.js';
+import { fnv1a32 } from '../lib/fnv1a.js';
 import type { Fence } from '../store/types.js';
 
 /**

@@ -1,4 +1,4 @@
-import { fnv1a32 } from '../store/shard.js';
+import { fnv1a32 } from './fnv1a.js';
 
 /**
  * An experiment splits actor keys between the live model and a candidate. A key's arm comes from

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { createMemoryStores } from '../../src/store/memory.js';
 import { MemoryLeaseStore } from '../../src/store/memory-leases.js';
-import { DEFAULT_SHARD_COUNT, fnv1a32, shardOf } from '../../src/store/shard.js';
+import { fnv1a32 } from '../../src/lib/fnv1a.js';
+import { DEFAULT_SHARD_COUNT, shardOf } from '../../src/store/shard.js';
 import { leaseConformance } from './leases-conformance.js';
 
 leaseConformance(t, 'memory', async () => createMemoryStores({ shardCount: 16 }));
