@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { sessionKey, userKey } from '../../session/events.js';
 import { assertShardCount, shardOf } from '../shard.js';
 
@@ -9,7 +10,7 @@ import { assertShardCount, shardOf } from '../shard.js';
  *
  *   <prefix>:{<shard>}:log:<actorKey>    stream, one entry per event (field `e`: msgpack)
  *   <prefix>:{<shard>}:keys              set of the shard's actor keys that have a log
- *   <prefix>:{<shard>}:once:<actorKey length>:<actorKey>:<clientEventId>  string: the log entry id stored for that client event id; expires after the dedup window
+ *   <prefix>:{<shard>}:once:<sha1 of actorKey length:actorKey:dedupId>  string: the log entry id stored for that dedup id (a client's eventId, or a forwarding node's); expires after the dedup window
  *   <prefix>:{<shard>}:push:<actorKey>   stream, the key's latest pushes (field `p`: msgpack)
  *   <prefix>:{<shard>}:snap:<actorKey>   hash: bytes, id (last event id, '' for none), epoch
  *   <prefix>:{<shard>}:ident:<sessionId> string: the user id (shard of `s:<sessionId>`)
@@ -59,9 +60,14 @@ export class RedisKeyspace {
     return `${this.shard(this.shardOf(actorKey))}:log:${actorKey}`;
   }
 
-  /** The actor key's length makes the name split one way only, whatever either id holds. */
-  appendedOnce(actorKey: string, clientEventId: string): string {
-    return `${this.shard(this.shardOf(actorKey))}:once:${actorKey.length}:${actorKey}:${clientEventId}`;
+  /**
+   * Hashed, so that the name does not mention the user: an erasure deletes the key's log but
+   * cannot list these (they expire after the dedup window). The actor key's length makes the
+   * hashed text split one way only, whatever either id holds.
+   */
+  appendedOnce(actorKey: string, dedupId: string): string {
+    const digest = createHash('sha1').update(`${actorKey.length}:${actorKey}:${dedupId}`).digest('hex');
+    return `${this.shard(this.shardOf(actorKey))}:once:${digest}`;
   }
 
   logKeys(shard: number): string {
