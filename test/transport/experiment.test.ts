@@ -98,6 +98,9 @@ t.test('each arm serves its own model: socket pushes, HTTP lists, push records a
   t.equal(await metricValue(server, 'attune_pushes_total{arm="live"}'), 2);
   t.equal(await metricValue(server, 'attune_recommendation_latency_seconds_count{route="recommendations",arm="candidate"}'), 2);
   t.equal(await metricValue(server, 'attune_experiment_candidate_load_failures_total'), 0);
+  // Per arm: two sessions, each shown the list on connect, a push, an HTTP list and a ranking; the anonymous related list is live's.
+  const online = (await getJson(server, '/v1/admin/online-metrics?since=0')).body as { byArm: Array<{ arm: string; lists: number }> };
+  t.strictSame(online.byArm.map((row) => [row.arm, row.lists]).sort(), [['candidate', 8], ['live', 9]], 'the online metrics count each arm\'s lists');
 });
 
 t.test('when the candidate goes (promoted or retired), every list is served by live', async (t) => {
