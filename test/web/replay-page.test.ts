@@ -34,7 +34,7 @@ t.test('the replay page steps through a session: events, state, list moves, reco
   await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('reproduced exactly') === true);
   t.match(await page.textContent('#status'), /s:stepped, model \S+: 2 log entries; 1 pushes recorded, 1 caused by these events, 1 reproduced exactly\./);
   t.match(await page.textContent('#event'), /: view coffee-001/);
-  t.equal(await page.textContent('#recorded'), `Pushed: the same list (model ${server.model.manifest.version}).`);
+  t.equal(await page.textContent('#recorded'), `Pushed: the same list (model ${server.model.manifest.version}, arm live).`);
   t.equal(await page.isDisabled('#prev'), true);
   await page.click('#next');
   t.match(await page.textContent('#event'), /: view coffee-001/);
