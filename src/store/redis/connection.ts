@@ -222,10 +222,6 @@ export class RedisConnection {
  *   (paused, partitioned). Such a command may still run when the server wakes up, and a
  *   queued cluster command may run after its deadline: a timed-out append is "maybe in the
  *   log", as StoreUnavailableError says.
- * - `enableAutoPipelining` is the group commit: the commands issued in one tick (the appends of
- *   many keys, their dedup checks) go to Redis as one pipeline, one round trip, and while it is
- *   in flight the next tick's commands gather into the next one. Each caller still awaits its
- *   own reply, so an ack still follows its append.
  */
 function createClient(options: RedisConnectionOptions, commandTimeoutMs: number, connectTimeoutMs: number): { client: RedisClient; description: string } {
   const reconnect = (attempt: number): number => Math.min(50 * attempt, 1000);
@@ -241,7 +237,7 @@ function createClient(options: RedisConnectionOptions, commandTimeoutMs: number,
       ...(options.password === undefined ? {} : { password: options.password }),
       ...(options.tls ? { tls: tlsOptions(options) } : {}),
     };
-    const client = new Cluster(seeds, { lazyConnect: true, redisOptions, clusterRetryStrategy: reconnect, slotsRefreshTimeout: commandTimeoutMs, enableAutoPipelining: true });
+    const client = new Cluster(seeds, { lazyConnect: true, redisOptions, clusterRetryStrategy: reconnect, slotsRefreshTimeout: commandTimeoutMs });
     return { client, description: `cluster ${options.cluster.join(',')}` };
   }
   const url = options.url ?? 'redis://127.0.0.1:6379';
@@ -260,7 +256,6 @@ function createClient(options: RedisConnectionOptions, commandTimeoutMs: number,
     commandTimeout: commandTimeoutMs,
     connectTimeout: connectTimeoutMs,
     retryStrategy: reconnect,
-    enableAutoPipelining: true,
   };
   return { client: new Redis(redisOptions), description: redactUrl(url) };
 }
