@@ -51,6 +51,9 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
     const stored = await log.read('s:once', null);
     t.same(stored.map((e) => [e.eventId, e.kind === 'interaction' ? e.itemId : null]), [[first.eventId, 'A'], [racing[0].eventId, 'A']]);
     t.same(stored[0].kind === 'interaction' ? stored[0].clientEventId : null, 'c-1');
+    // A duplicate leaves no trace in the log: the next append directly follows the last stored entry.
+    const afterResends = await log.appendOnce('s:once', base, 'c-3', WINDOW_MS, racing[0].eventId);
+    t.strictSame([afterResends.duplicate, afterResends.follows], [false, true]);
     // Past the window the id is new again: each try either finds it remembered or stores it.
     const brief = await log.appendOnce('s:brief', base, 'c-9', 1);
     let again = brief;
@@ -62,6 +65,11 @@ export function storeConformance(t: Test, name: string, createStores: () => Prom
     t.same((await log.read('s:brief', null)).length, 2);
     await log.delete('s:brief');
     t.same((await log.appendOnce('s:brief', base, 'c-10', WINDOW_MS)).duplicate, false);
+    // A resend after the log was deleted (an erasure): stored anew or refused as a duplicate, the key is listed exactly when it holds entries.
+    await log.delete('s:once');
+    const late = await log.appendOnce('s:once', base, 'c-1', WINDOW_MS);
+    t.strictSame(await log.keys('s:once'), late.duplicate ? [] : ['s:once']);
+    t.same((await log.read('s:once', null)).length, late.duplicate ? 0 : 1);
   });
 
   withStores('event log: an append says whether it directly follows the entry its writer last saw, across nodes', async (t, stores) => {

@@ -283,6 +283,32 @@ async function erasureLeavesNoTrace(t: Test, createStores: () => Promise<Stores>
   await unsubscribe();
 }
 
+t.test('appendOnce: a new id costs three commands; a duplicate writes nothing, and never brings a deleted log back', async (t) => {
+  const stores = await fresh({ url: server.url })();
+  t.teardown(() => stores.close());
+  const keyspace = new RedisKeyspace(prefixOf(stores), 16);
+  const raw = new Redis(server.port, '127.0.0.1');
+  t.teardown(() => raw.disconnect());
+  const calls = async (): Promise<Map<string, number>> => {
+    const stats = await raw.info('commandstats');
+    return new Map([...stats.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)].map((m) => [m[1], Number(m[2])]));
+  };
+  const first = await stores.log.appendOnce('s:cost', entry, 'e-1', 60_000);
+  const before = await calls();
+  const second = await stores.log.appendOnce('s:cost', entry, 'e-2', 60_000, first.eventId);
+  const after = await calls();
+  t.strictSame([second.duplicate, second.follows], [false, true]);
+  const spent = Object.fromEntries(['xrevrange', 'xadd', 'set', 'get', 'sadd', 'xdel'].map((c) => [c, (after.get(c) ?? 0) - (before.get(c) ?? 0)]));
+  t.strictSame(spent, { xrevrange: 1, xadd: 1, set: 1, get: 0, sadd: 0, xdel: 0 }, 'no GET before the append');
+
+  t.strictSame(await stores.log.appendOnce('s:cost', entry, 'e-2', 60_000), { eventId: second.eventId, duplicate: true, follows: false });
+  t.equal(await raw.xlen(keyspace.log('s:cost')), 2, 'the duplicate\'s entry is gone');
+  await stores.log.delete('s:cost');
+  t.strictSame(await stores.log.appendOnce('s:cost', entry, 'e-2', 60_000), { eventId: second.eventId, duplicate: true, follows: false }, 'still remembered within the window');
+  t.equal(await raw.exists(keyspace.log('s:cost')), 0, 'the deleted log is not created again');
+  t.strictSame(await stores.log.keys('s:cost'), []);
+});
+
 t.test('erasing a user leaves no key name or value that names them', async (t) => {
   await erasureLeavesNoTrace(t, fresh({ url: server.url }), [server.port]);
 });

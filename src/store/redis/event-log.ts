@@ -28,14 +28,28 @@ return {id, ''}
  * KEYS: the key's stream, the shard's key set, the client event id's marker (one slot). ARGV:
  * payload, actor key, window in ms. Returns {id, 1} for a duplicate, else {id, 0, previous id or
  * ''}. The check and the append are one step: two concurrent resends store one entry.
+ *
+ * The common case (the stream exists, the id is new) costs three commands, not four: the entry is
+ * appended first and the marker set only if absent (SET NX), so no GET precedes it; a duplicate's
+ * entry is deleted again within the same script, so no reader ever sees it. A stream that does not
+ * exist yet is never created for a duplicate (an erased user's resend must not bring her key back).
  */
 const APPEND_ONCE = new LuaScript(`
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local id = redis.call('XADD', KEYS[1], 'NOMKSTREAM', '*', 'e', ARGV[1])
+if id then
+  if redis.call('SET', KEYS[3], id, 'NX', 'PX', ARGV[3]) then
+    if newest[1] then return {id, 0, newest[1][1]} end
+    redis.call('SADD', KEYS[2], ARGV[2])
+    return {id, 0, ''}
+  end
+  redis.call('XDEL', KEYS[1], id)
+  return {redis.call('GET', KEYS[3]), 1}
+end
 local earlier = redis.call('GET', KEYS[3])
 if earlier then return {earlier, 1} end
-local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
+id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])
 redis.call('SET', KEYS[3], id, 'PX', ARGV[3])
-if newest[1] then return {id, 0, newest[1][1]} end
 redis.call('SADD', KEYS[2], ARGV[2])
 return {id, 0, ''}
 `);
