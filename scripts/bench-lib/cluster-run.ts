@@ -8,7 +8,7 @@ import { waitForSettled } from '../harness/ownership.js';
 import { assertPortFree, freePort } from '../harness/ports.js';
 import { startRedis, type RedisServer } from '../harness/redis-server.js';
 import { SetupError } from '../harness/setup-error.js';
-import { commandCalls, commandsPerEvent, type CommandCalls, type CommandsPerEvent } from './redis-stats.js';
+import { commandCalls, commandsPerEvent, type CommandCalls, type CommandsPerEvent, type IdleReading } from './redis-stats.js';
 import { loadShape, runLoad, type GroupResult } from './load.js';
 import { processCpuMs, UsageWindow } from './proc-stats.js';
 import { scrape, serverView, type Scrape, type ServerView } from './prom.js';
@@ -16,6 +16,8 @@ import { SCRIPTS_MASTER_KEY, UNLIMITED_RATE_ARGS } from './security.js';
 import { toReport, type RunReport } from './report.js';
 import { round, roundOrNull, summarize, type LatencySummary } from './stats.js';
 
+/** How long the idle cluster's Redis commands are counted before the load. */
+const IDLE_READING_MS = 5000;
 export const CROSS = 'cross-node';
 export const SAME = 'same-node';
 
@@ -118,6 +120,13 @@ export async function runCluster(
     const owners = await waitForSettled(nodes, args.shards, args.leaseTtlMs * 6 + 10_000);
     const shardsPerNode = nodes.map((n) => `${n.nodeId}=${n.ownedShards().length}`).join(' ');
     progress(`settled: shards per node ${shardsPerNode}`);
+    // What the cluster asks of Redis with no events at all (lease renewals, heartbeats), so the window's counts can be split into that and the event path.
+    progress(`reading redis commands of the idle cluster for ${IDLE_READING_MS / 1000} s`);
+    const idleBefore = await commandCalls(redis.url);
+    const idleStartedAt = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, IDLE_READING_MS));
+    const idleAfter = await commandCalls(redis.url);
+    const idle: IdleReading | null = idleBefore === null || idleAfter === null ? null : { before: idleBefore, after: idleAfter, seconds: (performance.now() - idleStartedAt) / 1000 };
     const nodeOfUrl = new Map(nodes.map((n) => [n.url, n.nodeId]));
     const groupOf = ({ sessionId, url }: { sessionId: string; url: string }): string => (owners.get(shardOf(sessionKey(sessionId), args.shards)) === nodeOfUrl.get(url) ? SAME : CROSS);
 
@@ -218,7 +227,7 @@ export async function runCluster(
         pushesPerSec: seconds > 0 ? round(result.pushed / seconds, 1) : 0,
       },
       perNode,
-      redis: { cpuMs: roundOrNull(redisUsed?.cpuMs ?? null, 0), cpuPercent: percent(redisUsed?.cpuMs ?? null), cpuMsPerEvent: perEvent(redisUsed?.cpuMs ?? null), rssMB: roundOrNull(redisUsed?.rssMB ?? null, 1), commandsPerEvent: callsBefore === null || callsAfter === null ? null : commandsPerEvent(callsBefore, callsAfter, events) },
+      redis: { cpuMs: roundOrNull(redisUsed?.cpuMs ?? null, 0), cpuPercent: percent(redisUsed?.cpuMs ?? null), cpuMsPerEvent: perEvent(redisUsed?.cpuMs ?? null), rssMB: roundOrNull(redisUsed?.rssMB ?? null, 1), commandsPerEvent: callsBefore === null || callsAfter === null ? null : commandsPerEvent(callsBefore, callsAfter, events, seconds, idle) },
       clusterCpuMsPerEvent,
       eventsPerSecPerCore: clusterCpuMsPerEvent === null || clusterCpuMsPerEvent === 0 ? null : round(1000 / clusterCpuMsPerEvent, 0),
       ownershipChangesInWindow: changes,

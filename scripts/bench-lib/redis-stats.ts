@@ -33,28 +33,71 @@ export interface CommandsPerEvent {
   excludingSnapshots: number;
   /** Per command, most frequent first; the stats reads themselves are left out. */
   byCommand: Record<string, number>;
+  /**
+   * What the cluster ran with no events at all, per second (lease renewals, heartbeats), from a
+   * reading of the idle cluster before the load; null when there was none.
+   */
+  idlePerSecond: number | null;
+  /**
+   * `excludingSnapshots` less the idle rate over the window: what each event itself costs, the
+   * figure that scales with the event rate. Null without an idle reading.
+   */
+  eventPath: number | null;
+  eventPathByCommand: Record<string, number> | null;
 }
 
-/**
- * Commands per event between two readings. A snapshot write (every K events per actor, and at
- * passivation) runs the fenced put script (EVALSHA, HGET of the lease epoch, HGET of the stored
- * id, DEL, HSET) and then the trim script (EVALSHA, XREVRANGE, XTRIM): `excludingSnapshots`
- * takes that much out per HSET, which nothing else on the event path issues.
- */
-export function commandsPerEvent(before: CommandCalls, after: CommandCalls, events: number): CommandsPerEvent | null {
-  if (events <= 0) return null;
+/** Two readings of the idle cluster and the seconds between them. */
+export interface IdleReading {
+  before: CommandCalls;
+  after: CommandCalls;
+  seconds: number;
+}
+
+/** Calls per command between two readings; the readings' own INFO calls and connection setup left out. */
+function callsBetween(before: CommandCalls, after: CommandCalls): Map<string, number> {
   const delta = new Map<string, number>();
   for (const [command, calls] of Object.entries(after)) {
-    // The readings' own INFO calls, and the reader's connection setup.
     if (command === 'info' || command.startsWith('client|')) continue;
     const n = calls - (before[command] ?? 0);
     if (n > 0) delta.set(command, n);
   }
-  const diff = [...delta.entries()].sort((a, b) => b[1] - a[1]);
-  const total = diff.reduce((sum, [, n]) => sum + n, 0);
+  return delta;
+}
+
+/**
+ * The calls of snapshot writes among `delta`. A snapshot write (every K events per actor, and at
+ * passivation) runs the fenced put script (EVALSHA, HGET of the lease epoch, HGET of the stored
+ * id, DEL, HSET) and then the trim script (EVALSHA, XREVRANGE, XTRIM): that much per HSET, which
+ * nothing else on the event path issues. (The append script runs XREVRANGE too, so only one per
+ * snapshot is the trim's.)
+ */
+function snapshotCalls(delta: ReadonlyMap<string, number>): number {
   const snapshots = delta.get('hset') ?? 0;
   const share = (command: string, each: number): number => Math.min(delta.get(command) ?? 0, snapshots * each);
-  const ofSnapshots = snapshots + share('del', 1) + share('hget', 2) + share('evalsha', 2) + (delta.get('xrevrange') ?? 0) + (delta.get('xtrim') ?? 0);
+  return snapshots + share('del', 1) + share('hget', 2) + share('evalsha', 2) + share('xrevrange', 1) + share('xtrim', 1);
+}
+
+/** Commands per event between two readings, and, given an idle reading, on the event path alone. */
+export function commandsPerEvent(before: CommandCalls, after: CommandCalls, events: number, windowSeconds = 0, idle: IdleReading | null = null): CommandsPerEvent | null {
+  if (events <= 0) return null;
+  const delta = callsBetween(before, after);
   const per = (n: number): number => Math.round((n / events) * 1000) / 1000;
-  return { total: per(total), excludingSnapshots: per(total - ofSnapshots), byCommand: Object.fromEntries(diff.map(([command, n]) => [command, per(n)])) };
+  const sorted = (calls: ReadonlyMap<string, number>): Record<string, number> =>
+    Object.fromEntries([...calls.entries()].sort((a, b) => b[1] - a[1]).map(([command, n]) => [command, per(n)]));
+  const sum = (calls: ReadonlyMap<string, number>): number => [...calls.values()].reduce((a, n) => a + n, 0);
+  const total = sum(delta);
+  const result: CommandsPerEvent = { total: per(total), excludingSnapshots: per(total - snapshotCalls(delta)), byCommand: sorted(delta), idlePerSecond: null, eventPath: null, eventPathByCommand: null };
+  if (idle === null || idle.seconds <= 0 || windowSeconds <= 0) return result;
+  const idleCalls = callsBetween(idle.before, idle.after);
+  const onPath = new Map<string, number>();
+  for (const [command, n] of delta) {
+    const left = n - ((idleCalls.get(command) ?? 0) / idle.seconds) * windowSeconds;
+    if (left > 0) onPath.set(command, left);
+  }
+  return {
+    ...result,
+    idlePerSecond: Math.round((sum(idleCalls) / idle.seconds) * 10) / 10,
+    eventPath: per(sum(onPath) - snapshotCalls(onPath)),
+    eventPathByCommand: sorted(onPath),
+  };
 }
