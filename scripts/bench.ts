@@ -234,7 +234,7 @@ function clusterLine(cluster: ClusterReport, single: RunReport, verdict: ScaleOu
   return (
     `cluster x${cluster.nodes} event-to-push p50 ${ms(all.p50)} p99 ${ms(all.p99)}; cross-node p50 ${ms(cross.p50)} p99 ${ms(cross.p99)} (${cluster.crossNode.sockets} sockets), ` +
     `same-node p50 ${ms(same.p50)} p99 ${ms(same.p99)}; ${cluster.throughput.ackedPerSec.toFixed(0)} ev/s acked, ${cluster.throughput.pushesPerSec.toFixed(0)} pushes/s; ` +
-    `cpu ms/event per node ${nodesCpu}, redis ${cluster.redis.cpuMsPerEvent ?? '?'}, cluster ${cluster.clusterCpuMsPerEvent ?? '?'} (~${cluster.eventsPerSecPerCore ?? '?'} ev/s per core); ` +
+    `cpu ms/event per node ${nodesCpu}, redis ${cluster.redis.cpuMsPerEvent ?? '?'}, cluster ${cluster.clusterCpuMsPerEvent ?? '?'} (~${cluster.eventsPerSecPerCore ?? '?'} ev/s per core; ${cluster.eventPathCpuMsPerEvent ?? '?'} on the event path, idle cluster ${cluster.idleCpuMsPerSecond ?? '?'} ms/s); ` +
     `redis commands/event ${commands === null ? '?' : `${commands.total} (${commands.excludingSnapshots} without snapshots; on the event path ${commands.eventPath ?? '?'}: ${Object.entries(commands.eventPathByCommand ?? commands.byCommand).slice(0, 7).map(([c, n]) => `${c} ${n}`).join(', ')}; idle cluster ${commands.idlePerSecond ?? '?'}/s)`}; ` +
     `single node p50 ${ms(single.eventToPushMs.p50)} p99 ${ms(single.eventToPushMs.p99)} (cross-node p99 ratio ${ratio(cross.p99, single.eventToPushMs.p99) ?? '?'}x, cpu/event ratio ${ratio(cluster.clusterCpuMsPerEvent, single.serverCpuMsPerEvent) ?? '?'}x); ` +
     `scale-out targets ${verdict.met ? 'met' : 'NOT met'}: ${describeChecks(verdict)}`

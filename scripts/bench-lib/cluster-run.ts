@@ -58,6 +58,10 @@ export interface ClusterReport extends RunReport {
   redis: { cpuMs: number | null; cpuPercent: number | null; cpuMsPerEvent: number | null; rssMB: number | null; commandsPerEvent: CommandsPerEvent | null };
   /** Nodes + Redis CPU per event: what one event costs the cluster, in ms of one core. */
   clusterCpuMsPerEvent: number | null;
+  /** CPU the nodes and Redis used per second with no load (lease renewals, heartbeats, timers), from the idle reading. */
+  idleCpuMsPerSecond: number | null;
+  /** `clusterCpuMsPerEvent` less the idle rate over the window: the CPU that grows with the event rate. */
+  eventPathCpuMsPerEvent: number | null;
   /** 1000 / clusterCpuMsPerEvent: events per second one fully used core sustains, at this load. */
   eventsPerSecPerCore: number | null;
   /** Ownership changes logged during the measured window (0 expected: a stable cluster). */
@@ -122,10 +126,15 @@ export async function runCluster(
     progress(`settled: shards per node ${shardsPerNode}`);
     // What the cluster asks of Redis with no events at all (lease renewals, heartbeats), so the window's counts can be split into that and the event path.
     progress(`reading redis commands of the idle cluster for ${IDLE_READING_MS / 1000} s`);
+    const idlePids = [...nodes.map((n) => n.pid), redis.process.pid];
     const idleBefore = await commandCalls(redis.url);
+    const idleCpuBefore = idlePids.map((pid) => processCpuMs(pid));
     const idleStartedAt = performance.now();
     await new Promise((resolve) => setTimeout(resolve, IDLE_READING_MS));
+    const idleCpuAfter = idlePids.map((pid) => processCpuMs(pid));
     const idleAfter = await commandCalls(redis.url);
+    const idleCpuMs = idleCpuBefore.every((c) => c !== null) && idleCpuAfter.every((c) => c !== null) ? idleCpuAfter.reduce<number>((sum, c, i) => sum + (c ?? 0) - (idleCpuBefore[i] ?? 0), 0) : null;
+    const idleCpuMsPerSecond = idleCpuMs === null ? null : round(idleCpuMs / ((performance.now() - idleStartedAt) / 1000), 1);
     const idle: IdleReading | null = idleBefore === null || idleAfter === null ? null : { before: idleBefore, after: idleAfter, seconds: (performance.now() - idleStartedAt) / 1000 };
     const nodeOfUrl = new Map(nodes.map((n) => [n.url, n.nodeId]));
     const groupOf = ({ sessionId, url }: { sessionId: string; url: string }): string => (owners.get(shardOf(sessionKey(sessionId), args.shards)) === nodeOfUrl.get(url) ? SAME : CROSS);
@@ -229,6 +238,8 @@ export async function runCluster(
       perNode,
       redis: { cpuMs: roundOrNull(redisUsed?.cpuMs ?? null, 0), cpuPercent: percent(redisUsed?.cpuMs ?? null), cpuMsPerEvent: perEvent(redisUsed?.cpuMs ?? null), rssMB: roundOrNull(redisUsed?.rssMB ?? null, 1), commandsPerEvent: callsBefore === null || callsAfter === null ? null : commandsPerEvent(callsBefore, callsAfter, events, seconds, idle) },
       clusterCpuMsPerEvent,
+      idleCpuMsPerSecond,
+      eventPathCpuMsPerEvent: clusterCpuMsPerEvent === null || idleCpuMsPerSecond === null ? null : round(clusterCpuMsPerEvent - (idleCpuMsPerSecond * seconds) / events, 4),
       eventsPerSecPerCore: clusterCpuMsPerEvent === null || clusterCpuMsPerEvent === 0 ? null : round(1000 / clusterCpuMsPerEvent, 0),
       ownershipChangesInWindow: changes,
     };
