@@ -32,6 +32,22 @@ export function leaseConformance(t: Test, name: string, createStores: () => Prom
     return lease.epoch;
   };
 
+  withStores('renewals asked at once (a node renews all its shards together): each gets its own shard\'s answer', async (t, { leases }) => {
+    const epochs = await Promise.all([1, 2, 3, 4].map((shard) => claim(leases, shard, 'node-a')));
+    const other = await claim(leases, 5, 'node-b');
+    const answers = await Promise.all([
+      leases.renew(1, 'node-a', epochs[0], LONG),
+      leases.renew(2, 'node-a', epochs[1] + 1, LONG),
+      leases.renew(5, 'node-a', other, LONG),
+      leases.renew(3, 'node-a', epochs[2], LONG),
+      leases.renew(6, 'node-a', 1, LONG),
+      leases.renew(4, 'node-a', epochs[3], LONG),
+      leases.renew(5, 'node-b', other, LONG),
+    ]);
+    t.strictSame(answers, [true, false, false, true, false, true, true], 'held, a stale epoch, another node\'s, held, never taken, held, its holder\'s');
+    t.strictSame((await Promise.all([1, 2, 3, 4, 5].map((shard) => leases.holder(shard)))).map((h) => h?.nodeId), ['node-a', 'node-a', 'node-a', 'node-a', 'node-b'], 'a refused renewal takes nothing from the holder');
+  });
+
   withStores('acquire, renew and release', async (t, { leases }) => {
     t.equal(await leases.holder(3), null);
     const before = Date.now();

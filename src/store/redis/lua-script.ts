@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
 import type { RedisClient } from './connection.js';
 
 type Arg = string | Buffer | number;
@@ -28,6 +29,26 @@ export class LuaScript {
     return this.evaluate(
       () => bufferScripting(client).evalshaBuffer(this.sha, keys.length, ...keys, ...args),
       () => bufferScripting(client).evalBuffer(this.source, keys.length, ...keys, ...args),
+    );
+  }
+
+  /**
+   * Runs the script once per call in one pipeline (one round trip), standalone Redis only: a
+   * cluster client refuses pipelines whose keys live on different nodes. Each reply is the
+   * script's result or the Error it raised; calls Redis answered NOSCRIPT are run again by
+   * source, one by one.
+   */
+  async runMany(client: Redis, calls: ReadonlyArray<{ keys: readonly string[]; args: readonly Arg[] }>): Promise<Array<unknown>> {
+    const pipeline = client.pipeline();
+    for (const { keys, args } of calls) pipeline.evalsha(this.sha, keys.length, ...keys, ...args);
+    const replies = (await pipeline.exec()) ?? [];
+    return Promise.all(
+      calls.map(async ({ keys, args }, i) => {
+        const [err, value] = replies[i] ?? [new Error('no reply in the pipeline'), null];
+        if (err === null) return value;
+        if (!err.message.startsWith('NOSCRIPT')) return err;
+        return client.eval(this.source, keys.length, ...keys, ...args).catch((failed: unknown) => (failed instanceof Error ? failed : new Error(String(failed))));
+      }),
     );
   }
 
