@@ -156,14 +156,29 @@ export class RedisConnection {
       this.lastAnswerAt = Date.now();
       return answer;
     } catch (err) {
-      const refused = err instanceof Error && err.name === 'ReplyError' && !UNAVAILABLE_REPLIES.test(err.message);
-      this.onFailure(operation, refused ? 'reply' : 'unavailable');
-      if (refused) throw err;
-      this.failedCall = `${operation} failed: ${this.reason(err)}`;
-      throw new StoreUnavailableError(`redis at ${this.description} unavailable: ${this.failedCall}`, { cause: err });
+      throw this.failure(operation, err);
     } finally {
       this.pending.delete(id);
     }
+  }
+
+  /**
+   * As call(), for a batch whose items fail one by one (a pipeline): each item's error goes
+   * through the same policy as a failed call, so an item refused for want of Redis is a
+   * StoreUnavailableError like any other.
+   */
+  async callEach<T>(operation: string, run: (client: RedisClient) => Promise<Array<T | Error>>): Promise<Array<T | Error>> {
+    const replies = await this.call(operation, run);
+    return replies.map((reply) => (reply instanceof Error ? this.failure(operation, reply) : reply));
+  }
+
+  /** Records a failed operation and says what to throw: a refused command as it is, anything else as StoreUnavailableError. */
+  private failure(operation: string, err: unknown): Error {
+    const refused = err instanceof Error && err.name === 'ReplyError' && !UNAVAILABLE_REPLIES.test(err.message);
+    this.onFailure(operation, refused ? 'reply' : 'unavailable');
+    if (refused) return err;
+    this.failedCall = `${operation} failed: ${this.reason(err)}`;
+    return new StoreUnavailableError(`redis at ${this.description} unavailable: ${this.failedCall}`, { cause: err });
   }
 
   /**

@@ -5,6 +5,7 @@ import type { AppendedAfter, AppendedOnce, EventLog } from '../types.js';
 import type { RedisClient, RedisConnection } from './connection.js';
 import type { RedisKeyspace } from './keyspace.js';
 import { LuaScript, wholeMsArg } from './lua-script.js';
+import { ScriptBatch } from './script-batch.js';
 import { escapeGlob } from './glob.js';
 
 // Plain maps and arrays only, as for snapshots: any node and any later version must decode.
@@ -82,11 +83,18 @@ return redis.call('XTRIM', KEYS[1], 'MINID', after[1][1])
  * script reads it.
  */
 export class RedisEventLog implements EventLog {
+  /** Group commit: the appends of one tick, whatever their keys, go to Redis in one round trip. */
+  private readonly appends: ScriptBatch;
+  private readonly appendsOnce: ScriptBatch;
+
   constructor(
     private readonly redis: RedisConnection,
     private readonly keyspace: RedisKeyspace,
     private readonly cipher: PayloadCipher | null = null,
-  ) {}
+  ) {
+    this.appends = new ScriptBatch(redis, APPEND, 'append');
+    this.appendsOnce = new ScriptBatch(redis, APPEND_ONCE, 'append');
+  }
 
   async append(key: string, entry: NewLogEntry): Promise<LogEntry> {
     return (await this.appendAfter(key, entry, null)).entry;
@@ -94,9 +102,7 @@ export class RedisEventLog implements EventLog {
 
   async appendAfter(key: string, entry: NewLogEntry, previousId: string | null): Promise<AppendedAfter> {
     const shard = this.keyspace.shardOf(key);
-    const reply = await this.redis.call('append', (client) =>
-      APPEND.run(client, [this.keyspace.log(key), this.keyspace.logKeys(shard)], [this.seal(key, packr.pack(entry)), key]),
-    );
+    const reply = await this.appends.run([this.keyspace.log(key), this.keyspace.logKeys(shard)], [this.seal(key, packr.pack(entry)), key]);
     if (!Array.isArray(reply) || typeof reply[0] !== 'string' || typeof reply[1] !== 'string') throw new Error(`append returned ${String(reply)}`);
     return { entry: { ...entry, eventId: reply[0] } as LogEntry, follows: reply[1] === (previousId ?? '') };
   }
@@ -104,7 +110,7 @@ export class RedisEventLog implements EventLog {
   async appendOnce(key: string, entry: NewLogEntry, clientEventId: string, windowMs: number, previousId?: string | null): Promise<AppendedOnce> {
     const shard = this.keyspace.shardOf(key);
     const keys = [this.keyspace.log(key), this.keyspace.logKeys(shard), this.keyspace.appendedOnce(key, clientEventId)];
-    const reply = await this.redis.call('append', (client) => APPEND_ONCE.run(client, keys, [this.seal(key, packr.pack(entry)), key, wholeMsArg(windowMs)]));
+    const reply = await this.appendsOnce.run(keys, [this.seal(key, packr.pack(entry)), key, wholeMsArg(windowMs)]);
     if (!Array.isArray(reply) || typeof reply[0] !== 'string') throw new Error(`append-once returned ${String(reply)}`);
     const duplicate = reply[1] === 1;
     return { eventId: reply[0], duplicate, follows: !duplicate && previousId !== undefined && reply[2] === (previousId ?? '') };

@@ -1,8 +1,8 @@
 import { assertLeaseId, assertNodeId, assertTtl, type Lease, type LeaseHolder, type LeaseStore } from '../leases.js';
-import { Cluster, type Redis } from 'ioredis';
 import type { RedisConnection } from './connection.js';
 import type { RedisKeyspace } from './keyspace.js';
 import { LuaScript } from './lua-script.js';
+import { ScriptBatch } from './script-batch.js';
 
 /*
  * Expiry is Redis's: leases die by PEXPIRE and heartbeats are scored with TIME, both on the
@@ -80,22 +80,16 @@ const LIVE_NODES = new LuaScript(`${NOW_MS}
 return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
 `);
 
-interface PendingRenewal {
-  shard: number;
-  nodeId: string;
-  epoch: number;
-  ttlMs: number;
-  settle: (renewed: boolean | Error) => void;
-}
-
 export class RedisLeaseStore implements LeaseStore {
-  /** Renewals asked for in the current tick: a node renews all its shards at once, so they go to Redis in one round trip. */
-  private pendingRenewals: PendingRenewal[] = [];
+  /** A node renews all its shards at once, each round: one round trip for them all. */
+  private readonly renewals: ScriptBatch;
 
   constructor(
     private readonly redis: RedisConnection,
     private readonly keyspace: RedisKeyspace,
-  ) {}
+  ) {
+    this.renewals = new ScriptBatch(redis, RENEW, 'lease renew');
+  }
 
   async heartbeat(nodeId: string, ttlMs: number): Promise<void> {
     assertNodeId(nodeId);
@@ -124,32 +118,7 @@ export class RedisLeaseStore implements LeaseStore {
   async renew(shard: number, nodeId: string, epoch: number, ttlMs: number): Promise<boolean> {
     this.assertShard(shard);
     assertTtl(ttlMs);
-    if (this.redis.client instanceof Cluster) {
-      const renewed = await this.redis.call('lease renew', (client) => RENEW.run(client, [this.keyspace.lease(shard)], [nodeId, epoch, ttlMs]));
-      return renewed === 1;
-    }
-    const outcome = await new Promise<boolean | Error>((settle) => {
-      this.pendingRenewals.push({ shard, nodeId, epoch, ttlMs, settle });
-      if (this.pendingRenewals.length === 1) queueMicrotask(() => void this.renewPending());
-    });
-    if (outcome instanceof Error) throw outcome;
-    return outcome;
-  }
-
-  /** One pipeline for the renewals of the tick; each caller gets its own shard's answer, or the call's failure. */
-  private async renewPending(): Promise<void> {
-    const batch = this.pendingRenewals;
-    this.pendingRenewals = [];
-    try {
-      const calls = batch.map(({ shard, nodeId, epoch, ttlMs }) => ({ keys: [this.keyspace.lease(shard)], args: [nodeId, epoch, ttlMs] }));
-      const replies = await this.redis.call('lease renew', (client) => RENEW.runMany(client as Redis, calls));
-      batch.forEach(({ settle }, i) => {
-        const reply = replies[i];
-        settle(reply instanceof Error ? reply : reply === 1);
-      });
-    } catch (err) {
-      for (const { settle } of batch) settle(err instanceof Error ? err : new Error(String(err)));
-    }
+    return (await this.renewals.run([this.keyspace.lease(shard)], [nodeId, epoch, ttlMs])) === 1;
   }
 
   async release(shard: number, nodeId: string, epoch: number): Promise<boolean> {

@@ -2,7 +2,13 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RedisClient } from './connection.js';
 
-type Arg = string | Buffer | number;
+export type Arg = string | Buffer | number;
+
+/** One run of a script: its keys (one slot) and arguments. */
+export interface ScriptCall {
+  keys: readonly string[];
+  args: readonly Arg[];
+}
 
 /**
  * A Lua script run by hash. Scripts are how a check and the write it guards stay one atomic
@@ -38,7 +44,7 @@ export class LuaScript {
    * script's result or the Error it raised; calls Redis answered NOSCRIPT are run again by
    * source, one by one.
    */
-  async runMany(client: Redis, calls: ReadonlyArray<{ keys: readonly string[]; args: readonly Arg[] }>): Promise<Array<unknown>> {
+  async runMany(client: Redis, calls: ReadonlyArray<ScriptCall>): Promise<Array<unknown>> {
     const pipeline = client.pipeline();
     for (const { keys, args } of calls) pipeline.evalsha(this.sha, keys.length, ...keys, ...args);
     const replies = (await pipeline.exec()) ?? [];
